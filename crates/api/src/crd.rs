@@ -1,0 +1,77 @@
+//! The CustomResourceDefinitions IronLB installs: MetalLB's group, kinds, names, scope,
+//! versions and schemas, generated from the Rust types.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+use crate::{v1beta1, v1beta2};
+
+/// Every CRD, in the order MetalLB's kustomization lists them.
+pub fn all() -> Vec<CustomResourceDefinition> {
+    let mut crds = vec![
+        v1beta1::BFDProfile::crd(),
+        v1beta1::BGPAdvertisement::crd(),
+        bgppeers(),
+        v1beta1::Community::crd(),
+        configuration_states(),
+        v1beta1::IPAddressPool::crd(),
+        v1beta1::L2Advertisement::crd(),
+        v1beta1::ServiceBGPStatus::crd(),
+        v1beta1::ServiceL2Status::crd(),
+    ];
+    for crd in &mut crds {
+        crd.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("app.kubernetes.io/part-of".into(), "ironlb".into());
+    }
+    crds
+}
+
+/// BGPPeer served as v1beta1 (deprecated) and v1beta2 (storage).
+fn bgppeers() -> CustomResourceDefinition {
+    let mut old = v1beta1::BGPPeer::crd();
+    let new = v1beta2::BGPPeer::crd();
+    for version in &mut old.spec.versions {
+        version.storage = false;
+        version.deprecated = Some(true);
+        version.deprecation_warning = Some(
+            "metallb.io v1beta1 BGPPeer is deprecated, consider using v1beta2".to_string(),
+        );
+    }
+    let mut merged = new;
+    let mut versions = old.spec.versions;
+    versions.extend(merged.spec.versions);
+    merged.spec.versions = versions;
+    merged
+}
+
+/// ConfigurationState has no spec in MetalLB; the derive's empty spec is removed.
+fn configuration_states() -> CustomResourceDefinition {
+    let mut crd = v1beta1::ConfigurationState::crd();
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            if let Some(properties) = schema.properties.as_mut() {
+                properties.remove("spec");
+            }
+            if let Some(required) = schema.required.as_mut() {
+                required.retain(|name| name != "spec");
+            }
+        }
+    }
+    crd
+}
+
+/// All CRDs as one multi-document YAML stream, as `ironlb crds` prints it.
+pub fn to_yaml() -> Result<String, serde_saphyr::SerializeError> {
+    let mut out = String::new();
+    for crd in all() {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&crd)?);
+    }
+    Ok(out)
+}
