@@ -1,10 +1,16 @@
 //! BGPPeer conversion between v1beta1 and v1beta2, as MetalLB's conversion webhook does it,
 //! made lossless.
 //!
-//! v1beta1 → v1beta2 copies fields one to one, always sets holdTime and keepaliveTime (v1beta1
-//! timers are never absent: an omitted one is `0s`), and turns node selectors into Kubernetes
+//! v1beta1 → v1beta2 copies fields one to one and turns node selectors into Kubernetes
 //! LabelSelectors. v1beta2 → v1beta1 drops what v1beta1 cannot hold; IronLB keeps the original
 //! v1beta2 spec in an annotation so that converting back restores it exactly.
+//!
+//! Timers differ from MetalLB on purpose. MetalLB's v1beta1 timers are non-pointer Go durations,
+//! so an omitted one arrives in v1beta2 as `0s`: a v1beta1 peer without timers gets hold time 0
+//! (no keepalives at all) and one with only `holdTime: 90s` gets keepalive 0. IronLB keeps an
+//! omitted timer omitted, so defaults apply (hold 90 s, keepalive a third of the hold time),
+//! except that a keepalive without a hold time still gets hold `0s`: MetalLB refuses that peer
+//! (keepalive above hold) and IronLB gives the same verdict.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
@@ -78,8 +84,10 @@ fn spec_to_v1beta2(old: &v1beta1::BGPPeerSpec) -> v1beta2::BGPPeerSpec {
         peer_address: old.peer_address.clone(),
         source_address: old.source_address.clone(),
         peer_port: old.peer_port,
-        hold_time: Some(old.hold_time),
-        keepalive_time: Some(old.keepalive_time),
+        hold_time: old
+            .hold_time
+            .or(old.keepalive_time.map(|_| Duration::ZERO)),
+        keepalive_time: old.keepalive_time,
         router_id: old.router_id.clone(),
         node_selectors: old.node_selectors.iter().map(label_selector_from).collect(),
         password: old.password.clone(),
@@ -96,8 +104,8 @@ fn spec_to_v1beta1(new: &v1beta2::BGPPeerSpec) -> v1beta1::BGPPeerSpec {
         peer_address: new.peer_address.clone(),
         source_address: new.source_address.clone(),
         peer_port: new.peer_port,
-        hold_time: new.hold_time.unwrap_or(Duration::ZERO),
-        keepalive_time: new.keepalive_time.unwrap_or(Duration::ZERO),
+        hold_time: new.hold_time,
+        keepalive_time: new.keepalive_time,
         router_id: new.router_id.clone(),
         node_selectors: new.node_selectors.iter().map(node_selector_from).collect(),
         password: new.password.clone(),

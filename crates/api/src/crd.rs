@@ -1,7 +1,9 @@
 //! The CustomResourceDefinitions IronLB installs: MetalLB's group, kinds, names, scope,
 //! versions and schemas, generated from the Rust types.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use kube::CustomResourceExt;
 
 use crate::{v1beta1, v1beta2};
@@ -20,6 +22,11 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         v1beta1::ServiceL2Status::crd(),
     ];
     for crd in &mut crds {
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+                kubernetes_formats(schema);
+            }
+        }
         crd.metadata
             .labels
             .get_or_insert_with(Default::default)
@@ -74,4 +81,25 @@ pub fn to_yaml() -> Result<String, serde_saphyr::SerializeError> {
         out.push_str(&serde_saphyr::to_string(&crd)?);
     }
     Ok(out)
+}
+
+/// schemars writes Rust integer formats (`uint32`, `uint16`); Kubernetes knows `int32` and
+/// `int64`. Unsigned 32-bit values (ASNs) need `int64`, as MetalLB's CRDs declare them.
+fn kubernetes_formats(schema: &mut JSONSchemaProps) {
+    if let Some(format) = schema.format.as_mut() {
+        match format.as_str() {
+            "uint32" | "uint64" | "int64" => *format = "int64".to_string(),
+            "uint8" | "uint16" | "int8" | "int16" | "int32" => *format = "int32".to_string(),
+            _ => {}
+        }
+    }
+    for child in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
+        kubernetes_formats(child);
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
+        kubernetes_formats(items);
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(additional)) = schema.additional_properties.as_mut() {
+        kubernetes_formats(additional);
+    }
 }

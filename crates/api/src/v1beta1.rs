@@ -364,12 +364,12 @@ pub struct BGPPeerSpec {
     #[serde(rename = "peerPort", default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 16384))]
     pub peer_port: Option<u16>,
-    /// Go's non-pointer `metav1.Duration`: absent reads as `0s` and is always written.
-    #[serde(rename = "holdTime", default)]
-    pub hold_time: Duration,
-    /// Go's non-pointer `metav1.Duration`: absent reads as `0s` and is always written.
-    #[serde(rename = "keepaliveTime", default)]
-    pub keepalive_time: Duration,
+    /// MetalLB's Go type cannot tell "absent" from `0s`; IronLB keeps the difference (see
+    /// [`crate::conversion`]).
+    #[serde(rename = "holdTime", default, skip_serializing_if = "Option::is_none")]
+    pub hold_time: Option<Duration>,
+    #[serde(rename = "keepaliveTime", default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_time: Option<Duration>,
     #[serde(rename = "routerID", default, skip_serializing_if = "String::is_empty")]
     pub router_id: String,
     #[serde(rename = "nodeSelectors", default, skip_serializing_if = "Vec::is_empty")]
