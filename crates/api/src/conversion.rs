@@ -84,9 +84,7 @@ fn spec_to_v1beta2(old: &v1beta1::BGPPeerSpec) -> v1beta2::BGPPeerSpec {
         peer_address: old.peer_address.clone(),
         source_address: old.source_address.clone(),
         peer_port: old.peer_port,
-        hold_time: old
-            .hold_time
-            .or(old.keepalive_time.map(|_| Duration::ZERO)),
+        hold_time: old.hold_time.or(old.keepalive_time.map(|_| Duration::ZERO)),
         keepalive_time: old.keepalive_time,
         router_id: old.router_id.clone(),
         node_selectors: old.node_selectors.iter().map(label_selector_from).collect(),

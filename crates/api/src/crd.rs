@@ -2,7 +2,7 @@
 //! versions and schemas, generated from the Rust types.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+    CustomResourceDefinition, JSON, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
 };
 use kube::CustomResourceExt;
 
@@ -23,8 +23,19 @@ pub fn all() -> Vec<CustomResourceDefinition> {
     ];
     for crd in &mut crds {
         for version in &mut crd.spec.versions {
-            if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+            if let Some(schema) = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+            {
                 kubernetes_formats(schema);
+                object_meta_fields(schema);
+                // MetalLB requires a spec only on IPAddressPool.
+                if crd.spec.names.kind != "IPAddressPool" {
+                    if let Some(required) = schema.required.as_mut() {
+                        required.retain(|name| name != "spec");
+                    }
+                }
             }
         }
         crd.metadata
@@ -42,9 +53,8 @@ fn bgppeers() -> CustomResourceDefinition {
     for version in &mut old.spec.versions {
         version.storage = false;
         version.deprecated = Some(true);
-        version.deprecation_warning = Some(
-            "metallb.io v1beta1 BGPPeer is deprecated, consider using v1beta2".to_string(),
-        );
+        version.deprecation_warning =
+            Some("metallb.io v1beta1 BGPPeer is deprecated, consider using v1beta2".to_string());
     }
     let mut merged = new;
     let mut versions = old.spec.versions;
@@ -53,7 +63,8 @@ fn bgppeers() -> CustomResourceDefinition {
     merged
 }
 
-/// ConfigurationState has no spec in MetalLB; the derive's empty spec is removed.
+/// ConfigurationState has no spec in MetalLB; the derive's empty spec is removed. Its
+/// conditions carry the bounds of `metav1.Condition` as controller-gen writes them.
 fn configuration_states() -> CustomResourceDefinition {
     let mut crd = v1beta1::ConfigurationState::crd();
     for version in &mut crd.spec.versions {
@@ -67,6 +78,29 @@ fn configuration_states() -> CustomResourceDefinition {
             }
             if let Some(required) = schema.required.as_mut() {
                 required.retain(|name| name != "spec");
+            }
+            let condition = schema
+                .properties
+                .as_mut()
+                .and_then(|p| p.get_mut("status"))
+                .and_then(|status| status.properties.as_mut())
+                .and_then(|p| p.get_mut("conditions"))
+                .and_then(|conditions| match conditions.items.as_mut() {
+                    Some(JSONSchemaPropsOrArray::Schema(item)) => item.properties.as_mut(),
+                    _ => None,
+                });
+            if let Some(condition) = condition {
+                if let Some(status) = condition.get_mut("status") {
+                    status.enum_ = Some(
+                        ["True", "False", "Unknown"]
+                            .into_iter()
+                            .map(|v| JSON(serde_json::Value::String(v.into())))
+                            .collect(),
+                    );
+                }
+                if let Some(generation) = condition.get_mut("observedGeneration") {
+                    generation.minimum = Some(0.0);
+                }
             }
         }
     }
@@ -86,6 +120,10 @@ pub fn to_yaml() -> Result<String, serde_saphyr::SerializeError> {
 /// schemars writes Rust integer formats (`uint32`, `uint16`); Kubernetes knows `int32` and
 /// `int64`. Unsigned 32-bit values (ASNs) need `int64`, as MetalLB's CRDs declare them.
 fn kubernetes_formats(schema: &mut JSONSchemaProps) {
+    // An optional enum is nullable already; `null` is not one of its values.
+    if let Some(values) = schema.enum_.as_mut() {
+        values.retain(|value| !value.0.is_null());
+    }
     if let Some(format) = schema.format.as_mut() {
         match format.as_str() {
             "uint32" | "uint64" | "int64" => *format = "int64".to_string(),
@@ -102,4 +140,35 @@ fn kubernetes_formats(schema: &mut JSONSchemaProps) {
     if let Some(JSONSchemaPropsOrBool::Schema(additional)) = schema.additional_properties.as_mut() {
         kubernetes_formats(additional);
     }
+}
+
+/// The fields every Kubernetes object has, declared at the top as controller-gen does.
+fn object_meta_fields(schema: &mut JSONSchemaProps) {
+    let properties = schema.properties.get_or_insert_with(Default::default);
+    let typed = |type_: &str, description: &str| JSONSchemaProps {
+        type_: Some(type_.to_string()),
+        description: Some(description.to_string()),
+        ..Default::default()
+    };
+    properties.insert(
+        "apiVersion".into(),
+        typed(
+            "string",
+            "APIVersion defines the versioned schema of this representation of an object.",
+        ),
+    );
+    properties.insert(
+        "kind".into(),
+        typed(
+            "string",
+            "Kind is a string value representing the REST resource this object represents.",
+        ),
+    );
+    properties.insert(
+        "metadata".into(),
+        JSONSchemaProps {
+            type_: Some("object".into()),
+            ..Default::default()
+        },
+    );
 }

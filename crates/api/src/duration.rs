@@ -171,7 +171,11 @@ impl fmt::Display for Duration {
     /// Formats like Go's `Duration.String()`: `1h2m3.5s`, `1.5ms`, `0s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let nanos = i128::from(self.nanos);
-        let (sign, magnitude) = if nanos < 0 { ("-", -nanos) } else { ("", nanos) };
+        let (sign, magnitude) = if nanos < 0 {
+            ("-", -nanos)
+        } else {
+            ("", nanos)
+        };
         if magnitude == 0 {
             return f.write_str("0s");
         }
@@ -269,13 +273,28 @@ mod tests {
             ("1.s", 1_000_000_000),
         ];
         for (text, nanos) in cases {
-            assert_eq!(Duration::parse(text).map(Duration::as_nanos), Ok(nanos), "{text}");
+            assert_eq!(
+                Duration::parse(text).map(Duration::as_nanos),
+                Ok(nanos),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn refuses_what_go_refuses() {
-        for text in ["", "90", "1x", "s", "-", "1.2.3s", "1 s", " 1s", "9999999999999999999h", "."] {
+        for text in [
+            "",
+            "90",
+            "1x",
+            "s",
+            "-",
+            "1.2.3s",
+            "1 s",
+            " 1s",
+            "9999999999999999999h",
+            ".",
+        ] {
             assert!(Duration::parse(text).is_err(), "{text:?} should fail");
         }
     }

@@ -24,6 +24,9 @@ pub const GROUP: &str = "metallb.io";
 /// Largest manifest text accepted, in bytes (a cluster's whole configuration is far smaller).
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
 
+/// Deepest nesting of mappings and lists accepted in a document.
+pub const MAX_DEPTH: usize = 48;
+
 /// A typed object from a manifest.
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
@@ -57,7 +60,11 @@ pub struct ObjectRef {
 
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = if self.name.is_empty() { "<unnamed>" } else { &self.name };
+        let name = if self.name.is_empty() {
+            "<unnamed>"
+        } else {
+            &self.name
+        };
         match &self.namespace {
             Some(namespace) => write!(f, "{} {}/{}", self.kind, namespace, name),
             None => write!(f, "{} {}", self.kind, name),
@@ -137,7 +144,11 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<Vec<Document>, ManifestError> {
         ManifestError::Syntax {
             file: file.to_string(),
             line,
-            column: 1 + bytes[..offset].iter().rev().take_while(|&&b| b != b'\n').count() as u64,
+            column: 1 + bytes[..offset]
+                .iter()
+                .rev()
+                .take_while(|&&b| b != b'\n')
+                .count() as u64,
             message: "the file is not UTF-8 text".to_string(),
         }
     })?;
@@ -181,8 +192,14 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<Vec<Document>, ManifestError> {
 
 /// Decodes one object given as JSON (as the Kubernetes API or a webhook hands it over).
 pub fn decode_value(value: serde_json::Value, origin: Origin) -> Result<Document, ManifestError> {
-    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).map(str::to_string);
-    let kind = value.get("kind").and_then(|v| v.as_str()).map(str::to_string);
+    let api_version = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let kind = value
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let (Some(api_version), Some(kind)) = (api_version, kind) else {
         return Err(ManifestError::NotAnObject {
             file: origin.file,
@@ -215,17 +232,33 @@ pub fn decode_value(value: serde_json::Value, origin: Origin) -> Result<Document
         message,
     };
     let result = match (group, version, kind.as_str()) {
-        (GROUP, "v1beta1", "IPAddressPool") => typed(value, &mut warnings, &fail).map(Object::IPAddressPool),
+        (GROUP, "v1beta1", "IPAddressPool") => {
+            typed(value, &mut warnings, &fail).map(Object::IPAddressPool)
+        }
         (GROUP, "v1beta2", "BGPPeer") => typed(value, &mut warnings, &fail).map(Object::BGPPeer),
         (GROUP, "v1beta1", "BGPPeer") => typed::<v1beta1::BGPPeer>(value, &mut warnings, &fail)
             .map(|old| Object::BGPPeer(bgppeer_to_v1beta2(&old))),
-        (GROUP, "v1beta1", "BGPAdvertisement") => typed(value, &mut warnings, &fail).map(Object::BGPAdvertisement),
-        (GROUP, "v1beta1", "L2Advertisement") => typed(value, &mut warnings, &fail).map(Object::L2Advertisement),
-        (GROUP, "v1beta1", "BFDProfile") => typed(value, &mut warnings, &fail).map(Object::BFDProfile),
-        (GROUP, "v1beta1", "Community") => typed(value, &mut warnings, &fail).map(Object::Community),
-        (GROUP, "v1beta1", "ServiceBGPStatus") => typed(value, &mut warnings, &fail).map(Object::ServiceBGPStatus),
-        (GROUP, "v1beta1", "ServiceL2Status") => typed(value, &mut warnings, &fail).map(Object::ServiceL2Status),
-        (GROUP, "v1beta1", "ConfigurationState") => typed(value, &mut warnings, &fail).map(Object::ConfigurationState),
+        (GROUP, "v1beta1", "BGPAdvertisement") => {
+            typed(value, &mut warnings, &fail).map(Object::BGPAdvertisement)
+        }
+        (GROUP, "v1beta1", "L2Advertisement") => {
+            typed(value, &mut warnings, &fail).map(Object::L2Advertisement)
+        }
+        (GROUP, "v1beta1", "BFDProfile") => {
+            typed(value, &mut warnings, &fail).map(Object::BFDProfile)
+        }
+        (GROUP, "v1beta1", "Community") => {
+            typed(value, &mut warnings, &fail).map(Object::Community)
+        }
+        (GROUP, "v1beta1", "ServiceBGPStatus") => {
+            typed(value, &mut warnings, &fail).map(Object::ServiceBGPStatus)
+        }
+        (GROUP, "v1beta1", "ServiceL2Status") => {
+            typed(value, &mut warnings, &fail).map(Object::ServiceL2Status)
+        }
+        (GROUP, "v1beta1", "ConfigurationState") => {
+            typed(value, &mut warnings, &fail).map(Object::ConfigurationState)
+        }
         (GROUP, _, _) => Err(fail(
             "apiVersion",
             format!(
@@ -236,7 +269,9 @@ pub fn decode_value(value: serde_json::Value, origin: Origin) -> Result<Document
         ("", "v1", "Node") => typed(value, &mut warnings, &fail).map(Object::Node),
         ("", "v1", "Namespace") => typed(value, &mut warnings, &fail).map(Object::Namespace),
         ("", "v1", "Secret") => typed(value, &mut warnings, &fail).map(Object::Secret),
-        ("discovery.k8s.io", "v1", "EndpointSlice") => typed(value, &mut warnings, &fail).map(Object::EndpointSlice),
+        ("discovery.k8s.io", "v1", "EndpointSlice") => {
+            typed(value, &mut warnings, &fail).map(Object::EndpointSlice)
+        }
         _ => Ok(Object::Other(object_ref.clone())),
     };
     Ok(Document {
@@ -253,7 +288,10 @@ fn expand_lists(
     origin: &Origin,
     documents: &mut Vec<Document>,
 ) -> Result<(), ManifestError> {
-    let is_list = value.get("kind").and_then(|k| k.as_str()).is_some_and(|k| k == "List" || k.ends_with("List"))
+    let is_list = value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .is_some_and(|k| k == "List" || k.ends_with("List"))
         && value.get("items").is_some_and(|items| items.is_array());
     if is_list {
         if let Some(serde_json::Value::Array(items)) = value.get("items").cloned() {
@@ -288,7 +326,11 @@ fn typed<T: DeserializeOwned>(
         }
         Err(error) => {
             let path = track.path().to_string();
-            let field = if path.is_empty() { ".".to_string() } else { path };
+            let field = if path.is_empty() {
+                ".".to_string()
+            } else {
+                path
+            };
             Err(fail(&field, error.to_string()))
         }
     }
@@ -296,9 +338,17 @@ fn typed<T: DeserializeOwned>(
 
 fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
-    // Deeply nested or alias-bomb documents fail with an error instead of exhausting memory.
+    // Deeply nested or alias-bomb documents fail with an error instead of exhausting memory or
+    // the stack. Kubernetes objects nest about 25 levels at most (a CRD schema); decoding one
+    // level takes tens of KiB of stack in debug builds, so 48 levels stay well inside a 2 MiB
+    // thread stack.
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_depth = 128;
+    budget.max_depth = MAX_DEPTH;
+    // A cluster directory may hold thousands of objects in one file; the byte limit above
+    // already bounds memory, so the counts only stop pathological shapes.
+    budget.max_documents = 200_000;
+    budget.max_nodes = 10_000_000;
+    budget.max_events = 40_000_000;
     options.budget = Some(budget);
     options
 }

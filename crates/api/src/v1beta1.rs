@@ -31,15 +31,27 @@ pub struct IPAddressPoolSpec {
     /// Address ranges: CIDRs (`203.0.113.0/24`) or `start-end` ranges.
     pub addresses: Vec<String>,
     /// Whether the pool is used for automatic assignment (default true).
-    #[serde(rename = "autoAssign", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "autoAssign",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("default" = true))]
     pub auto_assign: Option<bool>,
     /// Never hand out IPv4 addresses ending in .0 or .255.
-    #[serde(rename = "avoidBuggyIPs", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "avoidBuggyIPs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("default" = false))]
     pub avoid_buggy_ips: Option<bool>,
     /// Restricts the pool to some namespaces or Services, with a priority.
-    #[serde(rename = "serviceAllocation", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "serviceAllocation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_allocation: Option<ServiceAllocation>,
 }
 
@@ -53,10 +65,18 @@ pub struct ServiceAllocation {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
     /// Namespaces, by labels, whose Services may use the pool.
-    #[serde(rename = "namespaceSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "namespaceSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub namespace_selectors: Vec<LabelSelector>,
     /// Services, by labels, that may use the pool.
-    #[serde(rename = "serviceSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "serviceSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub service_selectors: Vec<LabelSelector>,
 }
 
@@ -90,33 +110,58 @@ pub struct IPAddressPoolStatus {
 )]
 pub struct BGPAdvertisementSpec {
     /// IPv4 service addresses are announced masked to this length (default 32).
-    #[serde(rename = "aggregationLength", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "aggregationLength",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1), extend("default" = 32))]
     pub aggregation_length: Option<i32>,
     /// IPv6 service addresses are announced masked to this length (default 128).
-    #[serde(rename = "aggregationLengthV6", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "aggregationLengthV6",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("default" = 128))]
     pub aggregation_length_v6: Option<i32>,
     /// LOCAL_PREF sent to iBGP peers (0 = not set).
     #[serde(rename = "localPref", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "plain_integer")]
     pub local_pref: Option<u32>,
     /// `AA:NN`, `large:A:B:C` or the name of a Community alias.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub communities: Vec<String>,
     /// Pools announced by this advertisement, by name.
-    #[serde(rename = "ipAddressPools", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ipAddressPools",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_address_pools: Vec<String>,
     /// Pools announced by this advertisement, by labels.
-    #[serde(rename = "ipAddressPoolSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ipAddressPoolSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_address_pool_selectors: Vec<LabelSelector>,
     /// Nodes allowed to announce (be next hops); empty = all.
-    #[serde(rename = "nodeSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "nodeSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub node_selectors: Vec<LabelSelector>,
     /// BGPPeer names to announce to; empty = all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<String>,
     /// Only Services with matching labels; empty = all.
-    #[serde(rename = "serviceSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "serviceSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub service_selectors: Vec<LabelSelector>,
 }
 
@@ -140,17 +185,37 @@ pub struct EmptyStatus {}
     printcolumn = r#"{"name":"Node Selectors","type":"string","jsonPath":".spec.nodeSelectors","priority":10}"#
 )]
 pub struct L2AdvertisementSpec {
-    #[serde(rename = "ipAddressPools", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ipAddressPools",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_address_pools: Vec<String>,
-    #[serde(rename = "ipAddressPoolSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ipAddressPoolSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_address_pool_selectors: Vec<LabelSelector>,
-    #[serde(rename = "nodeSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "nodeSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub node_selectors: Vec<LabelSelector>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<String>,
-    #[serde(rename = "serviceSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "serviceSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub service_selectors: Vec<LabelSelector>,
-    #[serde(rename = "preferredNodeSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "preferredNodeSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub preferred_node_selectors: Vec<PreferredNodeSelector>,
 }
 
@@ -163,7 +228,9 @@ pub struct PreferredNodeSelector {
 }
 
 /// BFD session parameters a BGPPeer can refer to by name.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[kube(
     group = "metallb.io",
     version = "v1beta1",
@@ -179,35 +246,61 @@ pub struct PreferredNodeSelector {
 )]
 pub struct BFDProfileSpec {
     /// Minimum interval (ms) at which this system can receive control packets (default 300).
-    #[serde(rename = "receiveInterval", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "receiveInterval",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 10, max = 60000))]
     pub receive_interval: Option<u32>,
     /// Minimum interval (ms) at which this system wants to send control packets (default 300).
-    #[serde(rename = "transmitInterval", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "transmitInterval",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 10, max = 60000))]
     pub transmit_interval: Option<u32>,
     /// Packets lost before the session is declared down (default 3).
-    #[serde(rename = "detectMultiplier", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "detectMultiplier",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 2, max = 255))]
     pub detect_multiplier: Option<u32>,
     /// Echo transmit interval in ms (default 50).
-    #[serde(rename = "echoInterval", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "echoInterval",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 10, max = 60000))]
     pub echo_interval: Option<u32>,
     /// Enables echo mode (IPv4, single hop only).
     #[serde(rename = "echoMode", default, skip_serializing_if = "Option::is_none")]
     pub echo_mode: Option<bool>,
     /// Waits for the peer's first packet instead of sending first.
-    #[serde(rename = "passiveMode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "passiveMode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub passive_mode: Option<bool>,
     /// Minimum TTL accepted on multi-hop sessions (default 254).
-    #[serde(rename = "minimumTtl", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "minimumTtl",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1, max = 254))]
     pub minimum_ttl: Option<u32>,
 }
 
 /// Named BGP community values that BGPAdvertisements may use instead of literals.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[kube(
     group = "metallb.io",
     version = "v1beta1",
@@ -232,7 +325,9 @@ pub struct CommunityAlias {
 }
 
 /// Which peers a Service is advertised to from one node (written by the speaker).
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[kube(
     group = "metallb.io",
     version = "v1beta1",
@@ -252,9 +347,17 @@ pub struct ServiceBGPStatusSpec {}
 pub struct ServiceBGPStatusStatus {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node: String,
-    #[serde(rename = "serviceName", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "serviceName",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub service_name: String,
-    #[serde(rename = "serviceNamespace", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "serviceNamespace",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub service_namespace: String,
     /// BGPPeer names the Service's prefixes are advertised to from this node, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -262,7 +365,9 @@ pub struct ServiceBGPStatusStatus {
 }
 
 /// Which node answers for a Service in layer 2 mode (written by the speaker).
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    CustomResource, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[kube(
     group = "metallb.io",
     version = "v1beta1",
@@ -282,9 +387,17 @@ pub struct ServiceL2StatusSpec {}
 pub struct ServiceL2StatusStatus {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node: String,
-    #[serde(rename = "serviceName", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "serviceName",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub service_name: String,
-    #[serde(rename = "serviceNamespace", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "serviceNamespace",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub service_namespace: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<InterfaceInfo>,
@@ -321,7 +434,11 @@ pub struct ConfigurationStateSpec {}
 pub struct ConfigurationStateStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<ConfigurationResult>,
-    #[serde(rename = "errorSummary", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "errorSummary",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub error_summary: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -359,7 +476,11 @@ pub struct BGPPeerSpec {
     pub peer_asn: u32,
     #[serde(rename = "peerAddress")]
     pub peer_address: String,
-    #[serde(rename = "sourceAddress", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "sourceAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub source_address: String,
     #[serde(rename = "peerPort", default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 16384))]
@@ -368,26 +489,50 @@ pub struct BGPPeerSpec {
     /// [`crate::conversion`]).
     #[serde(rename = "holdTime", default, skip_serializing_if = "Option::is_none")]
     pub hold_time: Option<Duration>,
-    #[serde(rename = "keepaliveTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "keepaliveTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub keepalive_time: Option<Duration>,
     #[serde(rename = "routerID", default, skip_serializing_if = "String::is_empty")]
     pub router_id: String,
-    #[serde(rename = "nodeSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "nodeSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub node_selectors: Vec<NodeSelector>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password: String,
-    #[serde(rename = "bfdProfile", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "bfdProfile",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub bfd_profile: String,
-    #[serde(rename = "ebgpMultiHop", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ebgpMultiHop",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ebgp_multi_hop: Option<bool>,
 }
 
 /// v1beta1's own node selector type (v1beta2 uses the Kubernetes LabelSelector).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NodeSelector {
-    #[serde(rename = "matchLabels", default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "matchLabels",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub match_labels: BTreeMap<String, String>,
-    #[serde(rename = "matchExpressions", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "matchExpressions",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub match_expressions: Vec<MatchExpression>,
 }
 
@@ -398,4 +543,9 @@ pub struct MatchExpression {
     pub operator: String,
     #[schemars(length(min = 1))]
     pub values: Vec<String>,
+}
+
+/// An integer with no bounds in the schema (MetalLB's `uint32` fields without markers).
+fn plain_integer(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "integer", "format": "int32", "nullable": true })
 }

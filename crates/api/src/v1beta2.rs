@@ -38,16 +38,28 @@ pub struct BGPPeerSpec {
     #[schemars(range(min = 1, max = 4294967295u32))]
     pub local_asn: Option<u32>,
     /// `internal` or `external`: accept any peer AS equal to / different from myASN.
-    #[serde(rename = "dynamicASN", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dynamicASN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dynamic_asn: Option<DynamicAsnMode>,
     /// Address to dial; exactly one of peerAddress and interface.
-    #[serde(rename = "peerAddress", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "peerAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub peer_address: String,
     /// Interface for a BGP-unnumbered session.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub interface: String,
     /// Local address to bind the session to.
-    #[serde(rename = "sourceAddress", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "sourceAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub source_address: String,
     /// TCP port to dial (default 179).
     #[serde(rename = "peerPort", default, skip_serializing_if = "Option::is_none")]
@@ -57,10 +69,18 @@ pub struct BGPPeerSpec {
     #[serde(rename = "holdTime", default, skip_serializing_if = "Option::is_none")]
     pub hold_time: Option<Duration>,
     /// Keepalive interval (holdTime/3 when only holdTime is set).
-    #[serde(rename = "keepaliveTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "keepaliveTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub keepalive_time: Option<Duration>,
     /// Wait between connection attempts (whole seconds, 1s..65535s).
-    #[serde(rename = "connectTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "connectTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("x-kubernetes-validations" = [
         {"message": "connect time should be between 1 seconds to 65535", "rule": "duration(self).getSeconds() >= 1 && duration(self).getSeconds() <= 65535"},
         {"message": "connect time should contain a whole number of seconds", "rule": "duration(self).getMilliseconds() % 1000 == 0"}
@@ -70,25 +90,45 @@ pub struct BGPPeerSpec {
     #[serde(rename = "routerID", default, skip_serializing_if = "String::is_empty")]
     pub router_id: String,
     /// Nodes whose speaker runs this session; empty = all.
-    #[serde(rename = "nodeSelectors", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "nodeSelectors",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub node_selectors: Vec<LabelSelector>,
     /// TCP MD5 key (not together with passwordSecret).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password: String,
     /// `kubernetes.io/basic-auth` Secret holding the TCP MD5 key under `password`.
-    #[serde(rename = "passwordSecret", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "passwordSecret",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub password_secret: Option<SecretReference>,
     /// BFDProfile name; no BFD when empty.
-    #[serde(rename = "bfdProfile", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "bfdProfile",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub bfd_profile: String,
     /// RFC 4724 graceful restart (immutable after creation).
-    #[serde(rename = "enableGracefulRestart", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "enableGracefulRestart",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("x-kubernetes-validations" = [
         {"message": "EnableGracefulRestart cannot be changed after creation", "rule": "self == oldSelf"}
     ]))]
     pub enable_graceful_restart: Option<bool>,
     /// The peer is several hops away (TTL 255).
-    #[serde(rename = "ebgpMultiHop", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ebgpMultiHop",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ebgp_multi_hop: Option<bool>,
     /// Host VRF to run the session in.
     #[serde(rename = "vrf", default, skip_serializing_if = "String::is_empty")]
@@ -98,7 +138,11 @@ pub struct BGPPeerSpec {
     #[schemars(extend("default" = false))]
     pub disable_mp: Option<bool>,
     /// Also exchange the other address family on this session.
-    #[serde(rename = "dualStackAddressFamily", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dualStackAddressFamily",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("default" = false))]
     pub dual_stack_address_family: Option<bool>,
 }

@@ -15,7 +15,11 @@ pub fn read_all(paths: &[PathBuf], recursive: bool) -> (Vec<Document>, Vec<Manif
             let mut bytes = Vec::new();
             let limit = manifest::MAX_MANIFEST_BYTES as u64 + 1;
             match std::io::stdin().take(limit).read_to_end(&mut bytes) {
-                Ok(_) => collect(manifest::parse(&bytes, "<stdin>"), &mut documents, &mut errors),
+                Ok(_) => collect(
+                    manifest::parse(&bytes, "<stdin>"),
+                    &mut documents,
+                    &mut errors,
+                ),
                 Err(error) => errors.push(unreadable(path, &error.to_string())),
             }
             continue;
@@ -39,7 +43,11 @@ pub fn read_all(paths: &[PathBuf], recursive: bool) -> (Vec<Document>, Vec<Manif
     (documents, errors)
 }
 
-fn collect(result: Result<Vec<Document>, ManifestError>, documents: &mut Vec<Document>, errors: &mut Vec<ManifestError>) {
+fn collect(
+    result: Result<Vec<Document>, ManifestError>,
+    documents: &mut Vec<Document>,
+    errors: &mut Vec<ManifestError>,
+) {
     match result {
         Ok(parsed) => documents.extend(parsed),
         Err(error) => errors.push(error),
@@ -75,7 +83,10 @@ fn list_files(path: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> Result<
         .collect();
     entries.sort();
     for entry in entries {
-        let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = entry
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.starts_with('.') {
             continue;
         }

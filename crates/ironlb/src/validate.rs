@@ -28,12 +28,18 @@ pub fn run(args: &Args) -> ExitCode {
         for error in &unreadable {
             eprintln!("error: {error}");
         }
-        eprintln!("{} file(s) could not be read as Kubernetes YAML; nothing was validated", unreadable.len());
+        eprintln!(
+            "{} file(s) could not be read as Kubernetes YAML; nothing was validated",
+            unreadable.len()
+        );
         return ExitCode::from(2);
     }
     for document in &documents {
         for warning in &document.warnings {
-            eprintln!("warning: {} ({}): {warning}", document.object_ref, document.origin);
+            eprintln!(
+                "warning: {} ({}): {warning}",
+                document.object_ref, document.origin
+            );
         }
     }
     let mut errors: Vec<ConfigError> = documents
@@ -41,11 +47,17 @@ pub fn run(args: &Args) -> ExitCode {
         .filter_map(|d| d.result.as_ref().err())
         .map(ConfigError::from_object_error)
         .collect();
-    let objects: Vec<&Object> = documents.iter().filter_map(|d| d.result.as_ref().ok()).collect();
+    let objects: Vec<&Object> = documents
+        .iter()
+        .filter_map(|d| d.result.as_ref().ok())
+        .collect();
     let options = ValidateOptions {
         namespace: args.namespace.clone(),
     };
-    let config = match ironlb_config::validate(&Resources::from_objects(objects.iter().copied()), &options) {
+    let config = match ironlb_config::validate(
+        &Resources::from_objects(objects.iter().copied()),
+        &options,
+    ) {
         Ok(config) => Some(config),
         Err(found) => {
             errors.extend(found);
@@ -59,7 +71,11 @@ pub fn run(args: &Args) -> ExitCode {
                     println!("{line}");
                 }
             }
-            println!("valid: {} object(s) in {} document(s)", objects.len(), documents.len());
+            println!(
+                "valid: {} object(s) in {} document(s)",
+                objects.len(),
+                documents.len()
+            );
             ExitCode::SUCCESS
         }
         _ => {
@@ -74,24 +90,36 @@ pub fn run(args: &Args) -> ExitCode {
 
 /// One line describing what IronLB understood of an object.
 fn summary(object: &Object, config: &Config) -> Option<String> {
-    let name_of = |meta: &ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        format!(
-            "{}/{}",
-            meta.namespace.as_deref().unwrap_or(config_namespace()),
-            meta.name.as_deref().unwrap_or_default()
-        )
-    };
+    let name_of =
+        |meta: &ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            format!(
+                "{}/{}",
+                meta.namespace.as_deref().unwrap_or(config_namespace()),
+                meta.name.as_deref().unwrap_or_default()
+            )
+        };
     Some(match object {
         Object::IPAddressPool(o) => {
             let pool = config.pools.get(o.metadata.name.as_deref()?)?;
-            let count: u128 = pool.cidrs().map(|c| 1u128 << (u32::from(c.max_prefix_len() - c.prefix_len()))).sum();
+            let count: u128 = pool
+                .cidrs()
+                .map(|c| 1u128 << (u32::from(c.max_prefix_len() - c.prefix_len())))
+                .sum();
             let entries: Vec<&str> = pool.entries.iter().map(|e| e.text.as_str()).collect();
             format!(
                 "IPAddressPool {}: {count} addresses ({}){}{}",
                 name_of(&o.metadata),
                 entries.join(", "),
-                if pool.auto_assign { ", autoAssign" } else { ", manual only" },
-                if pool.avoid_buggy_ips { ", avoiding .0/.255" } else { "" }
+                if pool.auto_assign {
+                    ", autoAssign"
+                } else {
+                    ", manual only"
+                },
+                if pool.avoid_buggy_ips {
+                    ", avoiding .0/.255"
+                } else {
+                    ""
+                }
             )
         }
         Object::BGPPeer(o) => {
@@ -110,8 +138,16 @@ fn summary(object: &Object, config: &Config) -> Option<String> {
                 Some(t) => format!("hold {} keepalive {}", t.hold, t.keepalive),
                 None => "default timers (hold 90s keepalive 30s)".to_string(),
             };
-            let bfd = peer.bfd_profile.as_ref().map(|p| format!(", BFD {p}")).unwrap_or_default();
-            let md5 = if peer.password.is_some() { ", TCP MD5" } else { "" };
+            let bfd = peer
+                .bfd_profile
+                .as_ref()
+                .map(|p| format!(", BFD {p}"))
+                .unwrap_or_default();
+            let md5 = if peer.password.is_some() {
+                ", TCP MD5"
+            } else {
+                ""
+            };
             format!(
                 "BGPPeer {}: {remote} AS {} -> AS {peer_asn} ({relation}), {timers}{bfd}{md5}",
                 name_of(&o.metadata),
@@ -129,9 +165,19 @@ fn summary(object: &Object, config: &Config) -> Option<String> {
                 pools.join(", "),
                 ad.aggregation_length,
                 ad.aggregation_length_v6,
-                if communities.is_empty() { String::new() } else { format!(", communities {}", communities.join(" ")) },
-                ad.local_pref.map(|l| format!(", localPref {l} (iBGP peers)")).unwrap_or_default(),
-                if ad.peers.is_empty() { ", to all peers".to_string() } else { format!(", to peers {}", ad.peers.join(", ")) }
+                if communities.is_empty() {
+                    String::new()
+                } else {
+                    format!(", communities {}", communities.join(" "))
+                },
+                ad.local_pref
+                    .map(|l| format!(", localPref {l} (iBGP peers)"))
+                    .unwrap_or_default(),
+                if ad.peers.is_empty() {
+                    ", to all peers".to_string()
+                } else {
+                    format!(", to peers {}", ad.peers.join(", "))
+                }
             )
         }
         Object::L2Advertisement(o) => format!("L2Advertisement {}", name_of(&o.metadata)),
@@ -144,17 +190,33 @@ fn summary(object: &Object, config: &Config) -> Option<String> {
                 profile.transmit_interval_ms,
                 profile.detect_multiplier,
                 u64::from(profile.receive_interval_ms) * u64::from(profile.detect_multiplier),
-                if profile.passive_mode { ", passive" } else { "" }
+                if profile.passive_mode {
+                    ", passive"
+                } else {
+                    ""
+                }
             )
         }
-        Object::Community(o) => format!("Community {}: {} alias(es)", name_of(&o.metadata), o.spec.communities.len()),
+        Object::Community(o) => format!(
+            "Community {}: {} alias(es)",
+            name_of(&o.metadata),
+            o.spec.communities.len()
+        ),
         Object::Service(service) => service_summary(service),
         Object::Other(reference) => format!("{reference}: not read by IronLB"),
         other => {
             let reference = match other {
-                Object::EndpointSlice(o) => format!("EndpointSlice {}", o.metadata.name.as_deref().unwrap_or_default()),
-                Object::Node(o) => format!("Node {}", o.metadata.name.as_deref().unwrap_or_default()),
-                Object::Namespace(o) => format!("Namespace {}", o.metadata.name.as_deref().unwrap_or_default()),
+                Object::EndpointSlice(o) => format!(
+                    "EndpointSlice {}",
+                    o.metadata.name.as_deref().unwrap_or_default()
+                ),
+                Object::Node(o) => {
+                    format!("Node {}", o.metadata.name.as_deref().unwrap_or_default())
+                }
+                Object::Namespace(o) => format!(
+                    "Namespace {}",
+                    o.metadata.name.as_deref().unwrap_or_default()
+                ),
                 Object::Secret(o) => format!("Secret {}", name_of(&o.metadata)),
                 _ => return None,
             };
