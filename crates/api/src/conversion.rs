@@ -62,13 +62,13 @@ pub fn bgppeer_to_v1beta2(peer: &v1beta1::BGPPeer) -> v1beta2::BGPPeer {
 pub fn bgppeer_to_v1beta1(peer: &v1beta2::BGPPeer) -> v1beta1::BGPPeer {
     let spec = spec_to_v1beta1(&peer.spec);
     let mut metadata = peer.metadata.clone();
-    if spec_to_v1beta2(&spec) != peer.spec {
-        if let Ok(json) = serde_json::to_string(&peer.spec) {
-            metadata
-                .annotations
-                .get_or_insert_with(Default::default)
-                .insert(PRESERVED_SPEC_ANNOTATION.to_string(), json);
-        }
+    if spec_to_v1beta2(&spec) != peer.spec
+        && let Ok(json) = serde_json::to_string(&peer.spec)
+    {
+        metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(PRESERVED_SPEC_ANNOTATION.to_string(), json);
     }
     v1beta1::BGPPeer {
         metadata,

@@ -31,10 +31,10 @@ pub fn all() -> Vec<CustomResourceDefinition> {
                 kubernetes_formats(schema);
                 object_meta_fields(schema);
                 // MetalLB requires a spec only on IPAddressPool.
-                if crd.spec.names.kind != "IPAddressPool" {
-                    if let Some(required) = schema.required.as_mut() {
-                        required.retain(|name| name != "spec");
-                    }
+                if crd.spec.names.kind != "IPAddressPool"
+                    && let Some(required) = schema.required.as_mut()
+                {
+                    required.retain(|name| name != "spec");
                 }
             }
         }

@@ -9,6 +9,10 @@
 //!
 //! Unknown fields never fail a document: they are reported as warnings and ignored.
 
+// Errors carry the object, origin and field so users can act on them; they are rare, so their
+// size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};

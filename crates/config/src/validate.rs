@@ -53,7 +53,10 @@ impl Default for ValidateOptions {
 }
 
 /// Validates every resource into a [`Config`], or returns every error found, grouped by object.
-pub fn validate(resources: &Resources, options: &ValidateOptions) -> Result<Config, Vec<ConfigError>> {
+pub fn validate(
+    resources: &Resources,
+    options: &ValidateOptions,
+) -> Result<Config, Vec<ConfigError>> {
     let mut validator = Validator {
         options,
         nodes: &resources.nodes,
@@ -110,7 +113,13 @@ fn labels_of(metadata: &ObjectMeta) -> BTreeMap<String, String> {
 }
 
 impl Validator<'_> {
-    fn error(&mut self, object: &ObjectRef, field: impl Into<String>, kind: ErrorKind, message: impl Into<String>) {
+    fn error(
+        &mut self,
+        object: &ObjectRef,
+        field: impl Into<String>,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) {
         self.errors.push(ConfigError {
             object: object.clone(),
             field: field.into(),
@@ -131,7 +140,12 @@ impl Validator<'_> {
                         "IronLB reads metallb.io objects only from namespace {:?}; create it there, or run IronLB with --namespace {namespace}",
                         self.options.namespace
                     );
-                    self.error(&object_ref(kind, metadata), "metadata.namespace", ErrorKind::WrongNamespace, message);
+                    self.error(
+                        &object_ref(kind, metadata),
+                        "metadata.namespace",
+                        ErrorKind::WrongNamespace,
+                        message,
+                    );
                 }
                 _ => kept.push(object),
             }
@@ -143,11 +157,19 @@ impl Validator<'_> {
     /// The object's name; reports it missing or defined twice. `None` = skip the object.
     fn name(&mut self, object: &ObjectRef, seen: &mut BTreeSet<String>) -> Option<String> {
         if object.name.is_empty() {
-            self.error(object, "metadata.name", ErrorKind::MissingName, "metadata.name is missing: every object needs a name");
+            self.error(
+                object,
+                "metadata.name",
+                ErrorKind::MissingName,
+                "metadata.name is missing: every object needs a name",
+            );
             return None;
         }
         if !seen.insert(object.name.clone()) {
-            let message = format!("duplicate definition of {} {:?}: give each object its own name", object.kind, object.name);
+            let message = format!(
+                "duplicate definition of {} {:?}: give each object its own name",
+                object.kind, object.name
+            );
             self.error(object, "metadata.name", ErrorKind::DuplicateName, message);
             return None;
         }
@@ -159,14 +181,56 @@ impl Validator<'_> {
         let mut profiles = BTreeMap::new();
         for profile in objects {
             let object = object_ref("BFDProfile", &profile.metadata);
-            let Some(name) = self.name(&object, &mut seen) else { continue };
+            let Some(name) = self.name(&object, &mut seen) else {
+                continue;
+            };
             let spec = &profile.spec;
             let before = self.errors.len();
-            let receive = self.bounded(&object, "spec.receiveInterval", "receive interval", spec.receive_interval, 10, 60000, 300);
-            let transmit = self.bounded(&object, "spec.transmitInterval", "transmit interval", spec.transmit_interval, 10, 60000, 300);
-            let multiplier = self.bounded(&object, "spec.detectMultiplier", "detect multiplier", spec.detect_multiplier, 2, 255, 3);
-            let echo = self.bounded(&object, "spec.echoInterval", "echo interval", spec.echo_interval, 10, 60000, 50);
-            let ttl = self.bounded(&object, "spec.minimumTtl", "minimum ttl", spec.minimum_ttl, 1, 254, 254);
+            let receive = self.bounded(
+                &object,
+                "spec.receiveInterval",
+                "receive interval",
+                spec.receive_interval,
+                10,
+                60000,
+                300,
+            );
+            let transmit = self.bounded(
+                &object,
+                "spec.transmitInterval",
+                "transmit interval",
+                spec.transmit_interval,
+                10,
+                60000,
+                300,
+            );
+            let multiplier = self.bounded(
+                &object,
+                "spec.detectMultiplier",
+                "detect multiplier",
+                spec.detect_multiplier,
+                2,
+                255,
+                3,
+            );
+            let echo = self.bounded(
+                &object,
+                "spec.echoInterval",
+                "echo interval",
+                spec.echo_interval,
+                10,
+                60000,
+                50,
+            );
+            let ttl = self.bounded(
+                &object,
+                "spec.minimumTtl",
+                "minimum ttl",
+                spec.minimum_ttl,
+                1,
+                254,
+                254,
+            );
             if self.errors.len() > before {
                 continue;
             }
@@ -188,7 +252,16 @@ impl Validator<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn bounded(&mut self, object: &ObjectRef, field: &str, what: &str, value: Option<u32>, min: u32, max: u32, default: u32) -> u32 {
+    fn bounded(
+        &mut self,
+        object: &ObjectRef,
+        field: &str,
+        what: &str,
+        value: Option<u32>,
+        min: u32,
+        max: u32,
+        default: u32,
+    ) -> u32 {
         match value {
             None => default,
             Some(value) if (min..=max).contains(&value) => value,
@@ -213,7 +286,12 @@ impl Validator<'_> {
                 match Community::parse(&alias.value) {
                     Err(error) => {
                         let message = format!("parsing community {:?}: {error}", alias.name);
-                        self.error(&object, format!("{field}.value"), ErrorKind::InvalidCommunity, message);
+                        self.error(
+                            &object,
+                            format!("{field}.value"),
+                            ErrorKind::InvalidCommunity,
+                            message,
+                        );
                     }
                     Ok(value) => {
                         if aliases.insert(alias.name.clone(), value).is_some() {
@@ -221,7 +299,12 @@ impl Validator<'_> {
                                 "duplicate definition of community {:?}: an alias name may be defined once, across all Community objects",
                                 alias.name
                             );
-                            self.error(&object, format!("{field}.name"), ErrorKind::DuplicateCommunityAlias, message);
+                            self.error(
+                                &object,
+                                format!("{field}.name"),
+                                ErrorKind::DuplicateCommunityAlias,
+                                message,
+                            );
                         }
                     }
                 }
@@ -240,8 +323,12 @@ impl Validator<'_> {
         let mut peers = BTreeMap::new();
         for peer in objects {
             let object = object_ref("BGPPeer", &peer.metadata);
-            let Some(name) = self.name(&object, &mut seen) else { continue };
-            if let Some(parsed) = self.peer(&object, name.clone(), &peer.spec, bfd_profiles, secrets) {
+            let Some(name) = self.name(&object, &mut seen) else {
+                continue;
+            };
+            if let Some(parsed) =
+                self.peer(&object, name.clone(), &peer.spec, bfd_profiles, secrets)
+            {
                 peers.insert(name, parsed);
             }
         }
@@ -259,7 +346,12 @@ impl Validator<'_> {
         let before = self.errors.len();
         let my_asn = NonZeroU32::new(spec.my_asn);
         if my_asn.is_none() {
-            self.error(object, "spec.myASN", ErrorKind::MissingLocalAsn, "missing local ASN: set spec.myASN to the cluster's AS number (1-4294967295)");
+            self.error(
+                object,
+                "spec.myASN",
+                ErrorKind::MissingLocalAsn,
+                "missing local ASN: set spec.myASN to the cluster's AS number (1-4294967295)",
+            );
         }
         let literal_peer_asn = spec.peer_asn.unwrap_or(0);
         let peer_asn = match (NonZeroU32::new(literal_peer_asn), spec.dynamic_asn) {
@@ -292,18 +384,42 @@ impl Validator<'_> {
             (false, true) => match spec.peer_address.parse::<IpAddr>() {
                 Ok(ip) => Some(PeerAddress::Address(ip)),
                 Err(_) => {
-                    let message = format!("invalid BGPPeer address {:?}: write an IPv4 or IPv6 address such as 10.0.0.1", spec.peer_address);
-                    self.error(object, "spec.peerAddress", ErrorKind::InvalidPeerAddress, message);
+                    let message = format!(
+                        "invalid BGPPeer address {:?}: write an IPv4 or IPv6 address such as 10.0.0.1",
+                        spec.peer_address
+                    );
+                    self.error(
+                        object,
+                        "spec.peerAddress",
+                        ErrorKind::InvalidPeerAddress,
+                        message,
+                    );
                     None
                 }
             },
             (true, false) => Some(PeerAddress::Interface(spec.interface.clone())),
         };
         let timers = self.timers(object, spec.hold_time, spec.keepalive_time);
-        let router_id = self.optional_ip(object, "spec.routerID", &spec.router_id, ErrorKind::InvalidRouterId, "invalid router ID");
-        let source_address =
-            self.optional_ip(object, "spec.sourceAddress", &spec.source_address, ErrorKind::InvalidSourceAddress, "invalid source IP");
-        let node_selectors = self.selectors(object, "spec.nodeSelectors", "nodeSelectors", &spec.node_selectors);
+        let router_id = self.optional_ip(
+            object,
+            "spec.routerID",
+            &spec.router_id,
+            ErrorKind::InvalidRouterId,
+            "invalid router ID",
+        );
+        let source_address = self.optional_ip(
+            object,
+            "spec.sourceAddress",
+            &spec.source_address,
+            ErrorKind::InvalidSourceAddress,
+            "invalid source IP",
+        );
+        let node_selectors = self.selectors(
+            object,
+            "spec.nodeSelectors",
+            "nodeSelectors",
+            &spec.node_selectors,
+        );
         let port = match spec.peer_port {
             None | Some(0) => 179,
             Some(port) if port <= 16384 => port,
@@ -316,7 +432,12 @@ impl Validator<'_> {
         let local_asn = match spec.local_asn {
             None => None,
             Some(0) => {
-                self.error(object, "spec.localASN", ErrorKind::OutOfRange, "invalid localASN 0, must be in 1-4294967295 range (or remove it)");
+                self.error(
+                    object,
+                    "spec.localASN",
+                    ErrorKind::OutOfRange,
+                    "invalid localASN 0, must be in 1-4294967295 range (or remove it)",
+                );
                 None
             }
             Some(asn) => NonZeroU32::new(asn),
@@ -324,19 +445,38 @@ impl Validator<'_> {
         if let Some(connect) = spec.connect_time {
             let seconds = connect.whole_seconds();
             if !(1..=65535).contains(&seconds) {
-                self.error(object, "spec.connectTime", ErrorKind::InvalidConnectTime, format!("connect time {connect} should be between 1 seconds to 65535"));
+                self.error(
+                    object,
+                    "spec.connectTime",
+                    ErrorKind::InvalidConnectTime,
+                    format!("connect time {connect} should be between 1 seconds to 65535"),
+                );
             } else if connect.as_nanos() % 1_000_000_000 != 0 {
-                self.error(object, "spec.connectTime", ErrorKind::InvalidConnectTime, format!("connect time {connect} should contain a whole number of seconds"));
+                self.error(
+                    object,
+                    "spec.connectTime",
+                    ErrorKind::InvalidConnectTime,
+                    format!("connect time {connect} should contain a whole number of seconds"),
+                );
             }
         }
-        let secret_name = spec.password_secret.as_ref().and_then(|s| s.name.clone()).filter(|n| !n.is_empty());
+        let secret_name = spec
+            .password_secret
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .filter(|n| !n.is_empty());
         let password = match (spec.password.is_empty(), secret_name) {
             (false, Some(_)) => {
                 let message = format!(
                     "can not have both password and secret ref set in peer config {}: keep only one of spec.password and spec.passwordSecret",
                     object
                 );
-                self.error(object, "spec.passwordSecret", ErrorKind::BothPasswordAndSecret, message);
+                self.error(
+                    object,
+                    "spec.passwordSecret",
+                    ErrorKind::BothPasswordAndSecret,
+                    message,
+                );
                 None
             }
             (false, None) => Some(Password::Inline(spec.password.clone())),
@@ -344,14 +484,19 @@ impl Validator<'_> {
             (true, None) => None,
         };
         let bfd_profile = (!spec.bfd_profile.is_empty()).then(|| spec.bfd_profile.clone());
-        if let Some(profile) = &bfd_profile {
-            if !bfd_profiles.contains_key(profile) {
-                let message = format!(
-                    "peer {} referencing non existing bfd profile {profile}: create BFDProfile {profile:?} in namespace {} or fix spec.bfdProfile",
-                    object.name, self.options.namespace
-                );
-                self.error(object, "spec.bfdProfile", ErrorKind::MissingBfdProfile, message);
-            }
+        if let Some(profile) = &bfd_profile
+            && !bfd_profiles.contains_key(profile)
+        {
+            let message = format!(
+                "peer {} referencing non existing bfd profile {profile}: create BFDProfile {profile:?} in namespace {} or fix spec.bfdProfile",
+                object.name, self.options.namespace
+            );
+            self.error(
+                object,
+                "spec.bfdProfile",
+                ErrorKind::MissingBfdProfile,
+                message,
+            );
         }
         if self.errors.len() > before {
             return None;
@@ -378,17 +523,27 @@ impl Validator<'_> {
     }
 
     /// MetalLB's timer rules. `Some(None)` = valid and unset; `None` = invalid.
-    fn timers(&mut self, object: &ObjectRef, hold: Option<Duration>, keepalive: Option<Duration>) -> Option<Option<Timers>> {
+    fn timers(
+        &mut self,
+        object: &ObjectRef,
+        hold: Option<Duration>,
+        keepalive: Option<Duration>,
+    ) -> Option<Option<Timers>> {
         let (hold_time, keepalive_time) = match (hold, keepalive) {
             (None, None) => return Some(None),
             (Some(hold), Some(keepalive)) => (hold, keepalive),
             (Some(hold), None) => (hold, Duration::from_nanos(hold.as_nanos() / 3)),
-            (None, Some(keepalive)) => (Duration::from_nanos(keepalive.as_nanos().saturating_mul(3)), keepalive),
+            (None, Some(keepalive)) => (
+                Duration::from_nanos(keepalive.as_nanos().saturating_mul(3)),
+                keepalive,
+            ),
         };
         // Truncated to whole seconds, as MetalLB does: 2500ms fails, 500ms passes as 0.
         let whole_seconds = hold_time.whole_seconds();
         if whole_seconds != 0 && whole_seconds < 3 {
-            let message = format!("invalid hold time {hold_time}: must be 0 or >=3s (90s is the usual value)");
+            let message = format!(
+                "invalid hold time {hold_time}: must be 0 or >=3s (90s is the usual value)"
+            );
             self.error(object, "spec.holdTime", ErrorKind::InvalidHoldTime, message);
             return None;
         }
@@ -396,7 +551,12 @@ impl Validator<'_> {
             let message = format!(
                 "invalid keepaliveTime {keepalive_time}, must be lower than holdTime {hold_time}: a third of the hold time is the usual value"
             );
-            self.error(object, "spec.keepaliveTime", ErrorKind::InvalidKeepaliveTime, message);
+            self.error(
+                object,
+                "spec.keepaliveTime",
+                ErrorKind::InvalidKeepaliveTime,
+                message,
+            );
             return None;
         }
         Some(Some(Timers {
@@ -406,7 +566,14 @@ impl Validator<'_> {
     }
 
     /// An optional IP field. `Some(None)` = unset; `None` = invalid.
-    fn optional_ip(&mut self, object: &ObjectRef, field: &str, text: &str, kind: ErrorKind, what: &str) -> Option<Option<IpAddr>> {
+    fn optional_ip(
+        &mut self,
+        object: &ObjectRef,
+        field: &str,
+        text: &str,
+        kind: ErrorKind,
+        what: &str,
+    ) -> Option<Option<IpAddr>> {
         if text.is_empty() {
             return Some(None);
         }
@@ -420,17 +587,31 @@ impl Validator<'_> {
         }
     }
 
-    fn password_from_secret(&mut self, object: &ObjectRef, name: &str, secrets: &[Secret]) -> Option<Password> {
+    fn password_from_secret(
+        &mut self,
+        object: &ObjectRef,
+        name: &str,
+        secrets: &[Secret],
+    ) -> Option<Password> {
         let namespace = &self.options.namespace;
         let secret = secrets.iter().find(|secret| {
             secret.metadata.name.as_deref() == Some(name)
-                && secret.metadata.namespace.as_deref().is_none_or(|ns| ns == namespace)
+                && secret
+                    .metadata
+                    .namespace
+                    .as_deref()
+                    .is_none_or(|ns| ns == namespace)
         });
         let Some(secret) = secret else {
             let message = format!(
                 "secret ref not found for peer config {object}: create Secret {name:?} of type kubernetes.io/basic-auth in namespace {namespace}"
             );
-            self.error(object, "spec.passwordSecret", ErrorKind::MissingSecret, message);
+            self.error(
+                object,
+                "spec.passwordSecret",
+                ErrorKind::MissingSecret,
+                message,
+            );
             return None;
         };
         if secret.type_.as_deref() != Some("kubernetes.io/basic-auth") {
@@ -438,7 +619,12 @@ impl Validator<'_> {
                 "secret type mismatch on {namespace:?}/{name:?}, type \"kubernetes.io/basic-auth\" is expected (it has {:?})",
                 secret.type_.as_deref().unwrap_or("Opaque")
             );
-            self.error(object, "spec.passwordSecret", ErrorKind::SecretTypeMismatch, message);
+            self.error(
+                object,
+                "spec.passwordSecret",
+                ErrorKind::SecretTypeMismatch,
+                message,
+            );
             return None;
         }
         let from_data = secret
@@ -446,31 +632,57 @@ impl Validator<'_> {
             .as_ref()
             .and_then(|data| data.get("password"))
             .map(|bytes| String::from_utf8_lossy(&bytes.0).into_owned());
-        let from_string_data = secret.string_data.as_ref().and_then(|data| data.get("password")).cloned();
+        let from_string_data = secret
+            .string_data
+            .as_ref()
+            .and_then(|data| data.get("password"))
+            .cloned();
         match from_data.or(from_string_data) {
             Some(value) => Some(Password::FromSecret {
                 secret: name.to_string(),
                 value,
             }),
             None => {
-                let message = format!("password not specified in the secret {namespace:?}/{name:?}: add the key \"password\"");
-                self.error(object, "spec.passwordSecret", ErrorKind::SecretWithoutPassword, message);
+                let message = format!(
+                    "password not specified in the secret {namespace:?}/{name:?}: add the key \"password\""
+                );
+                self.error(
+                    object,
+                    "spec.passwordSecret",
+                    ErrorKind::SecretWithoutPassword,
+                    message,
+                );
                 None
             }
         }
     }
 
     /// Parses a selector list, refusing duplicates (values sorted first) and bad selectors.
-    fn selectors(&mut self, object: &ObjectRef, field: &str, what: &str, selectors: &[LabelSelector]) -> Vec<Selector> {
+    fn selectors(
+        &mut self,
+        object: &ObjectRef,
+        field: &str,
+        what: &str,
+        selectors: &[LabelSelector],
+    ) -> Vec<Selector> {
         let mut parsed: Vec<Selector> = Vec::new();
         for (index, selector) in selectors.iter().enumerate() {
             let item_field = format!("{field}[{index}]");
             let mut failed = false;
-            for (expression_index, expression) in selector.match_expressions.iter().flatten().enumerate() {
+            for (expression_index, expression) in
+                selector.match_expressions.iter().flatten().enumerate()
+            {
                 let values = expression.values.clone().unwrap_or_default();
                 if let Some(value) = first_duplicate(&values) {
-                    let message = format!("duplicate definition of match expression value in label selector {value:?}");
-                    self.error(object, format!("{item_field}.matchExpressions[{expression_index}].values"), ErrorKind::DuplicateValue, message);
+                    let message = format!(
+                        "duplicate definition of match expression value in label selector {value:?}"
+                    );
+                    self.error(
+                        object,
+                        format!("{item_field}.matchExpressions[{expression_index}].values"),
+                        ErrorKind::DuplicateValue,
+                        message,
+                    );
                     failed = true;
                 }
             }
@@ -485,14 +697,24 @@ impl Validator<'_> {
                 })
                 .collect();
             if let Some(duplicate) = first_duplicate(&normalized) {
-                let message = format!("duplicate definition of match expressions {:?}", duplicate.0);
-                self.error(object, format!("{item_field}.matchExpressions"), ErrorKind::DuplicateSelector, message);
+                let message = format!(
+                    "duplicate definition of match expressions {:?}",
+                    duplicate.0
+                );
+                self.error(
+                    object,
+                    format!("{item_field}.matchExpressions"),
+                    ErrorKind::DuplicateSelector,
+                    message,
+                );
                 failed = true;
             }
             match Selector::parse(selector) {
                 Ok(selector) => {
                     if parsed.contains(&selector) {
-                        let message = format!("duplicate definition of {what} \"{selector}\": remove one of the two");
+                        let message = format!(
+                            "duplicate definition of {what} \"{selector}\": remove one of the two"
+                        );
                         self.error(object, item_field, ErrorKind::DuplicateSelector, message);
                     } else if !failed {
                         parsed.push(selector);
@@ -518,7 +740,8 @@ impl Validator<'_> {
     fn peer_compatibility(&mut self, objects: &[&v1beta2::BGPPeer]) {
         for (i, later) in objects.iter().enumerate() {
             for earlier in &objects[..i] {
-                if !self.peers_share_node(&later.spec.node_selectors, &earlier.spec.node_selectors) {
+                if !self.peers_share_node(&later.spec.node_selectors, &earlier.spec.node_selectors)
+                {
                     continue;
                 }
                 let object = object_ref("BGPPeer", &later.metadata);
@@ -529,13 +752,23 @@ impl Validator<'_> {
                         "routerID {:?} differs from {:?} of BGPPeer {other:?}: peers selecting the same node must all have the same routerID",
                         p.router_id, q.router_id
                     );
-                    self.error(&object, "spec.routerID", ErrorKind::RouterIdMismatch, message);
+                    self.error(
+                        &object,
+                        "spec.routerID",
+                        ErrorKind::RouterIdMismatch,
+                        message,
+                    );
                 } else if peer_identity(p) == peer_identity(q) {
                     let message = format!(
                         "peer {} already exists as BGPPeer {other:?}: two BGPPeers selecting the same node may not have the same address (the port does not count); give them disjoint nodeSelectors or remove one",
                         peer_identity(p)
                     );
-                    self.error(&object, "spec.peerAddress", ErrorKind::DuplicatePeer, message);
+                    self.error(
+                        &object,
+                        "spec.peerAddress",
+                        ErrorKind::DuplicatePeer,
+                        message,
+                    );
                 } else if p.my_asn != q.my_asn && p.vrf == q.vrf {
                     let message = format!(
                         "myASN {} differs from {} of BGPPeer {other:?}: peers selecting the same node must have the same myASN within the same VRF",
@@ -560,7 +793,10 @@ impl Validator<'_> {
     /// Names of the known Nodes matched by a selector list (empty list = all; bad selectors
     /// match nothing, they are reported where they are parsed).
     fn node_set(&self, selectors: &[LabelSelector]) -> BTreeSet<String> {
-        let parsed: Vec<Selector> = selectors.iter().filter_map(|s| Selector::parse(s).ok()).collect();
+        let parsed: Vec<Selector> = selectors
+            .iter()
+            .filter_map(|s| Selector::parse(s).ok())
+            .collect();
         self.nodes
             .iter()
             .filter(|node| {
@@ -571,13 +807,19 @@ impl Validator<'_> {
             .collect()
     }
 
-    fn pools(&mut self, objects: &[&v1beta1::IPAddressPool], namespaces: &[Namespace]) -> BTreeMap<String, Pool> {
+    fn pools(
+        &mut self,
+        objects: &[&v1beta1::IPAddressPool],
+        namespaces: &[Namespace],
+    ) -> BTreeMap<String, Pool> {
         let mut seen = BTreeSet::new();
         let mut pools = BTreeMap::new();
         let mut all_cidrs: Vec<(IpNet, String)> = Vec::new();
         for pool in objects {
             let object = object_ref("IPAddressPool", &pool.metadata);
-            let Some(name) = self.name(&object, &mut seen) else { continue };
+            let Some(name) = self.name(&object, &mut seen) else {
+                continue;
+            };
             let before = self.errors.len();
             let spec = &pool.spec;
             if spec.addresses.is_empty() {
@@ -589,11 +831,19 @@ impl Validator<'_> {
                 match address::parse_entry(text) {
                     Ok(cidrs) => {
                         for cidr in &cidrs {
-                            if let Some((other, other_pool)) = all_cidrs.iter().find(|(other, _)| address::overlaps(cidr, other)) {
+                            if let Some((other, other_pool)) = all_cidrs
+                                .iter()
+                                .find(|(other, _)| address::overlaps(cidr, other))
+                            {
                                 let message = format!(
                                     "CIDR {cidr} in pool {name:?} overlaps with already defined CIDR {other} of pool {other_pool:?}: pools may not share addresses"
                                 );
-                                self.error(&object, field.clone(), ErrorKind::OverlappingCidr, message);
+                                self.error(
+                                    &object,
+                                    field.clone(),
+                                    ErrorKind::OverlappingCidr,
+                                    message,
+                                );
                             } else {
                                 all_cidrs.push((*cidr, name.clone()));
                             }
@@ -641,8 +891,14 @@ impl Validator<'_> {
         namespaces: &[Namespace],
     ) -> ServiceAllocation {
         if let Some(value) = first_duplicate(&allocation.namespaces) {
-            let message = format!("duplicate definition in namespaces field: {value:?} is listed twice");
-            self.error(object, "spec.serviceAllocation.namespaces", ErrorKind::DuplicateValue, message);
+            let message =
+                format!("duplicate definition in namespaces field: {value:?} is listed twice");
+            self.error(
+                object,
+                "spec.serviceAllocation.namespaces",
+                ErrorKind::DuplicateValue,
+                message,
+            );
         }
         let namespace_selectors = self.selectors(
             object,
@@ -666,7 +922,8 @@ impl Validator<'_> {
         ServiceAllocation {
             priority: allocation.priority.unwrap_or(0),
             namespaces: admitted,
-            restricts_namespaces: !allocation.namespaces.is_empty() || !allocation.namespace_selectors.is_empty(),
+            restricts_namespaces: !allocation.namespaces.is_empty()
+                || !allocation.namespace_selectors.is_empty(),
             service_selectors,
         }
     }
@@ -683,15 +940,37 @@ impl Validator<'_> {
         let mut attached: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for advertisement in objects {
             let object = object_ref("BGPAdvertisement", &advertisement.metadata);
-            let Some(name) = self.name(&object, &mut seen) else { continue };
+            let Some(name) = self.name(&object, &mut seen) else {
+                continue;
+            };
             let before = self.errors.len();
             let spec = &advertisement.spec;
-            self.duplicates(&object, "spec.ipAddressPools", "ipAddressPools", &spec.ip_address_pools);
+            self.duplicates(
+                &object,
+                "spec.ipAddressPools",
+                "ipAddressPools",
+                &spec.ip_address_pools,
+            );
             self.duplicates(&object, "spec.communities", "community", &spec.communities);
             self.duplicates(&object, "spec.peers", "peers", &spec.peers);
-            let pool_selectors = self.selectors(&object, "spec.ipAddressPoolSelectors", "ipAddressPoolSelectors", &spec.ip_address_pool_selectors);
-            let node_selectors = self.selectors(&object, "spec.nodeSelectors", "nodeSelectors", &spec.node_selectors);
-            let service_selectors = self.selectors(&object, "spec.serviceSelectors", "serviceSelectors", &spec.service_selectors);
+            let pool_selectors = self.selectors(
+                &object,
+                "spec.ipAddressPoolSelectors",
+                "ipAddressPoolSelectors",
+                &spec.ip_address_pool_selectors,
+            );
+            let node_selectors = self.selectors(
+                &object,
+                "spec.nodeSelectors",
+                "nodeSelectors",
+                &spec.node_selectors,
+            );
+            let service_selectors = self.selectors(
+                &object,
+                "spec.serviceSelectors",
+                "serviceSelectors",
+                &spec.service_selectors,
+            );
             if !spec.service_selectors.is_empty() {
                 if spec.aggregation_length.is_some_and(|l| l != 32) {
                     self.error(&object, "spec.aggregationLength", ErrorKind::ServiceSelectorsWithAggregation, "serviceSelectors and aggregationLength are mutually exclusive: remove spec.aggregationLength or spec.serviceSelectors");
@@ -703,16 +982,30 @@ impl Validator<'_> {
             let aggregation_length = match spec.aggregation_length.unwrap_or(32) {
                 length @ 1..=32 => length as u8,
                 length => {
-                    let message = format!("invalid aggregation length {length} for IPv4: must be in 1-32 (32 announces each service IP alone)");
-                    self.error(&object, "spec.aggregationLength", ErrorKind::InvalidAggregationLength, message);
+                    let message = format!(
+                        "invalid aggregation length {length} for IPv4: must be in 1-32 (32 announces each service IP alone)"
+                    );
+                    self.error(
+                        &object,
+                        "spec.aggregationLength",
+                        ErrorKind::InvalidAggregationLength,
+                        message,
+                    );
                     32
                 }
             };
             let aggregation_length_v6 = match spec.aggregation_length_v6.unwrap_or(128) {
                 length @ 0..=128 => length as u8,
                 length => {
-                    let message = format!("invalid aggregation length {length} for IPv6: must be in 0-128 (128 announces each service IP alone)");
-                    self.error(&object, "spec.aggregationLengthV6", ErrorKind::InvalidAggregationLength, message);
+                    let message = format!(
+                        "invalid aggregation length {length} for IPv6: must be in 0-128 (128 announces each service IP alone)"
+                    );
+                    self.error(
+                        &object,
+                        "spec.aggregationLengthV6",
+                        ErrorKind::InvalidAggregationLength,
+                        message,
+                    );
                     128
                 }
             };
@@ -728,7 +1021,9 @@ impl Validator<'_> {
                         communities.insert(value);
                     }
                     Err(CommunityError::Value(_)) => {
-                        let message = format!("invalid community {text:?} in BGP advertisement: write AA:NN with two numbers 0-65535, or large:A:B:C with three numbers 0-4294967295");
+                        let message = format!(
+                            "invalid community {text:?} in BGP advertisement: write AA:NN with two numbers 0-65535, or large:A:B:C with three numbers 0-4294967295"
+                        );
                         self.error(&object, field, ErrorKind::InvalidCommunity, message);
                     }
                     Err(CommunityError::Format(_)) => {
@@ -740,20 +1035,25 @@ impl Validator<'_> {
                 }
             }
             // Pools: by name (unknown names match nothing) and by labels; neither = all pools.
-            let selected: BTreeSet<String> = if spec.ip_address_pools.is_empty() && spec.ip_address_pool_selectors.is_empty() {
-                pools.keys().cloned().collect()
-            } else {
-                pools
-                    .values()
-                    .filter(|pool| spec.ip_address_pools.contains(&pool.name) || pool_selectors.iter().any(|s| s.matches(&pool.labels)))
-                    .map(|pool| pool.name.clone())
-                    .collect()
-            };
+            let selected: BTreeSet<String> =
+                if spec.ip_address_pools.is_empty() && spec.ip_address_pool_selectors.is_empty() {
+                    pools.keys().cloned().collect()
+                } else {
+                    pools
+                        .values()
+                        .filter(|pool| {
+                            spec.ip_address_pools.contains(&pool.name)
+                                || pool_selectors.iter().any(|s| s.matches(&pool.labels))
+                        })
+                        .map(|pool| pool.name.clone())
+                        .collect()
+                };
             let candidate = BgpAdvertisement {
                 name,
                 aggregation_length,
                 aggregation_length_v6,
-                local_pref: (spec.local_pref.unwrap_or(0) != 0).then(|| spec.local_pref.unwrap_or(0)),
+                local_pref: (spec.local_pref.unwrap_or(0) != 0)
+                    .then(|| spec.local_pref.unwrap_or(0)),
                 communities,
                 pools: selected,
                 node_selectors,
@@ -761,12 +1061,16 @@ impl Validator<'_> {
                 service_selectors,
             };
             for pool_name in &candidate.pools {
-                let Some(pool) = pools.get(pool_name) else { continue };
+                let Some(pool) = pools.get(pool_name) else {
+                    continue;
+                };
                 self.aggregation_fits_pool(&object, &candidate, pool);
                 if candidate.service_selectors.is_empty() {
                     for &index in attached.get(pool_name).into_iter().flatten() {
                         let existing = &advertisements[index];
-                        if existing.service_selectors.is_empty() && !self.local_prefs_compatible(&candidate, existing, pool) {
+                        if existing.service_selectors.is_empty()
+                            && !self.local_prefs_compatible(&candidate, existing, pool)
+                        {
                             let message = format!(
                                 "invalid local preference {}: local preference {} was already set by BGPAdvertisement {:?} for the same pool {:?}, aggregation, peers and nodes; make them equal, or separate the advertisements by peers, nodeSelectors or aggregation length",
                                 candidate.local_pref.unwrap_or(0),
@@ -774,7 +1078,12 @@ impl Validator<'_> {
                                 existing.name,
                                 pool_name
                             );
-                            self.error(&object, "spec.localPref", ErrorKind::LocalPrefConflict, message);
+                            self.error(
+                                &object,
+                                "spec.localPref",
+                                ErrorKind::LocalPrefConflict,
+                                message,
+                            );
                         }
                     }
                 }
@@ -783,7 +1092,10 @@ impl Validator<'_> {
                 continue;
             }
             for pool_name in &candidate.pools {
-                attached.entry(pool_name.clone()).or_default().push(advertisements.len());
+                attached
+                    .entry(pool_name.clone())
+                    .or_default()
+                    .push(advertisements.len());
             }
             advertisements.push(candidate);
         }
@@ -791,12 +1103,22 @@ impl Validator<'_> {
     }
 
     /// Each address entry's aggregation length must be at least the entry's shortest prefix.
-    fn aggregation_fits_pool(&mut self, object: &ObjectRef, advertisement: &BgpAdvertisement, pool: &Pool) {
+    fn aggregation_fits_pool(
+        &mut self,
+        object: &ObjectRef,
+        advertisement: &BgpAdvertisement,
+        pool: &Pool,
+    ) {
         for entry in &pool.entries {
-            let Some(first) = entry.cidrs.first() else { continue };
+            let Some(first) = entry.cidrs.first() else {
+                continue;
+            };
             let (length, field) = match first {
                 IpNet::V4(_) => (advertisement.aggregation_length, "spec.aggregationLength"),
-                IpNet::V6(_) => (advertisement.aggregation_length_v6, "spec.aggregationLengthV6"),
+                IpNet::V6(_) => (
+                    advertisement.aggregation_length_v6,
+                    "spec.aggregationLengthV6",
+                ),
             };
             let lowest = entry.cidrs.iter().map(IpNet::prefix_len).min().unwrap_or(0);
             if length < lowest {
@@ -822,10 +1144,19 @@ impl Validator<'_> {
         let (has_v4, has_v6) = (pool.has_family(false), pool.has_family(true));
         let v4_differs = candidate.aggregation_length != existing.aggregation_length;
         let v6_differs = candidate.aggregation_length_v6 != existing.aggregation_length_v6;
-        if (!has_v4 && !has_v6) || (v4_differs && !has_v6) || (v6_differs && !has_v4) || (v4_differs && v6_differs) {
+        let aggregation_differs = match (has_v4, has_v6) {
+            (false, false) => true,
+            (true, false) => v4_differs,
+            (false, true) => v6_differs,
+            (true, true) => v4_differs && v6_differs,
+        };
+        if aggregation_differs {
             return true;
         }
-        if !candidate.peers.is_empty() && !existing.peers.is_empty() && !candidate.peers.iter().any(|p| existing.peers.contains(p)) {
+        if !candidate.peers.is_empty()
+            && !existing.peers.is_empty()
+            && !candidate.peers.iter().any(|p| existing.peers.contains(p))
+        {
             return true;
         }
         let candidate_nodes = self.node_set_from(&candidate.node_selectors);
@@ -841,46 +1172,89 @@ impl Validator<'_> {
             .collect()
     }
 
-    fn l2_advertisements(&mut self, objects: &[&v1beta1::L2Advertisement], pools: &BTreeMap<String, Pool>) -> Vec<L2Advertisement> {
+    fn l2_advertisements(
+        &mut self,
+        objects: &[&v1beta1::L2Advertisement],
+        pools: &BTreeMap<String, Pool>,
+    ) -> Vec<L2Advertisement> {
         let mut seen = BTreeSet::new();
         let mut advertisements = Vec::new();
         for advertisement in objects {
             let object = object_ref("L2Advertisement", &advertisement.metadata);
-            let Some(name) = self.name(&object, &mut seen) else { continue };
+            let Some(name) = self.name(&object, &mut seen) else {
+                continue;
+            };
             let before = self.errors.len();
             let spec = &advertisement.spec;
-            self.duplicates(&object, "spec.ipAddressPools", "ipAddressPools", &spec.ip_address_pools);
-            let pool_selectors = self.selectors(&object, "spec.ipAddressPoolSelectors", "ipAddressPoolSelectors", &spec.ip_address_pool_selectors);
-            let node_selectors = self.selectors(&object, "spec.nodeSelectors", "nodeSelectors", &spec.node_selectors);
-            let service_selectors = self.selectors(&object, "spec.serviceSelectors", "serviceSelectors", &spec.service_selectors);
+            self.duplicates(
+                &object,
+                "spec.ipAddressPools",
+                "ipAddressPools",
+                &spec.ip_address_pools,
+            );
+            let pool_selectors = self.selectors(
+                &object,
+                "spec.ipAddressPoolSelectors",
+                "ipAddressPoolSelectors",
+                &spec.ip_address_pool_selectors,
+            );
+            let node_selectors = self.selectors(
+                &object,
+                "spec.nodeSelectors",
+                "nodeSelectors",
+                &spec.node_selectors,
+            );
+            let service_selectors = self.selectors(
+                &object,
+                "spec.serviceSelectors",
+                "serviceSelectors",
+                &spec.service_selectors,
+            );
             let mut preferred_nodes = Vec::new();
             for (index, preferred) in spec.preferred_node_selectors.iter().enumerate() {
                 let field = format!("spec.preferredNodeSelectors[{index}]");
                 if !(1..=100).contains(&preferred.weight) {
-                    let message = format!("invalid weight {}, must be in 1-100 range", preferred.weight);
-                    self.error(&object, format!("{field}.weight"), ErrorKind::OutOfRange, message);
+                    let message = format!(
+                        "invalid weight {}, must be in 1-100 range",
+                        preferred.weight
+                    );
+                    self.error(
+                        &object,
+                        format!("{field}.weight"),
+                        ErrorKind::OutOfRange,
+                        message,
+                    );
                     continue;
                 }
                 match Selector::parse(&preferred.preference) {
                     Ok(selector) => preferred_nodes.push((preferred.weight as u8, selector)),
                     Err(error) => {
                         let message = format!("invalid preferred node selector: {error}");
-                        self.error(&object, format!("{field}.preference"), ErrorKind::InvalidSelector, message);
+                        self.error(
+                            &object,
+                            format!("{field}.preference"),
+                            ErrorKind::InvalidSelector,
+                            message,
+                        );
                     }
                 }
             }
             if self.errors.len() > before {
                 continue;
             }
-            let selected = if spec.ip_address_pools.is_empty() && spec.ip_address_pool_selectors.is_empty() {
-                pools.keys().cloned().collect()
-            } else {
-                pools
-                    .values()
-                    .filter(|pool| spec.ip_address_pools.contains(&pool.name) || pool_selectors.iter().any(|s| s.matches(&pool.labels)))
-                    .map(|pool| pool.name.clone())
-                    .collect()
-            };
+            let selected =
+                if spec.ip_address_pools.is_empty() && spec.ip_address_pool_selectors.is_empty() {
+                    pools.keys().cloned().collect()
+                } else {
+                    pools
+                        .values()
+                        .filter(|pool| {
+                            spec.ip_address_pools.contains(&pool.name)
+                                || pool_selectors.iter().any(|s| s.matches(&pool.labels))
+                        })
+                        .map(|pool| pool.name.clone())
+                        .collect()
+                };
             advertisements.push(L2Advertisement {
                 name,
                 pools: selected,
@@ -909,14 +1283,20 @@ impl Validator<'_> {
         };
         for advertisement in advertisements {
             for pool_name in &advertisement.pools {
-                let Some(pool) = pools.get(pool_name) else { continue };
+                let Some(pool) = pools.get(pool_name) else {
+                    continue;
+                };
                 if !pool.has_family(true) {
                     continue;
                 }
                 let targets: Vec<&Peer> = if advertisement.peers.is_empty() {
                     peers.values().collect()
                 } else {
-                    advertisement.peers.iter().filter_map(|name| peers.get(name)).collect()
+                    advertisement
+                        .peers
+                        .iter()
+                        .filter_map(|name| peers.get(name))
+                        .collect()
                 };
                 for peer in targets.into_iter().filter(|peer| echo(peer)) {
                     let object = ObjectRef {
@@ -937,8 +1317,16 @@ impl Validator<'_> {
 
 /// MetalLB's peer identity: address (or interface), plus `-vrf` when a VRF is set.
 fn peer_identity(spec: &v1beta2::BGPPeerSpec) -> String {
-    let id = if spec.peer_address.is_empty() { &spec.interface } else { &spec.peer_address };
-    if spec.vrf.is_empty() { id.clone() } else { format!("{id}-{}", spec.vrf) }
+    let id = if spec.peer_address.is_empty() {
+        &spec.interface
+    } else {
+        &spec.peer_address
+    };
+    if spec.vrf.is_empty() {
+        id.clone()
+    } else {
+        format!("{id}-{}", spec.vrf)
+    }
 }
 
 fn first_duplicate<T: PartialEq>(values: &[T]) -> Option<&T> {
