@@ -16,9 +16,13 @@ pub enum Community {
 /// shape may be the name of a Community alias not created yet (transient), a bad number is not.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CommunityError {
-    #[error("invalid community value {0:?}: write AA:NN with two numbers 0-65535, or large:A:B:C with three numbers 0-4294967295")]
+    #[error(
+        "invalid community value {0:?}: write AA:NN with two numbers 0-65535, or large:A:B:C with three numbers 0-4294967295"
+    )]
     Value(String),
-    #[error("invalid community format {0:?}: expected AA:NN, large:A:B:C or the name of a Community alias")]
+    #[error(
+        "invalid community format {0:?}: expected AA:NN, large:A:B:C or the name of a Community alias"
+    )]
     Format(String),
 }
 
@@ -29,16 +33,30 @@ impl Community {
         let value_error = || CommunityError::Value(text.to_string());
         match parts.as_slice() {
             [high, low] => {
-                let high = decimal(high).and_then(|v| u16::try_from(v).ok()).ok_or_else(value_error)?;
-                let low = decimal(low).and_then(|v| u16::try_from(v).ok()).ok_or_else(value_error)?;
-                Ok(Community::Standard((u32::from(high) << 16) | u32::from(low)))
+                let high = decimal(high)
+                    .and_then(|v| u16::try_from(v).ok())
+                    .ok_or_else(value_error)?;
+                let low = decimal(low)
+                    .and_then(|v| u16::try_from(v).ok())
+                    .ok_or_else(value_error)?;
+                Ok(Community::Standard(
+                    (u32::from(high) << 16) | u32::from(low),
+                ))
             }
             [marker, global, first, second] => {
                 if *marker != "large" {
                     return Err(value_error());
                 }
-                let field = |s: &str| decimal(s).and_then(|v| u32::try_from(v).ok()).ok_or_else(value_error);
-                Ok(Community::Large(field(global)?, field(first)?, field(second)?))
+                let field = |s: &str| {
+                    decimal(s)
+                        .and_then(|v| u32::try_from(v).ok())
+                        .ok_or_else(value_error)
+                };
+                Ok(Community::Large(
+                    field(global)?,
+                    field(first)?,
+                    field(second)?,
+                ))
             }
             _ => Err(CommunityError::Format(text.to_string())),
         }
@@ -93,22 +111,42 @@ mod tests {
 
     #[test]
     fn parses_metallb_syntax() {
-        assert_eq!(Community::parse("65000:100"), Ok(Community::Standard(65000 << 16 | 100)));
-        assert_eq!(Community::parse("large:1:2:3"), Ok(Community::Large(1, 2, 3)));
+        assert_eq!(
+            Community::parse("65000:100"),
+            Ok(Community::Standard(65000 << 16 | 100))
+        );
+        assert_eq!(
+            Community::parse("large:1:2:3"),
+            Ok(Community::Large(1, 2, 3))
+        );
         assert_eq!(Community::parse("0:0"), Ok(Community::Standard(0)));
     }
 
     #[test]
     fn bad_numbers_are_value_errors() {
-        for text in ["65536:1", "1:-1", "+1:2", "a:b", "large:1:2:4294967296", "big:1:2:3", ":1"] {
-            assert!(matches!(Community::parse(text), Err(CommunityError::Value(_))), "{text}");
+        for text in [
+            "65536:1",
+            "1:-1",
+            "+1:2",
+            "a:b",
+            "large:1:2:4294967296",
+            "big:1:2:3",
+            ":1",
+        ] {
+            assert!(
+                matches!(Community::parse(text), Err(CommunityError::Value(_))),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn wrong_shapes_are_format_errors() {
         for text in ["1234", "1:2:3", "no-export", "large:1:2:3:4", ""] {
-            assert!(matches!(Community::parse(text), Err(CommunityError::Format(_))), "{text}");
+            assert!(
+                matches!(Community::parse(text), Err(CommunityError::Format(_))),
+                "{text}"
+            );
         }
     }
 

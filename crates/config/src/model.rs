@@ -55,7 +55,8 @@ impl Pool {
 
     /// Whether the pool holds IPv4 / IPv6 addresses.
     pub fn has_family(&self, ipv6: bool) -> bool {
-        self.cidrs().any(|cidr| matches!(cidr, IpNet::V6(_)) == ipv6)
+        self.cidrs()
+            .any(|cidr| matches!(cidr, IpNet::V6(_)) == ipv6)
     }
 }
 
@@ -145,7 +146,10 @@ pub struct Timers {
 pub enum Password {
     Inline(String),
     /// Read from a `kubernetes.io/basic-auth` Secret.
-    FromSecret { secret: String, value: String },
+    FromSecret {
+        secret: String,
+        value: String,
+    },
 }
 
 impl Password {
@@ -161,7 +165,9 @@ impl std::fmt::Debug for Password {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Password::Inline(_) => f.write_str("Password::Inline(<redacted>)"),
-            Password::FromSecret { secret, .. } => write!(f, "Password::FromSecret({secret}, <redacted>)"),
+            Password::FromSecret { secret, .. } => {
+                write!(f, "Password::FromSecret({secret}, <redacted>)")
+            }
         }
     }
 }
