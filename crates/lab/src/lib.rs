@@ -1,0 +1,330 @@
+//! Test fabrics in network namespaces, with real routers.
+//!
+//! A [`Lab`] owns everything it creates: namespaces, links, working directories and processes.
+//! Dropping it (pass, fail or panic) stops its processes by PID and deletes its namespaces. A
+//! lab that died without dropping (SIGKILL) is swept by the next [`Lab::new`]: every namespace
+//! name carries the PID of the process that created it, and namespaces whose creator is gone
+//! are removed.
+//!
+//! Only addresses inside the lab's own namespaces are used; nothing is sent anywhere else.
+
+mod process;
+mod routers;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub use process::Process;
+pub use routers::{Bird, Exabgp, Frr, FrrDaemons, Gobgp};
+
+/// Prefix of every namespace a lab creates: `ilb-<pid>-<name>`.
+const NAMESPACE_PREFIX: &str = "ilb-";
+
+/// Why a lab could not be built.
+#[derive(Debug)]
+pub struct LabError(pub String);
+
+impl fmt::Display for LabError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LabError {}
+
+pub type Result<T> = std::result::Result<T, LabError>;
+
+/// A network namespace of a lab.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    name: String,
+}
+
+impl Namespace {
+    /// The name as `ip netns` knows it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `ip ARGS` inside the namespace and returns its standard output.
+    pub fn ip(&self, args: &[&str]) -> Result<String> {
+        let mut full = vec!["-n", &self.name];
+        full.extend_from_slice(args);
+        run("ip", &full)
+    }
+
+    /// Runs a command inside the namespace and returns its standard output.
+    pub fn exec(&self, program: &str, args: &[&str]) -> Result<String> {
+        let mut full = vec!["netns", "exec", &self.name, program];
+        full.extend_from_slice(args);
+        run("ip", &full)
+    }
+
+    /// A `Command` that runs `program` inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+}
+
+/// Everything a test fabric is made of; torn down on drop.
+pub struct Lab {
+    name: String,
+    directory: PathBuf,
+    namespaces: Vec<Namespace>,
+    processes: Vec<Process>,
+    keep_directory: bool,
+}
+
+impl Lab {
+    /// A new, empty lab named `name` (a short word: it appears in namespace names). Sweeps
+    /// namespaces left by labs whose process died.
+    pub fn new(name: &str) -> Result<Self> {
+        sweep_stale_namespaces();
+        let directory =
+            std::env::temp_dir().join(format!("ironlb-lab-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory)
+            .map_err(|e| LabError(format!("cannot create {}: {e}", directory.display())))?;
+        Ok(Lab {
+            name: name.to_string(),
+            directory,
+            namespaces: Vec::new(),
+            processes: Vec::new(),
+            keep_directory: std::env::var_os("IRONLB_LAB_KEEP").is_some(),
+        })
+    }
+
+    /// The lab's working directory (configurations, logs, sockets).
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    /// A subdirectory of the lab's, created (and owned by `owner` when given, for daemons that
+    /// drop privileges, such as FRR's).
+    pub fn subdirectory(&self, name: &str, owner: Option<&str>) -> Result<PathBuf> {
+        let path = self.directory.join(name);
+        std::fs::create_dir_all(&path)
+            .map_err(|e| LabError(format!("cannot create {}: {e}", path.display())))?;
+        if let Some(owner) = owner {
+            let path_text = path.display().to_string();
+            run("chown", &[&format!("{owner}:{owner}"), &path_text])?;
+            // Daemons running as `owner` must be able to reach the directory.
+            let parent = self.directory.display().to_string();
+            run("chmod", &["755", &parent])?;
+        }
+        Ok(path)
+    }
+
+    /// Creates a namespace `ilb-<pid>-<lab>-<name>` with its loopback up.
+    pub fn namespace(&mut self, name: &str) -> Result<Namespace> {
+        let full = format!(
+            "{NAMESPACE_PREFIX}{}-{}-{name}",
+            std::process::id(),
+            self.name
+        );
+        let _ = run("ip", &["netns", "del", &full]);
+        run("ip", &["netns", "add", &full])?;
+        let namespace = Namespace { name: full };
+        self.namespaces.push(namespace.clone());
+        namespace.ip(&["link", "set", "lo", "up"])?;
+        // Routers in these namespaces forward between their links.
+        namespace.exec("sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+        namespace.exec("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"])?;
+        Ok(namespace)
+    }
+
+    /// Connects two namespaces with a veth pair and puts addresses (CIDR notation) on the ends.
+    pub fn link(
+        &mut self,
+        a: &Namespace,
+        a_interface: &str,
+        a_addresses: &[&str],
+        b: &Namespace,
+        b_interface: &str,
+        b_addresses: &[&str],
+    ) -> Result<()> {
+        run(
+            "ip",
+            &[
+                "link",
+                "add",
+                "name",
+                a_interface,
+                "netns",
+                &a.name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                b_interface,
+                "netns",
+                &b.name,
+            ],
+        )?;
+        for (namespace, interface, addresses) in
+            [(a, a_interface, a_addresses), (b, b_interface, b_addresses)]
+        {
+            for address in addresses {
+                let family = if address.contains(':') { "-6" } else { "-4" };
+                namespace.ip(&[family, "addr", "add", address, "dev", interface, "nodad"])?;
+            }
+            namespace.ip(&["link", "set", interface, "up"])?;
+        }
+        Ok(())
+    }
+
+    /// Starts a process inside a namespace; its output goes to `<lab dir>/<log_name>.log`.
+    /// The lab stops it (by PID) when dropped.
+    pub fn spawn(
+        &mut self,
+        namespace: &Namespace,
+        log_name: &str,
+        program: &str,
+        args: &[&str],
+    ) -> Result<Process> {
+        let log = self.directory.join(format!("{log_name}.log"));
+        let process = Process::spawn(namespace, program, args, &log)?;
+        self.processes.push(process.clone());
+        Ok(process)
+    }
+
+    /// Stops one process now (SIGTERM, then SIGKILL after a grace period).
+    pub fn stop(&mut self, process: &Process) {
+        process.stop();
+        self.processes.retain(|p| p.pid() != process.pid());
+    }
+
+    /// Names of the lab's namespaces.
+    pub fn namespaces(&self) -> &[Namespace] {
+        &self.namespaces
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for process in self.processes.drain(..).rev() {
+            process.stop();
+        }
+        for namespace in self.namespaces.drain(..).rev() {
+            kill_namespace_processes(&namespace.name);
+            let _ = run("ip", &["netns", "del", &namespace.name]);
+        }
+        if !self.keep_directory && !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.directory);
+        } else {
+            eprintln!("lab files kept in {}", self.directory.display());
+        }
+    }
+}
+
+/// Runs a command, returning stdout or an error with its stderr.
+pub fn run(program: &str, args: &[&str]) -> Result<String> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| LabError(format!("cannot run {program}: {e}")))?;
+    if !output.status.success() {
+        return Err(LabError(format!(
+            "{program} {} failed ({}): {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Stops the processes still running inside a namespace, by the PIDs the kernel lists for it.
+fn kill_namespace_processes(namespace: &str) {
+    let Ok(pids) = run("ip", &["netns", "pids", namespace]) else {
+        return;
+    };
+    for pid in pids
+        .split_whitespace()
+        .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        let _ = run("kill", &["-KILL", pid]);
+    }
+}
+
+/// Removes namespaces of labs whose creating process no longer exists.
+fn sweep_stale_namespaces() {
+    let Ok(list) = run("ip", &["netns", "list"]) else {
+        return;
+    };
+    for line in list.lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let Some(rest) = name.strip_prefix(NAMESPACE_PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next() else {
+            continue;
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            kill_namespace_processes(name);
+            let _ = run("ip", &["netns", "del", name]);
+        }
+    }
+}
+
+/// Whether this process can build labs (root, `ip`, namespaces). `Err` says what is missing.
+pub fn check_prerequisites(programs: &[&str]) -> Result<()> {
+    let uid = run("id", &["-u"])?;
+    if uid.trim() != "0" {
+        return Err(LabError("needs root (network namespaces)".into()));
+    }
+    for program in std::iter::once("ip").chain(programs.iter().copied()) {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {program} || test -x {program}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !found {
+            return Err(LabError(format!(
+                "{program} is not installed (apt-get install frr bird2 gobgpd exabgp tshark, or run .ci/run)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// For tests: `true` when the lab can run. Outside CI a missing prerequisite skips the test
+/// with a loud message; in CI (`CI=true`) it fails the test.
+pub fn require(test: &str, programs: &[&str]) -> bool {
+    match check_prerequisites(programs) {
+        Ok(()) => true,
+        Err(error) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test}: cannot run in CI: {error}")
+        }
+        Err(error) => {
+            eprintln!("\n!!!! SKIPPED {test}: {error} !!!!\n");
+            false
+        }
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or fails after `timeout`.
+pub fn wait_for<T>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Result<T> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return Ok(value);
+        }
+        if start.elapsed() > timeout {
+            return Err(LabError(format!(
+                "timed out after {timeout:?} waiting for {what}"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
