@@ -184,7 +184,7 @@ pub struct ControlPacket {
 }
 
 /// Why a received packet is discarded (RFC 5880 §6.8.6). Each is counted, never fatal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, thiserror::Error)]
 pub enum DiscardReason {
     #[error("shorter than the 24-byte mandatory section")]
     TooShort,

@@ -1,0 +1,454 @@
+//! The BFD driver: UDP sockets for the sans-IO [`ironlb_bfd::Session`]s.
+//!
+//! Single hop (RFC 5881): control packets to UDP 3784, sent with TTL 255, and a received
+//! packet whose TTL is not 255 is discarded (GTSM). Multihop (RFC 5883): UDP 4784, received
+//! TTL at least the profile's minimumTtl. Each session sends from its own socket, bound to its
+//! source address and a source port in 49152–65535. Received packets are matched to a session
+//! by Your Discriminator, or by source address while that is still zero.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ironlb_bfd::{ControlPacket, Diagnostic, DiscardReason, Event, Parameters, Session, State};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::socket;
+
+/// One BFD peer to watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub peer: IpAddr,
+    /// Source address (the BGP session's local address), or the kernel's choice.
+    pub local: Option<IpAddr>,
+    pub parameters: Parameters,
+    /// RFC 5883 multihop (eBGP multihop peers).
+    pub multihop: bool,
+    /// Lowest TTL accepted on multihop sessions.
+    pub minimum_ttl: u8,
+}
+
+/// Commands to the driver.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Starts (or reconfigures) a session.
+    Add(PeerConfig),
+    /// Stops a session, telling the peer AdminDown first.
+    Remove(IpAddr),
+}
+
+/// A state change, sent to whoever couples BFD to BGP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub peer: IpAddr,
+    pub from: State,
+    pub to: State,
+    pub diagnostic: Diagnostic,
+}
+
+/// What `ironlb get bfd` shows of a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub peer: IpAddr,
+    pub local: Option<SocketAddr>,
+    pub state: State,
+    pub local_discriminator: u32,
+    pub remote_discriminator: u32,
+    pub diagnostic: Diagnostic,
+    pub transmit_interval: Duration,
+    pub detection_time: Duration,
+    pub since: Instant,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub packets_discarded: u64,
+}
+
+/// Shared, read-only view of every session.
+pub type StatusTable = Arc<Mutex<BTreeMap<IpAddr, PeerStatus>>>;
+
+/// Handle to a running driver.
+pub struct Handle {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub notices: mpsc::UnboundedReceiver<Notice>,
+    pub status: StatusTable,
+    /// Packets discarded before reaching a session, by reason.
+    pub discarded: Arc<Mutex<BTreeMap<DiscardReason, u64>>>,
+}
+
+struct Entry {
+    config: PeerConfig,
+    session: Session,
+    socket: UdpSocket,
+    since: Instant,
+}
+
+/// Starts the driver on the current tokio runtime. Binds UDP 3784 (and 4784) for IPv4 and IPv6
+/// on every address; fails if the ports are taken (another BFD daemon on this host).
+pub fn spawn() -> io::Result<Handle> {
+    let receivers = [
+        receiver(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ironlb_bfd::SINGLE_HOP_PORT,
+        )?,
+        receiver(
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ironlb_bfd::SINGLE_HOP_PORT,
+        )?,
+        receiver(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ironlb_bfd::MULTI_HOP_PORT,
+        )?,
+        receiver(
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ironlb_bfd::MULTI_HOP_PORT,
+        )?,
+    ];
+    let (command_sender, command_receiver) = mpsc::unbounded_channel();
+    let (notice_sender, notice_receiver) = mpsc::unbounded_channel();
+    let status: StatusTable = Arc::default();
+    let discarded: Arc<Mutex<BTreeMap<DiscardReason, u64>>> = Arc::default();
+    let driver = Driver {
+        receivers,
+        sessions: BTreeMap::new(),
+        commands: command_receiver,
+        notices: notice_sender,
+        status: status.clone(),
+        discarded: discarded.clone(),
+        next_discriminator: initial_discriminator(),
+    };
+    tokio::spawn(driver.run());
+    Ok(Handle {
+        commands: command_sender,
+        notices: notice_receiver,
+        status,
+        discarded,
+    })
+}
+
+fn initial_discriminator() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(1);
+    (nanos ^ std::process::id().rotate_left(16)) | 1
+}
+
+fn receiver(address: IpAddr, port: u16) -> io::Result<UdpSocket> {
+    let domain = if address.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let raw = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if address.is_ipv6() {
+        raw.set_only_v6(true)?;
+    }
+    raw.set_reuse_address(true)?;
+    raw.set_nonblocking(true)?;
+    raw.bind(&SocketAddr::new(address, port).into())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen for BFD on UDP {port}: {e} (is another BFD daemon, such as FRR's bfdd, running here?)")))?;
+    socket::enable_receive_ttl(&raw, address.is_ipv6())?;
+    UdpSocket::from_std(raw.into())
+}
+
+/// A transmit socket: TTL 255, bound to the source address and a port in 49152–65535.
+fn transmitter(config: &PeerConfig, discriminator: u32) -> io::Result<UdpSocket> {
+    let domain = if config.peer.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let raw = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if config.peer.is_ipv4() {
+        raw.set_ttl_v4(255)?;
+    } else {
+        raw.set_unicast_hops_v6(255)?;
+    }
+    raw.set_nonblocking(true)?;
+    let local = config.local.unwrap_or(if config.peer.is_ipv4() {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    });
+    let range = u32::from(u16::MAX - 49152) + 1;
+    let mut last_error = None;
+    for attempt in 0..64 {
+        let port = 49152 + ((discriminator.wrapping_add(attempt * 7919)) % range) as u16;
+        match raw.bind(&SocketAddr::new(local, port).into()) {
+            Ok(()) => return UdpSocket::from_std(raw.into()),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::other("no free BFD source port")))
+}
+
+struct Driver {
+    receivers: [UdpSocket; 4],
+    sessions: BTreeMap<IpAddr, Entry>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    notices: mpsc::UnboundedSender<Notice>,
+    status: StatusTable,
+    discarded: Arc<Mutex<BTreeMap<DiscardReason, u64>>>,
+    next_discriminator: u32,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let mut buffer = vec![0u8; 2048];
+        loop {
+            self.flush(Instant::now());
+            let deadline = self
+                .sessions
+                .values()
+                .filter_map(|e| e.session.poll_timeout())
+                .min();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => {
+                        // The owner is gone: tell every peer we go AdminDown, then stop.
+                        let now = Instant::now();
+                        for entry in self.sessions.values_mut() {
+                            entry.session.set_admin_down(now);
+                        }
+                        self.flush(now);
+                        return;
+                    }
+                },
+                _ = sleep => {
+                    let now = Instant::now();
+                    for entry in self.sessions.values_mut() {
+                        entry.session.handle_timeout(now);
+                    }
+                }
+                index = readable(&self.receivers) => {
+                    self.receive(index, &mut buffer);
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Add(config) => {
+                if let Some(entry) = self.sessions.get_mut(&config.peer) {
+                    if entry.config.parameters != config.parameters {
+                        entry.session.update_parameters(config.parameters, now);
+                    }
+                    entry.config = config;
+                    return;
+                }
+                let discriminator = self.next_discriminator;
+                self.next_discriminator = self.next_discriminator.wrapping_add(1).max(1);
+                match transmitter(&config, discriminator) {
+                    Ok(socket) => {
+                        info!(peer = %config.peer, discriminator, tx_ms = config.parameters.desired_min_tx.as_millis() as u64,
+                              rx_ms = config.parameters.required_min_rx.as_millis() as u64,
+                              multiplier = config.parameters.detect_multiplier, "BFD session configured");
+                        let session = Session::new(
+                            config.parameters,
+                            discriminator,
+                            u64::from(discriminator) << 1,
+                            now,
+                        );
+                        self.sessions.insert(
+                            config.peer,
+                            Entry {
+                                config,
+                                session,
+                                socket,
+                                since: now,
+                            },
+                        );
+                    }
+                    Err(error) => {
+                        warn!(peer = %config.peer, %error, "cannot open a BFD socket for this peer; no BFD for it")
+                    }
+                }
+            }
+            Command::Remove(peer) => {
+                if let Some(mut entry) = self.sessions.remove(&peer) {
+                    entry.session.set_admin_down(now);
+                    while let Some(packet) = entry.session.poll_transmit(now) {
+                        let _ = entry
+                            .socket
+                            .try_send_to(&packet.to_bytes(), destination(&entry.config));
+                    }
+                    self.status
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&peer);
+                    info!(%peer, "BFD session removed");
+                }
+            }
+        }
+    }
+
+    fn receive(&mut self, index: usize, buffer: &mut [u8]) {
+        let multihop = index >= 2;
+        loop {
+            let result = self.receivers[index].try_io(Interest::READABLE, || {
+                socket::recv_with_ttl(&self.receivers[index], buffer)
+            });
+            let (length, source, ttl) = match result {
+                Ok(received) => received,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) => {
+                    warn!(%error, "BFD receive failed");
+                    return;
+                }
+            };
+            let now = Instant::now();
+            let peer = canonical(source.ip());
+            let packet = match ControlPacket::decode(&buffer[..length]) {
+                Ok(packet) => packet,
+                Err(reason) => {
+                    self.count(reason);
+                    continue;
+                }
+            };
+            let entry = if packet.your_discriminator != 0 {
+                self.sessions
+                    .values_mut()
+                    .find(|e| e.session.local_discriminator() == packet.your_discriminator)
+            } else {
+                self.sessions.get_mut(&peer)
+            };
+            let Some(entry) = entry else {
+                self.count(if packet.your_discriminator != 0 {
+                    DiscardReason::UnknownDiscriminator
+                } else {
+                    DiscardReason::UnknownPeer
+                });
+                continue;
+            };
+            // GTSM: single hop needs exactly 255; multihop at least the configured minimum.
+            let required = if multihop {
+                entry.config.minimum_ttl
+            } else {
+                255
+            };
+            if multihop != entry.config.multihop
+                || ttl.is_some_and(|t| t < required)
+                || entry.config.peer != peer
+            {
+                self.count(DiscardReason::TtlTooLow);
+                continue;
+            }
+            if let Err(reason) = entry.session.handle_packet(&packet, now) {
+                self.count(reason);
+            }
+        }
+    }
+
+    fn count(&self, reason: DiscardReason) {
+        *self
+            .discarded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    fn flush(&mut self, now: Instant) {
+        for entry in self.sessions.values_mut() {
+            while let Some(packet) = entry.session.poll_transmit(now) {
+                if let Err(error) = entry
+                    .socket
+                    .try_send_to(&packet.to_bytes(), destination(&entry.config))
+                    && error.kind() != io::ErrorKind::WouldBlock
+                {
+                    warn!(peer = %entry.config.peer, %error, "BFD send failed");
+                }
+            }
+            while let Some(event) = entry.session.poll_event() {
+                match event {
+                    Event::StateChanged {
+                        from,
+                        to,
+                        diagnostic,
+                    } => {
+                        entry.since = now;
+                        if to == State::Up {
+                            info!(peer = %entry.config.peer, "BFD session up");
+                        } else if from == State::Up {
+                            warn!(peer = %entry.config.peer, %diagnostic, "BFD session down");
+                        }
+                        let _ = self.notices.send(Notice {
+                            peer: entry.config.peer,
+                            from,
+                            to,
+                            diagnostic,
+                        });
+                    }
+                    Event::ParametersNegotiated {
+                        transmit_interval,
+                        detection_time,
+                    } => {
+                        info!(peer = %entry.config.peer, transmit_ms = transmit_interval.as_millis() as u64,
+                              detect_ms = detection_time.as_millis() as u64, "BFD intervals negotiated");
+                    }
+                }
+            }
+            let counters = entry.session.counters();
+            let status = PeerStatus {
+                peer: entry.config.peer,
+                local: entry.socket.local_addr().ok(),
+                state: entry.session.state(),
+                local_discriminator: entry.session.local_discriminator(),
+                remote_discriminator: entry.session.remote_discriminator(),
+                diagnostic: entry.session.diagnostic(),
+                transmit_interval: entry.session.transmit_interval(),
+                detection_time: entry.session.detection_time(),
+                since: entry.since,
+                packets_received: counters.packets_received,
+                packets_sent: counters.packets_sent,
+                packets_discarded: counters.packets_discarded,
+            };
+            self.status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(entry.config.peer, status);
+        }
+    }
+}
+
+fn destination(config: &PeerConfig) -> SocketAddr {
+    let port = if config.multihop {
+        ironlb_bfd::MULTI_HOP_PORT
+    } else {
+        ironlb_bfd::SINGLE_HOP_PORT
+    };
+    SocketAddr::new(config.peer, port)
+}
+
+/// IPv4-mapped IPv6 sources compare as IPv4.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Waits until one of the receive sockets is readable; returns its index.
+async fn readable(sockets: &[UdpSocket; 4]) -> usize {
+    tokio::select! {
+        _ = sockets[0].readable() => 0,
+        _ = sockets[1].readable() => 1,
+        _ = sockets[2].readable() => 2,
+        _ = sockets[3].readable() => 3,
+    }
+}

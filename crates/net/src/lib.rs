@@ -1,0 +1,5 @@
+//! IO for IronLB's sans-IO protocol cores: the socket options they need ([`socket`], the only
+//! `unsafe` code in IronLB) and thin tokio drivers ([`bfd`]).
+
+pub mod bfd;
+pub mod socket;

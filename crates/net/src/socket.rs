@@ -1,0 +1,254 @@
+//! The socket options the protocols need that the standard library and socket2 do not offer:
+//! TCP MD5 signatures (RFC 2385), minimum TTL / hop limit (GTSM, RFC 5082), and receiving the
+//! TTL / hop limit of each datagram (BFD's RFC 5881 §5 check). All of IronLB's `unsafe` code is
+//! here, each block a single system call on a file descriptor the caller owns.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, RawFd};
+
+/// Longest TCP MD5 key the kernel accepts.
+pub const TCP_MD5_MAX_KEY_LENGTH: usize = 80;
+
+/// `struct tcp_md5sig` from `linux/tcp.h`.
+#[repr(C)]
+struct TcpMd5Sig {
+    address: libc::sockaddr_storage,
+    flags: u8,
+    prefix_length: u8,
+    key_length: u16,
+    interface_index: libc::c_int,
+    key: [u8; TCP_MD5_MAX_KEY_LENGTH],
+}
+
+/// Sets (or with an empty key, removes) the TCP MD5 key for segments to and from `peer`.
+/// On a listening socket it applies to connections from that peer.
+pub fn set_tcp_md5(socket: &impl AsRawFd, peer: IpAddr, key: &[u8]) -> io::Result<()> {
+    if key.len() > TCP_MD5_MAX_KEY_LENGTH {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a TCP MD5 key is at most {TCP_MD5_MAX_KEY_LENGTH} bytes, this one has {}",
+                key.len()
+            ),
+        ));
+    }
+    // SAFETY: an all-zero tcp_md5sig (and sockaddr_storage) is a valid value.
+    let mut signature: TcpMd5Sig = unsafe { zeroed() };
+    write_sockaddr(&mut signature.address, SocketAddr::new(peer, 0));
+    signature.key_length = key.len() as u16;
+    signature.key[..key.len()].copy_from_slice(key);
+    set_option(
+        socket.as_raw_fd(),
+        libc::IPPROTO_TCP,
+        libc::TCP_MD5SIG,
+        &signature,
+    )
+}
+
+/// Drops received packets whose TTL (IPv4) or hop limit (IPv6) is below `minimum`: with 255 and
+/// peers sending at 255, only directly connected peers get through (GTSM, RFC 5082).
+pub fn set_minimum_ttl(socket: &impl AsRawFd, ipv6: bool, minimum: u8) -> io::Result<()> {
+    let value = libc::c_int::from(minimum);
+    if ipv6 {
+        set_option(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MINHOPCOUNT,
+            &value,
+        )
+    } else {
+        set_option(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MINTTL,
+            &value,
+        )
+    }
+}
+
+/// Asks the kernel to report each received datagram's TTL / hop limit (see [`recv_with_ttl`]).
+pub fn enable_receive_ttl(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    if ipv6 {
+        set_option(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVHOPLIMIT,
+            &on,
+        )
+    } else {
+        set_option(socket.as_raw_fd(), libc::IPPROTO_IP, libc::IP_RECVTTL, &on)
+    }
+}
+
+/// Receives one datagram without blocking, with its source and TTL / hop limit (when
+/// [`enable_receive_ttl`] was set). `WouldBlock` when nothing is queued.
+pub fn recv_with_ttl(
+    socket: &impl AsRawFd,
+    buffer: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<u8>)> {
+    // SAFETY: zeroed sockaddr_storage and msghdr are valid; every pointer below points into
+    // locals that outlive the recvmsg call, with the lengths of those locals.
+    unsafe {
+        let mut source: libc::sockaddr_storage = zeroed();
+        let mut control = [0u64; 16];
+        let mut vector = libc::iovec {
+            iov_base: buffer.as_mut_ptr().cast(),
+            iov_len: buffer.len(),
+        };
+        let mut message: libc::msghdr = zeroed();
+        message.msg_name = (&mut source as *mut libc::sockaddr_storage).cast();
+        message.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        message.msg_iov = &mut vector;
+        message.msg_iovlen = 1;
+        message.msg_control = control.as_mut_ptr().cast();
+        message.msg_controllen = size_of::<[u64; 16]>();
+        let received = libc::recvmsg(socket.as_raw_fd(), &mut message, libc::MSG_DONTWAIT);
+        if received < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut ttl = None;
+        let mut header = libc::CMSG_FIRSTHDR(&message);
+        while !header.is_null() {
+            let level = (*header).cmsg_level;
+            let kind = (*header).cmsg_type;
+            if (level == libc::IPPROTO_IP && kind == libc::IP_TTL)
+                || (level == libc::IPPROTO_IPV6 && kind == libc::IPV6_HOPLIMIT)
+            {
+                let value = std::ptr::read_unaligned(libc::CMSG_DATA(header).cast::<libc::c_int>());
+                ttl = u8::try_from(value).ok();
+            }
+            header = libc::CMSG_NXTHDR(&message, header);
+        }
+        let source = read_sockaddr(&source).ok_or_else(|| {
+            io::Error::other("datagram from an address that is neither IPv4 nor IPv6")
+        })?;
+        Ok((received as usize, source, ttl))
+    }
+}
+
+/// Moves the calling thread into the network namespace at `path` (`/run/netns/NAME`); sockets
+/// it creates afterwards live there. Used by tests and the lab to run a driver "on a node".
+pub fn enter_network_namespace(path: &std::path::Path) -> io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: setns on a namespace file descriptor we hold open; affects only this thread.
+    let result = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if result < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn set_option<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is a valid T for the duration of the call and its size is passed along.
+    let result = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (value as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if result < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn write_sockaddr(storage: &mut libc::sockaddr_storage, address: SocketAddr) {
+    match address {
+        SocketAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            let target = unsafe {
+                &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            target.sin_family = libc::AF_INET as libc::sa_family_t;
+            target.sin_port = v4.port().to_be();
+            target.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
+        }
+        SocketAddr::V6(v6) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            let target = unsafe {
+                &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            target.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            target.sin6_port = v6.port().to_be();
+            target.sin6_addr.s6_addr = v6.ip().octets();
+            target.sin6_scope_id = v6.scope_id();
+        }
+    }
+}
+
+fn read_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match libc::c_int::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let v4 =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                u32::from_be(v4.sin_addr.s_addr).into(),
+                u16::from_be(v4.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6.
+            let v6 = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                v6.sin6_addr.s6_addr.into(),
+                u16::from_be(v6.sin6_port),
+                v6.sin6_flowinfo,
+                v6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    #[test]
+    fn receives_datagram_with_its_ttl() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        enable_receive_ttl(&receiver, false).unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_ttl(200).unwrap();
+        sender
+            .send_to(b"hello", receiver.local_addr().unwrap())
+            .unwrap();
+        let mut buffer = [0u8; 64];
+        let (length, source, ttl) = loop {
+            match recv_with_ttl(&receiver, &mut buffer) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                other => break other.unwrap(),
+            }
+        };
+        assert_eq!(&buffer[..length], b"hello");
+        assert_eq!(source, sender.local_addr().unwrap());
+        assert_eq!(ttl, Some(200));
+    }
+
+    #[test]
+    fn md5_key_longer_than_80_bytes_is_refused_before_the_kernel() {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(set_tcp_md5(&socket, "127.0.0.1".parse().unwrap(), &[b'k'; 81]).is_err());
+        set_tcp_md5(&socket, "127.0.0.1".parse().unwrap(), b"secret").unwrap();
+    }
+
+    #[test]
+    fn minimum_ttl_is_accepted_by_the_kernel() {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        set_minimum_ttl(&socket, false, 255).unwrap();
+    }
+}
