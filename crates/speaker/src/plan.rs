@@ -1,0 +1,364 @@
+//! The announcement plan of one node (MetalLB's speaker, BGP mode):
+//!
+//! 1. Sessions: every BGPPeer whose nodeSelectors match the node.
+//! 2. For each LoadBalancer Service with ingress IPs in a pool, the first failing check says why
+//!    it is not announced: no BGPAdvertisement of its pool selects this node (`notOwner`), none
+//!    selects the Service (`noMatchingAdvertisement`), two applicable ads disagree on localPref
+//!    (`conflictingAdvertisements`), the node is NetworkUnavailable or carries the
+//!    exclude-from-external-load-balancers label, or with `externalTrafficPolicy: Local` no
+//!    endpoint on this node can serve (`noLocalEndpoints`) — with Cluster, none anywhere
+//!    (`noEndpoints`). "Can serve": ready (or unset), or serving (terminating but serving).
+//! 3. Each ingress IP × applicable ad gives the prefix IP/aggregationLength with the ad's
+//!    communities and localPref, sent to the ad's peers (all when empty) that run on this node,
+//!    IPv4 prefixes to IPv4 peers and IPv6 to IPv6 peers unless the peer is dual-stack.
+//!    Prefixes shared by several Services or ads merge (communities united).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use ironlb_api::k8s_openapi::api::core::v1::{Node, Service};
+use ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice;
+use ironlb_config::selector::any_matches;
+use ironlb_config::{BgpAdvertisement, Community, Config, Peer, PeerAddress};
+
+/// Label that takes a node out of load-balancer announcements.
+pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+/// Label an EndpointSlice carries with its Service's name.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// A Service's identity.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Path attributes of an announced prefix.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteAttributes {
+    /// Sorted as MetalLB sorts them (standard as large `AA·65536+NN:0:0`).
+    pub communities: BTreeSet<Community>,
+    /// LOCAL_PREF; the BGP engine sends it to iBGP peers only.
+    pub local_pref: Option<u32>,
+}
+
+/// Why a Service is not announced from this node (MetalLB's reason strings in `Display`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    NoIpAllocated,
+    IpNotAllowed,
+    NotOwner,
+    NoMatchingAdvertisement,
+    ConflictingAdvertisements,
+    NodeNetworkUnavailable,
+    NodeLabeledExcludeBalancers,
+    NoLocalEndpoints,
+    NoEndpoints,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::NoIpAllocated => "noIPAllocated",
+            Reason::IpNotAllowed => "ipNotAllowed",
+            Reason::NotOwner => "notOwner",
+            Reason::NoMatchingAdvertisement => "noMatchingAdvertisement",
+            Reason::ConflictingAdvertisements => "conflictingAdvertisements",
+            Reason::NodeNetworkUnavailable => "nodeNetworkUnavailable",
+            Reason::NodeLabeledExcludeBalancers => "nodeLabeledExcludeBalancers",
+            Reason::NoLocalEndpoints => "noLocalEndpoints",
+            Reason::NoEndpoints => "noEndpoints",
+        })
+    }
+}
+
+/// What the plan decided for one Service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceOutcome {
+    /// Announced: the prefixes, and the names of the peers they go to.
+    Announced {
+        prefixes: BTreeSet<IpNet>,
+        peers: BTreeSet<String>,
+    },
+    NotAnnounced(Reason),
+}
+
+/// Options of the speaker that change decisions.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// `--lb-class`: None = only Services without a loadBalancerClass.
+    pub load_balancer_class: Option<String>,
+    /// `--ignore-exclude-lb`: announce from nodes carrying the exclude label anyway.
+    pub ignore_exclude_label: bool,
+}
+
+/// What one node announces.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// The peers this node holds sessions with, by name.
+    pub sessions: BTreeMap<String, Peer>,
+    /// Per peer name: prefix → attributes.
+    pub routes: BTreeMap<String, BTreeMap<IpNet, RouteAttributes>>,
+    /// Per Service (LoadBalancer Services of our class only): announced or why not.
+    pub services: BTreeMap<ServiceKey, ServiceOutcome>,
+}
+
+/// Computes the announcement plan of `node_name`.
+pub fn plan(
+    config: &Config,
+    node_name: &str,
+    nodes: &[Node],
+    services: &[Service],
+    endpoint_slices: &[EndpointSlice],
+    options: &PlanOptions,
+) -> Plan {
+    let node = nodes
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(node_name));
+    let node_labels = node
+        .and_then(|n| n.metadata.labels.clone())
+        .unwrap_or_default();
+    let mut result = Plan::default();
+    for peer in config.peers.values() {
+        if any_matches(&peer.node_selectors, &node_labels) {
+            result.sessions.insert(peer.name.clone(), peer.clone());
+            result.routes.insert(peer.name.clone(), BTreeMap::new());
+        }
+    }
+    let network_unavailable = node.is_some_and(node_network_unavailable);
+    let excluded = !options.ignore_exclude_label && node_labels.contains_key(EXCLUDE_LABEL);
+
+    for service in services {
+        let Some(spec) = &service.spec else { continue };
+        if spec.type_.as_deref() != Some("LoadBalancer")
+            || spec.load_balancer_class != options.load_balancer_class
+        {
+            continue;
+        }
+        let key = ServiceKey {
+            namespace: service
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            name: service.metadata.name.clone().unwrap_or_default(),
+        };
+        let outcome = decide(
+            config,
+            &result.sessions,
+            &node_labels,
+            node_name,
+            network_unavailable,
+            excluded,
+            service,
+            &key,
+            endpoint_slices,
+        );
+        if let Ok(routes) = &outcome {
+            let mut prefixes = BTreeSet::new();
+            let mut peers = BTreeSet::new();
+            for (peer_name, prefix, attributes) in routes {
+                prefixes.insert(*prefix);
+                peers.insert(peer_name.clone());
+                let entry = result
+                    .routes
+                    .entry(peer_name.clone())
+                    .or_default()
+                    .entry(*prefix)
+                    .or_default();
+                entry
+                    .communities
+                    .extend(attributes.communities.iter().copied());
+                entry.local_pref = entry.local_pref.max(attributes.local_pref);
+            }
+            result
+                .services
+                .insert(key, ServiceOutcome::Announced { prefixes, peers });
+        } else if let Err(reason) = outcome {
+            result
+                .services
+                .insert(key, ServiceOutcome::NotAnnounced(reason));
+        }
+    }
+    result
+}
+
+type Routes = Vec<(String, IpNet, RouteAttributes)>;
+
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    config: &Config,
+    sessions: &BTreeMap<String, Peer>,
+    node_labels: &BTreeMap<String, String>,
+    node_name: &str,
+    network_unavailable: bool,
+    excluded: bool,
+    service: &Service,
+    key: &ServiceKey,
+    endpoint_slices: &[EndpointSlice],
+) -> Result<Routes, Reason> {
+    let ips: Vec<IpAddr> = service
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|ingress| ingress.ip.as_deref())
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
+    if ips.is_empty() {
+        return Err(Reason::NoIpAllocated);
+    }
+    // All ingress IPs must lie in one pool.
+    let pool = config
+        .pools
+        .values()
+        .find(|pool| ips.iter().all(|ip| pool.contains(*ip)));
+    let Some(pool) = pool else {
+        return Err(Reason::IpNotAllowed);
+    };
+    let service_labels = service.metadata.labels.clone().unwrap_or_default();
+    let for_node: Vec<&BgpAdvertisement> = config
+        .bgp_advertisements
+        .iter()
+        .filter(|ad| ad.pools.contains(&pool.name) && any_matches(&ad.node_selectors, node_labels))
+        .collect();
+    if for_node.is_empty() {
+        return Err(Reason::NotOwner);
+    }
+    let applicable: Vec<&BgpAdvertisement> = for_node
+        .into_iter()
+        .filter(|ad| any_matches(&ad.service_selectors, &service_labels))
+        .collect();
+    if applicable.is_empty() {
+        return Err(Reason::NoMatchingAdvertisement);
+    }
+    for (index, first) in applicable.iter().enumerate() {
+        for second in &applicable[index + 1..] {
+            if local_prefs_conflict(first, second) {
+                return Err(Reason::ConflictingAdvertisements);
+            }
+        }
+    }
+    if network_unavailable {
+        return Err(Reason::NodeNetworkUnavailable);
+    }
+    if excluded {
+        return Err(Reason::NodeLabeledExcludeBalancers);
+    }
+    let local_policy = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.external_traffic_policy.as_deref())
+        .is_some_and(|p| p == "Local");
+    let serving_nodes = serving_endpoint_nodes(key, endpoint_slices);
+    if local_policy {
+        if !serving_nodes.contains(&Some(node_name.to_string())) {
+            return Err(Reason::NoLocalEndpoints);
+        }
+    } else if serving_nodes.is_empty() {
+        return Err(Reason::NoEndpoints);
+    }
+    let mut routes = Vec::new();
+    for ip in &ips {
+        for ad in &applicable {
+            let length = if ip.is_ipv4() {
+                ad.aggregation_length
+            } else {
+                ad.aggregation_length_v6
+            };
+            let Ok(prefix) = IpNet::new(*ip, length).map(|n| n.trunc()) else {
+                continue;
+            };
+            let attributes = RouteAttributes {
+                communities: ad.communities.clone(),
+                local_pref: ad.local_pref,
+            };
+            for (peer_name, peer) in sessions {
+                if !ad.peers.is_empty() && !ad.peers.contains(peer_name) {
+                    continue;
+                }
+                if !peer_carries_family(peer, ip.is_ipv6()) {
+                    continue;
+                }
+                routes.push((peer_name.clone(), prefix, attributes.clone()));
+            }
+        }
+    }
+    Ok(routes)
+}
+
+/// MetalLB's announce-time rule: two ads for one Service conflict when their localPref differs
+/// and nothing separates them (aggregation length, or disjoint peer lists).
+fn local_prefs_conflict(first: &BgpAdvertisement, second: &BgpAdvertisement) -> bool {
+    if first.local_pref == second.local_pref {
+        return false;
+    }
+    if first.aggregation_length != second.aggregation_length
+        || first.aggregation_length_v6 != second.aggregation_length_v6
+    {
+        return false;
+    }
+    if !first.peers.is_empty()
+        && !second.peers.is_empty()
+        && !first.peers.iter().any(|p| second.peers.contains(p))
+    {
+        return false;
+    }
+    true
+}
+
+/// IPv4 prefixes go to IPv4 peers, IPv6 to IPv6 peers; unnumbered and dual-stack peers take both.
+fn peer_carries_family(peer: &Peer, ipv6: bool) -> bool {
+    match &peer.address {
+        PeerAddress::Interface(_) => true,
+        PeerAddress::Address(address) => {
+            peer.dual_stack_address_family || address.is_ipv6() == ipv6
+        }
+    }
+}
+
+fn node_network_unavailable(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "NetworkUnavailable" && c.status == "True")
+}
+
+/// Nodes hosting an endpoint of the Service that can serve (None: an endpoint without a node).
+fn serving_endpoint_nodes(
+    key: &ServiceKey,
+    endpoint_slices: &[EndpointSlice],
+) -> BTreeSet<Option<String>> {
+    endpoint_slices
+        .iter()
+        .filter(|slice| {
+            slice.metadata.namespace.as_deref().unwrap_or("default") == key.namespace
+                && slice
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                    .is_some_and(|name| *name == key.name)
+        })
+        .flat_map(|slice| slice.endpoints.iter())
+        .filter(|endpoint| {
+            let conditions = endpoint.conditions.as_ref();
+            let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
+            let serving = conditions.and_then(|c| c.serving).unwrap_or(false);
+            !endpoint.addresses.is_empty() && (ready || serving)
+        })
+        .map(|endpoint| endpoint.node_name.clone())
+        .collect()
+}
