@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod manifests;
 mod validate;
 
 /// LoadBalancer Services for bare-metal Kubernetes, announced over BGP. Reads MetalLB's

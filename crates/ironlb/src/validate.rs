@@ -7,8 +7,6 @@ use ironlb_api::Object;
 use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_config::{Config, ConfigError, PeerAddress, PeerAsn, Resources, ValidateOptions};
 
-use crate::manifests;
-
 #[derive(clap::Args)]
 pub struct Args {
     /// File, directory or `-` (standard input) holding YAML or JSON manifests; repeatable.
@@ -23,7 +21,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> ExitCode {
-    let (documents, unreadable) = manifests::read_all(&args.paths, args.recursive);
+    let (documents, unreadable) = ironlb_cluster::files::read_all(&args.paths, args.recursive);
     if !unreadable.is_empty() {
         for error in &unreadable {
             eprintln!("error: {error}");

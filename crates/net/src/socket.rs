@@ -1,7 +1,8 @@
-//! The socket options the protocols need that the standard library and socket2 do not offer:
-//! TCP MD5 signatures (RFC 2385), minimum TTL / hop limit (GTSM, RFC 5082), and receiving the
-//! TTL / hop limit of each datagram (BFD's RFC 5881 §5 check). All of IronLB's `unsafe` code is
-//! here, each block a single system call on a file descriptor the caller owns.
+//! The system calls IronLB needs that the standard library and socket2 do not offer: TCP MD5
+//! signatures (RFC 2385), minimum TTL / hop limit (GTSM, RFC 5082), receiving the TTL / hop
+//! limit of each datagram (BFD's RFC 5881 §5 check), entering a network namespace, and inotify
+//! for watching a cluster directory. All of IronLB's `unsafe` code is here, each block a single
+//! system call on a file descriptor the caller owns.
 
 #![allow(unsafe_code)]
 
@@ -144,6 +145,99 @@ pub fn enter_network_namespace(path: &std::path::Path) -> io::Result<()> {
     }
 }
 
+/// An inotify instance watching one directory for files created, written, moved or deleted.
+pub struct DirectoryWatch {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl DirectoryWatch {
+    /// Watches `directory` (not its subdirectories). Non-blocking.
+    pub fn new(directory: &std::path::Path) -> io::Result<Self> {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: inotify_init1 takes flags only and returns a new descriptor or -1.
+        let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        let path = std::ffi::CString::new(directory.as_os_str().as_bytes()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "directory path contains a NUL byte",
+            )
+        })?;
+        let mask = libc::IN_CLOSE_WRITE
+            | libc::IN_MOVED_TO
+            | libc::IN_MOVED_FROM
+            | libc::IN_DELETE
+            | libc::IN_CREATE
+            | libc::IN_MODIFY;
+        // SAFETY: `path` is a NUL-terminated string that outlives the call.
+        let watch = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), mask) };
+        if watch < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(DirectoryWatch { fd })
+    }
+
+    /// Drains pending events; returns the names of the files they concern (`WouldBlock`: none).
+    pub fn read_names(&self) -> io::Result<Vec<std::ffi::OsString>> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut buffer = [0u8; 8192];
+        // SAFETY: reading into a local buffer of the given length.
+        let length = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+            )
+        };
+        if length < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut names = Vec::new();
+        let mut offset = 0usize;
+        let header = size_of::<libc::inotify_event>();
+        let length = length as usize;
+        while offset + header <= length {
+            // SAFETY: the kernel wrote a whole inotify_event header at `offset`.
+            let event = unsafe {
+                std::ptr::read_unaligned(buffer[offset..].as_ptr().cast::<libc::inotify_event>())
+            };
+            let name_length = event.len as usize;
+            let name_start = offset + header;
+            let name_end = (name_start + name_length).min(length);
+            let name = &buffer[name_start..name_end];
+            let name = name.split(|&b| b == 0).next().unwrap_or_default();
+            if !name.is_empty() {
+                names.push(std::ffi::OsStr::from_bytes(name).to_os_string());
+            }
+            offset = name_start + name_length;
+        }
+        Ok(names)
+    }
+}
+
+impl DirectoryWatch {
+    /// Registers the watch with the current tokio runtime.
+    pub fn into_async(self) -> io::Result<tokio::io::unix::AsyncFd<DirectoryWatch>> {
+        // SAFETY: the descriptor is an OwnedFd held by the DirectoryWatch for its whole life,
+        // and as_raw_fd always returns that same descriptor.
+        unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(self, tokio::io::Interest::READABLE)
+        }
+        .map_err(io::Error::from)
+    }
+}
+
+impl AsRawFd for DirectoryWatch {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 fn set_option<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
     // SAFETY: `value` is a valid T for the duration of the call and its size is passed along.
     let result = unsafe {
@@ -244,6 +338,21 @@ mod tests {
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         assert!(set_tcp_md5(&socket, "127.0.0.1".parse().unwrap(), &[b'k'; 81]).is_err());
         set_tcp_md5(&socket, "127.0.0.1".parse().unwrap(), b"secret").unwrap();
+    }
+
+    #[test]
+    fn directory_watch_reports_file_names() {
+        let directory = std::env::temp_dir().join(format!("ironlb-watch-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let watch = DirectoryWatch::new(&directory).unwrap();
+        assert_eq!(
+            watch.read_names().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        std::fs::write(directory.join("pool.yaml"), "x").unwrap();
+        let names = watch.read_names().unwrap();
+        assert!(names.iter().any(|n| n == "pool.yaml"), "{names:?}");
+        std::fs::remove_dir_all(&directory).unwrap();
     }
 
     #[test]

@@ -25,22 +25,21 @@ pub fn read_all(paths: &[PathBuf], recursive: bool) -> (Vec<Document>, Vec<Manif
             continue;
         }
         let mut files = Vec::new();
-        match list_files(path, recursive, &mut files) {
-            Ok(()) => {}
-            Err(error) => {
-                errors.push(unreadable(path, &error));
-                continue;
-            }
+        if let Err(error) = list_manifests(path, recursive, &mut files) {
+            errors.push(unreadable(path, &error));
+            continue;
         }
         for file in files {
-            let name = file.display().to_string();
-            match read_limited(&file) {
-                Ok(bytes) => collect(manifest::parse(&bytes, &name), &mut documents, &mut errors),
-                Err(error) => errors.push(unreadable(&file, &error)),
-            }
+            collect(read_file(&file), &mut documents, &mut errors);
         }
     }
     (documents, errors)
+}
+
+/// Reads and parses one manifest file.
+pub fn read_file(path: &Path) -> Result<Vec<Document>, ManifestError> {
+    let bytes = read_limited(path).map_err(|error| unreadable(path, &error))?;
+    manifest::parse(&bytes, &path.display().to_string())
 }
 
 fn collect(
@@ -71,7 +70,18 @@ fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-fn list_files(path: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> Result<(), String> {
+/// Whether a file name is a manifest: `*.yaml`, `*.yml` or `*.json`, not hidden.
+pub fn is_manifest_name(name: &str) -> bool {
+    !name.starts_with('.')
+        && (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
+}
+
+/// The manifest files of `path` (itself when it is a file), sorted.
+pub fn list_manifests(
+    path: &Path,
+    recursive: bool,
+    files: &mut Vec<PathBuf>,
+) -> Result<(), String> {
     let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if !metadata.is_dir() {
         files.push(path.to_path_buf());
@@ -92,9 +102,9 @@ fn list_files(path: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> Result<
         }
         if entry.is_dir() {
             if recursive {
-                list_files(&entry, recursive, files)?;
+                list_manifests(&entry, recursive, files)?;
             }
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json") {
+        } else if is_manifest_name(name) {
             files.push(entry);
         }
     }

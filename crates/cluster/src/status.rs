@@ -1,0 +1,98 @@
+//! What IronLB writes back in directory mode, under `DIR/.ironlb/`: the controller's
+//! assignments and events (`controller.yaml`) — the equivalent of Service status and events in
+//! Kubernetes. Files are replaced atomically (write, then rename), so readers never see half.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The subdirectory of a cluster directory that IronLB writes.
+pub const STATUS_DIRECTORY: &str = ".ironlb";
+/// The controller's status file name.
+pub const CONTROLLER_FILE: &str = "controller.yaml";
+
+/// The controller's view: assignments, events, pool counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerStatus {
+    /// One entry per LoadBalancer Service the controller handles.
+    #[serde(default)]
+    pub services: Vec<ServiceStatus>,
+    /// Newest last, bounded.
+    #[serde(default)]
+    pub events: Vec<EventRecord>,
+    #[serde(default)]
+    pub pools: Vec<PoolStatus>,
+    /// Configuration problems, when the configuration did not load.
+    #[serde(default)]
+    pub configuration_errors: Vec<String>,
+}
+
+/// A Service's assignment, or why it has none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    pub namespace: String,
+    pub name: String,
+    /// `status.loadBalancer.ingress[].ip`.
+    #[serde(default)]
+    pub ingress: Vec<IpAddr>,
+    /// `metallb.io/ip-allocated-from-pool`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Why the Service is pending, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_reason: Option<String>,
+}
+
+/// An event, as `kubectl describe` would list it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRecord {
+    /// RFC 3339 time.
+    pub time: String,
+    /// `Normal` or `Warning`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub reason: String,
+    /// `Service default/web`.
+    pub object: String,
+    pub message: String,
+}
+
+/// A pool's counts (IPAddressPool status).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolStatus {
+    pub name: String,
+    #[serde(rename = "assignedIPv4")]
+    pub assigned_ipv4: i64,
+    #[serde(rename = "assignedIPv6")]
+    pub assigned_ipv6: i64,
+    #[serde(rename = "availableIPv4")]
+    pub available_ipv4: i64,
+    #[serde(rename = "availableIPv6")]
+    pub available_ipv6: i64,
+}
+
+/// `DIR/.ironlb/NAME`.
+pub fn status_path(root: &Path, name: &str) -> PathBuf {
+    root.join(STATUS_DIRECTORY).join(name)
+}
+
+/// Writes `value` as YAML to `DIR/.ironlb/NAME`, atomically.
+pub fn write<T: Serialize>(root: &Path, name: &str, value: &T) -> std::io::Result<()> {
+    let directory = root.join(STATUS_DIRECTORY);
+    std::fs::create_dir_all(&directory)?;
+    let text = serde_saphyr::to_string(value).map_err(std::io::Error::other)?;
+    let temporary = directory.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, directory.join(name))
+}
+
+/// Reads `DIR/.ironlb/NAME`; `None` when absent or unreadable.
+pub fn read<T: for<'de> Deserialize<'de>>(root: &Path, name: &str) -> Option<T> {
+    let text = std::fs::read_to_string(status_path(root, name)).ok()?;
+    serde_saphyr::from_str(&text).ok()
+}
