@@ -1,0 +1,3 @@
+//! BGP-4 for IronLB, sans-IO.
+
+pub mod fsm;
