@@ -1,3 +1,4 @@
 //! BGP-4 for IronLB, sans-IO.
 
 pub mod fsm;
+pub mod rib;
