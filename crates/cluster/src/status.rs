@@ -96,3 +96,94 @@ pub fn read<T: for<'de> Deserialize<'de>>(root: &Path, name: &str) -> Option<T> 
     let text = std::fs::read_to_string(status_path(root, name)).ok()?;
     serde_saphyr::from_str(&text).ok()
 }
+
+/// A speaker's status file name: `speaker-<node>.yaml`.
+pub fn speaker_file(node: &str) -> String {
+    format!("speaker-{node}.yaml")
+}
+
+/// A speaker's view: its BGP and BFD sessions and what it announces.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeakerStatus {
+    pub node: String,
+    /// RFC 3339 time of the last update.
+    #[serde(default)]
+    pub updated: String,
+    #[serde(default)]
+    pub peers: Vec<PeerSessionStatus>,
+    #[serde(default)]
+    pub bfd: Vec<BfdSessionStatus>,
+    /// ServiceBGPStatus equivalents: per Service, the peers its prefixes were actually sent to.
+    #[serde(default)]
+    pub services: Vec<ServiceAnnouncement>,
+    #[serde(default)]
+    pub configuration_errors: Vec<String>,
+}
+
+/// One BGP session of a speaker.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerSessionStatus {
+    /// BGPPeer name.
+    pub name: String,
+    pub address: String,
+    #[serde(rename = "localASN")]
+    pub local_asn: u32,
+    /// The remote AS as configured (`65000`, `internal`, `external`).
+    #[serde(rename = "peerASN")]
+    pub peer_asn: String,
+    /// RFC 4271 state name.
+    pub state: String,
+    /// RFC 3339 time the session entered its state.
+    #[serde(default)]
+    pub since: String,
+    pub prefixes_sent: u64,
+    pub prefixes_received: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// One BFD session of a speaker (like FRR's `show bfd peers brief`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BfdSessionStatus {
+    pub peer: String,
+    pub local: String,
+    pub state: String,
+    pub local_discriminator: u32,
+    pub remote_discriminator: u32,
+    pub transmit_interval_ms: u64,
+    pub detection_time_ms: u64,
+    #[serde(default)]
+    pub diagnostic: String,
+}
+
+/// Per Service, what one node announces and to which peers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAnnouncement {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// Sorted BGPPeer names actually advertised to.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Why not announced from this node, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Every speaker status file in the directory.
+pub fn read_speakers(root: &Path) -> Vec<SpeakerStatus> {
+    let Ok(entries) = std::fs::read_dir(root.join(STATUS_DIRECTORY)) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("speaker-") && n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    names.iter().filter_map(|name| read(root, name)).collect()
+}

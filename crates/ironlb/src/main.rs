@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod get;
 mod validate;
 
 /// LoadBalancer Services for bare-metal Kubernetes, announced over BGP. Reads MetalLB's
@@ -22,12 +23,15 @@ enum Command {
     Validate(validate::Args),
     /// Print the CustomResourceDefinitions of the metallb.io kinds as YAML.
     Crds,
+    /// List Services, BGP peers or BFD sessions of a cluster directory, kubectl-style.
+    Get(get::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Get(args) => get::run(&args),
         Command::Crds => match ironlb_api::crd::to_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
