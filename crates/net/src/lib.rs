@@ -1,5 +1,6 @@
 //! IO for IronLB's sans-IO protocol cores: the socket options they need ([`socket`], the only
-//! `unsafe` code in IronLB) and thin tokio drivers ([`bfd`]).
+//! `unsafe` code in IronLB), TCP for BGP ([`tcp`]) and thin tokio drivers ([`bfd`]).
 
 pub mod bfd;
 pub mod socket;
+pub mod tcp;
