@@ -229,6 +229,16 @@ pub fn decode_value(value: serde_json::Value, origin: Origin) -> Result<Document
         Some((group, version)) => (group, version),
         None => ("", api_version.as_str()),
     };
+    // MetalLB's types mark `spec` omitempty on every kind but IPAddressPool: an object without
+    // one (its documented minimal `L2Advertisement`) is an empty spec, not an error.
+    let mut value = value;
+    if group == GROUP
+        && kind != "IPAddressPool"
+        && let Some(object) = value.as_object_mut()
+        && object.get("spec").is_none_or(serde_json::Value::is_null)
+    {
+        object.insert("spec".into(), serde_json::Value::Object(Default::default()));
+    }
     let fail = |field: &str, message: String| ObjectError {
         object: object_ref.clone(),
         origin: origin.clone(),

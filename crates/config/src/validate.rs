@@ -657,7 +657,9 @@ impl Validator<'_> {
         }
     }
 
-    /// Parses a selector list, refusing duplicates (values sorted first) and bad selectors.
+    /// Parses a selector list, refusing duplicates and bad selectors. Selectors are compared as
+    /// written with expression values sorted, as MetalLB compares them: `matchLabels {a: x}` and
+    /// the expression `a In [x]` are not duplicates, `a In [x, y]` and `a In [y, x]` are.
     fn selectors(
         &mut self,
         object: &ObjectRef,
@@ -666,6 +668,7 @@ impl Validator<'_> {
         selectors: &[LabelSelector],
     ) -> Vec<Selector> {
         let mut parsed: Vec<Selector> = Vec::new();
+        let mut written = Vec::new();
         for (index, selector) in selectors.iter().enumerate() {
             let item_field = format!("{field}[{index}]");
             let mut failed = false;
@@ -709,14 +712,22 @@ impl Validator<'_> {
                 );
                 failed = true;
             }
+            let as_written = (
+                selector.match_labels.clone().unwrap_or_default(),
+                normalized,
+            );
+            if written.contains(&as_written) {
+                let shown =
+                    Selector::parse(selector).map_or_else(|_| "…".into(), |s| s.to_string());
+                let message =
+                    format!("duplicate definition of {what} \"{shown}\": remove one of the two");
+                self.error(object, item_field, ErrorKind::DuplicateSelector, message);
+                continue;
+            }
+            written.push(as_written);
             match Selector::parse(selector) {
                 Ok(selector) => {
-                    if parsed.contains(&selector) {
-                        let message = format!(
-                            "duplicate definition of {what} \"{selector}\": remove one of the two"
-                        );
-                        self.error(object, item_field, ErrorKind::DuplicateSelector, message);
-                    } else if !failed {
+                    if !failed {
                         parsed.push(selector);
                     }
                 }
