@@ -4,3 +4,4 @@
 pub mod fsm;
 pub mod packet;
 pub mod rib;
+pub mod session;

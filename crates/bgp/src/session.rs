@@ -1,0 +1,825 @@
+//! One BGP session, sans-IO: the codec, the [`Fsm`] and the [`AdjRibOut`] put together.
+//!
+//! Inputs are bytes received, time, and commands (start, stop, the routes to announce); outputs
+//! are bytes to send, connect/disconnect requests and events, pulled with
+//! [`Session::poll_output`], plus the next instant [`Session::handle_timeout`] wants to run
+//! ([`Session::poll_timeout`]). A driver does the IO and nothing else.
+//!
+//! What the session decides:
+//! - the OPEN: 4-octet AS, multiprotocol IPv4/IPv6 unicast, route refresh, graceful restart
+//!   and extended messages as configured;
+//! - the attributes of each route: ORIGIN IGP, AS_PATH with our AS prepended to external peers
+//!   (empty to internal ones), NEXT_HOP self (the local address of the connection), LOCAL_PREF
+//!   to internal peers only (default 100), COMMUNITIES and LARGE_COMMUNITIES as given;
+//! - batching: route changes are flushed `batch_delay` after the first change, so a route that
+//!   flaps many times within that window costs at most one UPDATE;
+//! - after every (re)connection, everything desired, then End-of-RIB for each family;
+//! - routes received are kept per prefix, counted and exposed, never installed; RFC 7606
+//!   outcomes are applied (treat-as-withdraw, attribute discard), errors that reset the session
+//!   get the NOTIFICATION the RFCs ask for;
+//! - graceful restart: as a restarting speaker, the R bit and forwarding-state bits on the first
+//!   session after a restart; as a helper, a peer's routes are kept (stale) for its restart time
+//!   when its session drops without a NOTIFICATION, and swept at its End-of-RIB.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::fsm::{self, DownReason, Fsm, Input, Output, PeerOpen, State};
+use crate::packet::{
+    AsPath, Capability, CodecContext, Community, ErrorCode, Family, GracefulRestart,
+    GracefulRestartFamily, Ipv6NextHop, LargeCommunity, Message, MessageType, Open, Origin,
+    PathAttribute, PeerType, Received, Update, UpdateError, UpdateOutcome, frame_length,
+    pack_announcements, pack_withdrawals,
+};
+use crate::rib::AdjRibOut;
+
+/// The attributes a caller chooses per route; the session adds the rest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteAttributes {
+    /// RFC 1997 communities, sent sorted and without duplicates.
+    pub communities: Vec<Community>,
+    /// RFC 8092 large communities, sent sorted and without duplicates.
+    pub large_communities: Vec<LargeCommunity>,
+    /// LOCAL_PREF, sent to internal peers only (100 when unset).
+    pub local_preference: Option<u32>,
+}
+
+/// Graceful restart settings (RFC 4724).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GracefulRestartConfig {
+    /// Seconds the peer should keep our routes while we restart (at most 4095).
+    pub restart_time: u16,
+    /// This process has just restarted: the first session sets the R bit and the
+    /// forwarding-state bits, so the peer keeps our routes until our End-of-RIB.
+    pub restarting: bool,
+}
+
+/// Everything a session needs besides the FSM's own settings.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub fsm: fsm::Config,
+    /// Families offered in the OPEN (multiprotocol capabilities).
+    pub families: Vec<Family>,
+    pub graceful_restart: Option<GracefulRestartConfig>,
+    /// Offer extended messages (RFC 8654).
+    pub extended_messages: bool,
+    /// Next hop for IPv4 routes when the connection is over IPv6 (else the local address).
+    pub next_hop_v4: Option<Ipv4Addr>,
+    /// Next hop for IPv6 routes when the connection is over IPv4 (else the IPv4-mapped local
+    /// address, as FRR and BIRD send it).
+    pub next_hop_v6: Option<Ipv6NextHop>,
+    /// How long after the first route change the changes are sent.
+    pub batch_delay: Duration,
+    /// Most routes received kept per session (they are counted beyond that).
+    pub max_received_routes: usize,
+}
+
+impl SessionConfig {
+    pub fn new(fsm: fsm::Config) -> Self {
+        SessionConfig {
+            fsm,
+            families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+            graceful_restart: None,
+            extended_messages: true,
+            next_hop_v4: None,
+            next_hop_v6: None,
+            batch_delay: Duration::from_millis(2),
+            max_received_routes: 100_000,
+        }
+    }
+}
+
+/// What the driver must do, or what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionOutput {
+    /// Open a TCP connection to the peer, then call [`Session::handle_connected`].
+    Connect,
+    /// Send these bytes (one or more whole messages).
+    Send(Vec<u8>),
+    /// Close the connection, after sending what came before.
+    Disconnect,
+    Event(SessionEvent),
+}
+
+/// Something worth logging, counting or reporting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    Established {
+        peer_as: u32,
+        peer_router_id: Ipv4Addr,
+        hold_time: Duration,
+        keepalive: Duration,
+        /// Families both sides support.
+        families: Vec<Family>,
+        /// The peer supports graceful restart.
+        graceful_restart: bool,
+        /// We set the Restart bit in our OPEN.
+        restarting: bool,
+    },
+    Down(DownReason),
+    /// Route changes sent.
+    RoutesSent {
+        announced: usize,
+        withdrawn: usize,
+        messages: usize,
+    },
+    /// Routes we want to announce that the peer did not negotiate the family for.
+    FamilyNotNegotiated {
+        prefixes: Vec<IpNet>,
+    },
+    /// A route to announce has no usable next hop on this connection.
+    NoNextHop {
+        prefixes: Vec<IpNet>,
+    },
+    /// An UPDATE was received with errors RFC 7606 handles without a reset.
+    UpdateErrors {
+        treat_as_withdraw: bool,
+        errors: Vec<UpdateError>,
+    },
+    EndOfRibReceived(Family),
+    /// The peer's routes are kept as stale (graceful restart helper) until this long.
+    PeerRestarting {
+        restart_time: Duration,
+    },
+    /// Stale routes of a restarting peer were removed.
+    StaleRoutesRemoved {
+        count: usize,
+    },
+}
+
+/// A route received from the peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedRoute {
+    /// The attributes, MP_REACH/MP_UNREACH left out.
+    pub attributes: Vec<PathAttribute>,
+    /// Kept from before the peer restarted, not yet refreshed.
+    pub stale: bool,
+}
+
+/// Counters of one session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Statistics {
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    pub updates_sent: u64,
+    pub updates_received: u64,
+    pub notifications_sent: u64,
+    pub notifications_received: u64,
+    /// Times the session reached Established.
+    pub established_transitions: u64,
+    /// Prefixes received beyond `max_received_routes` (not stored).
+    pub received_routes_dropped: u64,
+}
+
+/// One BGP session.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    fsm: Fsm,
+    /// Everything the caller wants announced; the RIB gets the part the peer can take.
+    desired: BTreeMap<IpNet, RouteAttributes>,
+    rib: AdjRibOut<RouteAttributes>,
+    context: CodecContext,
+    local_address: Option<IpAddr>,
+    local_open: Option<Open>,
+    peer_open: Option<Open>,
+    families: Vec<Family>,
+    inbuf: Vec<u8>,
+    outputs: VecDeque<SessionOutput>,
+    flush_at: Option<Instant>,
+    established_at: Option<Instant>,
+    received: BTreeMap<IpNet, ReceivedRoute>,
+    stale_until: Option<Instant>,
+    /// The R bit is still to be sent (cleared once a session is established).
+    restarting: bool,
+    stats: Statistics,
+}
+
+impl Session {
+    pub fn new(config: SessionConfig) -> Self {
+        let restarting = config.graceful_restart.is_some_and(|gr| gr.restarting);
+        Session {
+            fsm: Fsm::new(config.fsm.clone()),
+            config,
+            desired: BTreeMap::new(),
+            rib: AdjRibOut::default(),
+            context: CodecContext::default(),
+            local_address: None,
+            local_open: None,
+            peer_open: None,
+            families: Vec::new(),
+            inbuf: Vec::new(),
+            outputs: VecDeque::new(),
+            flush_at: None,
+            established_at: None,
+            received: BTreeMap::new(),
+            stale_until: None,
+            restarting,
+            stats: Statistics::default(),
+        }
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    pub fn state(&self) -> State {
+        self.fsm.state()
+    }
+
+    pub fn fsm(&self) -> &Fsm {
+        &self.fsm
+    }
+
+    /// When the session reached Established, if it is.
+    pub fn established_at(&self) -> Option<Instant> {
+        self.established_at
+    }
+
+    /// What the peer has actually been sent: the truth for status reporting.
+    pub fn advertised(&self) -> &BTreeMap<IpNet, RouteAttributes> {
+        self.rib.sent()
+    }
+
+    /// The routes the caller wants announced.
+    pub fn desired(&self) -> &BTreeMap<IpNet, RouteAttributes> {
+        &self.desired
+    }
+
+    pub fn received(&self) -> &BTreeMap<IpNet, ReceivedRoute> {
+        &self.received
+    }
+
+    pub fn statistics(&self) -> Statistics {
+        self.stats
+    }
+
+    /// The codec settings negotiated with the peer.
+    pub fn context(&self) -> CodecContext {
+        self.context
+    }
+
+    /// The peer's OPEN, while a connection is up.
+    pub fn peer_open(&self) -> Option<&Open> {
+        self.peer_open.as_ref()
+    }
+
+    /// ManualStart.
+    pub fn start(&mut self, now: Instant) {
+        self.fsm.handle(Input::Start, now);
+        self.pump(now);
+    }
+
+    /// ManualStop: sends a Cease with this subcode (2 administrative shutdown, 3 peer
+    /// de-configured, 10 BFD down) and closes.
+    pub fn stop(&mut self, cease_subcode: u8, now: Instant) {
+        self.fsm.handle(Input::Stop { cease_subcode }, now);
+        self.pump(now);
+    }
+
+    /// The connection is up; `local` is our end of it (the next hop of our routes).
+    pub fn handle_connected(&mut self, local: IpAddr, now: Instant) {
+        self.local_address = Some(local);
+        self.inbuf.clear();
+        self.fsm.handle(Input::Connected, now);
+        self.pump(now);
+    }
+
+    /// Connecting failed, or the connection was closed or broke.
+    pub fn handle_connection_failed(&mut self, why: impl Into<String>, now: Instant) {
+        self.fsm.handle(Input::ConnectionFailed(why.into()), now);
+        self.pump(now);
+    }
+
+    /// Replaces the routes to announce. They are sent after the batch delay once Established.
+    pub fn set_routes(&mut self, routes: BTreeMap<IpNet, RouteAttributes>, now: Instant) {
+        self.desired = routes
+            .into_iter()
+            .map(|(prefix, attributes)| (prefix.trunc(), normalized(attributes)))
+            .collect();
+        self.update_rib();
+        if self.fsm.state() == State::Established && self.rib.has_changes() {
+            if self.config.batch_delay.is_zero() {
+                self.flush(now, false);
+            } else if self.flush_at.is_none() {
+                self.flush_at = Some(now + self.config.batch_delay);
+            }
+        }
+    }
+
+    /// Bytes read from the connection (any amount; messages may span calls).
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: Instant) {
+        self.inbuf.extend_from_slice(bytes);
+        let mut consumed = 0;
+        loop {
+            if self.fsm.state() == State::Idle || self.local_address.is_none() {
+                consumed = self.inbuf.len();
+                break;
+            }
+            let rest = self.inbuf.get(consumed..).unwrap_or_default();
+            let length = match frame_length(rest, &self.context) {
+                None => break,
+                Some(Ok(length)) => length,
+                Some(Err(error)) => {
+                    self.fsm
+                        .handle(Input::DecodeError(from_wire(&error.notification())), now);
+                    consumed = self.inbuf.len();
+                    break;
+                }
+            };
+            let frame = rest.get(..length).unwrap_or_default().to_vec();
+            consumed += length;
+            self.receive(&frame, now);
+            self.pump(now);
+        }
+        self.inbuf.drain(..consumed.min(self.inbuf.len()));
+        self.pump(now);
+    }
+
+    /// Runs due timers. Call at (or after) [`Session::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.fsm.handle_timeout(now);
+        self.pump(now);
+        if self.flush_at.is_some_and(|at| now >= at) {
+            self.flush(now, false);
+        }
+        if self.stale_until.is_some_and(|at| now >= at) {
+            self.stale_until = None;
+            self.sweep_stale(None);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<SessionOutput> {
+        self.outputs.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.fsm.poll_timeout(), self.flush_at, self.stale_until]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn receive(&mut self, frame: &[u8], now: Instant) {
+        self.stats.messages_received += 1;
+        let message_type = frame.get(18).copied().and_then(MessageType::from_code);
+        let received = match Received::decode(frame, &self.context) {
+            Ok(received) => received,
+            Err(error) => {
+                if message_type == Some(MessageType::Notification) {
+                    // RFC 4271 §6.4: never answer a NOTIFICATION with one.
+                    self.fsm.handle(
+                        Input::ConnectionFailed(format!("malformed NOTIFICATION: {error}")),
+                        now,
+                    );
+                } else {
+                    self.fsm
+                        .handle(Input::DecodeError(from_wire(&error.notification())), now);
+                }
+                return;
+            }
+        };
+        match received {
+            Received::Open(open) => {
+                let peer = PeerOpen {
+                    version: crate::packet::BGP_VERSION,
+                    asn: open.as_number(),
+                    hold_time: open.hold_time,
+                    router_id: open.bgp_identifier,
+                };
+                self.peer_open = Some(open);
+                self.fsm.handle(Input::Open(peer), now);
+            }
+            Received::Keepalive => self.fsm.handle(Input::Keepalive, now),
+            Received::Notification(notification) => {
+                self.stats.notifications_received += 1;
+                self.fsm
+                    .handle(Input::Notification(from_wire(&notification)), now);
+            }
+            Received::RouteRefresh(_) => self.fsm.handle(Input::RouteRefresh, now),
+            Received::Update(outcome) => {
+                self.stats.updates_received += 1;
+                let established = self.fsm.state() == State::Established;
+                self.fsm.handle(Input::Update, now);
+                if established {
+                    self.apply_update(outcome);
+                }
+            }
+        }
+    }
+
+    fn apply_update(&mut self, outcome: UpdateOutcome) {
+        match outcome {
+            UpdateOutcome::TreatAsWithdraw { withdrawn, errors } => {
+                for prefix in &withdrawn {
+                    self.received.remove(prefix);
+                }
+                self.emit(SessionEvent::UpdateErrors {
+                    treat_as_withdraw: true,
+                    errors,
+                });
+            }
+            UpdateOutcome::Accepted { update, discarded } => {
+                if !discarded.is_empty() {
+                    self.emit(SessionEvent::UpdateErrors {
+                        treat_as_withdraw: false,
+                        errors: discarded,
+                    });
+                }
+                if let Some(family) = update.end_of_rib_family() {
+                    self.sweep_stale(Some(family));
+                    self.emit(SessionEvent::EndOfRibReceived(family));
+                    return;
+                }
+                for prefix in update.withdrawn() {
+                    self.received.remove(&prefix);
+                }
+                let announced = update.announced();
+                if announced.is_empty() {
+                    return;
+                }
+                let attributes: Vec<PathAttribute> = update
+                    .attributes
+                    .into_iter()
+                    .filter(|attribute| {
+                        !matches!(
+                            attribute,
+                            PathAttribute::MpReachNlri(_) | PathAttribute::MpUnreachNlri(_)
+                        )
+                    })
+                    .collect();
+                for prefix in announced {
+                    if self.received.len() >= self.config.max_received_routes
+                        && !self.received.contains_key(&prefix)
+                    {
+                        self.stats.received_routes_dropped += 1;
+                        continue;
+                    }
+                    self.received.insert(
+                        prefix,
+                        ReceivedRoute {
+                            attributes: attributes.clone(),
+                            stale: false,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Removes stale routes (of one family, or all).
+    fn sweep_stale(&mut self, family: Option<Family>) {
+        let before = self.received.len();
+        self.received.retain(|prefix, route| {
+            !(route.stale && family.is_none_or(|family| family_of(prefix) == family))
+        });
+        let count = before - self.received.len();
+        if count > 0 {
+            self.emit(SessionEvent::StaleRoutesRemoved { count });
+        }
+        if !self.received.values().any(|route| route.stale) {
+            self.stale_until = None;
+        }
+    }
+
+    /// Turns the FSM's outputs into the session's.
+    fn pump(&mut self, now: Instant) {
+        while let Some(output) = self.fsm.poll_output() {
+            match output {
+                Output::Connect => {
+                    self.local_address = None;
+                    self.outputs.push_back(SessionOutput::Connect);
+                }
+                Output::Disconnect => {
+                    self.inbuf.clear();
+                    self.local_address = None;
+                    self.outputs.push_back(SessionOutput::Disconnect);
+                }
+                Output::SendOpen { hold_time } => {
+                    let open = self.local_open(hold_time);
+                    self.send(&[Message::Open(open.clone())], now);
+                    self.local_open = Some(open);
+                }
+                Output::SendKeepalive => self.send(&[Message::Keepalive], now),
+                Output::SendNotification(notification) => {
+                    self.stats.notifications_sent += 1;
+                    self.send(&[Message::Notification(to_wire(&notification))], now);
+                }
+                Output::Established {
+                    peer_as,
+                    peer_router_id,
+                    hold_time,
+                    keepalive,
+                } => self.established(peer_as, peer_router_id, hold_time, keepalive, now),
+                Output::Down(reason) => self.down(reason, now),
+                Output::ResendRoutes => {
+                    self.rib.reset();
+                    self.flush(now, false);
+                }
+            }
+        }
+    }
+
+    fn local_open(&self, hold_time: u16) -> Open {
+        let local_as = self.config.fsm.local_as;
+        let mut capabilities: Vec<Capability> = self
+            .config
+            .families
+            .iter()
+            .map(|family| Capability::Multiprotocol(*family))
+            .collect();
+        capabilities.push(Capability::RouteRefresh);
+        if self.config.extended_messages {
+            capabilities.push(Capability::ExtendedMessage);
+        }
+        if let Some(gr) = self.config.graceful_restart {
+            capabilities.push(Capability::GracefulRestart(GracefulRestart {
+                restart_state: self.restarting,
+                notification: false,
+                restart_time: gr.restart_time.min(GracefulRestart::MAXIMUM_RESTART_TIME),
+                families: self
+                    .config
+                    .families
+                    .iter()
+                    .map(|family| GracefulRestartFamily {
+                        family: *family,
+                        // The node keeps forwarding while the speaker restarts: the data plane
+                        // (kube-proxy, the CNI) does not depend on it.
+                        forwarding_state: self.restarting,
+                    })
+                    .collect(),
+            }));
+        }
+        capabilities.push(Capability::FourOctetAs(local_as));
+        Open::new(local_as, hold_time, self.config.fsm.router_id, capabilities)
+    }
+
+    fn established(
+        &mut self,
+        peer_as: u32,
+        peer_router_id: Ipv4Addr,
+        hold_time: Duration,
+        keepalive: Duration,
+        now: Instant,
+    ) {
+        let peer_type = if peer_as == self.config.fsm.local_as {
+            PeerType::Internal
+        } else {
+            PeerType::External
+        };
+        let (Some(local), Some(peer)) = (&self.local_open, &self.peer_open) else {
+            return;
+        };
+        self.context = CodecContext::negotiate(local, peer, peer_type);
+        let mut peer_families = peer.multiprotocol_families();
+        if peer_families.is_empty() {
+            // RFC 4760 §8: no multiprotocol capability means IPv4 unicast only.
+            peer_families.push(Family::IPV4_UNICAST);
+        }
+        self.families = self
+            .config
+            .families
+            .iter()
+            .filter(|family| peer_families.contains(family))
+            .copied()
+            .collect();
+        let graceful_restart = peer.graceful_restart().is_some();
+        let restarting = self.restarting;
+        self.restarting = false;
+        self.established_at = Some(now);
+        self.stats.established_transitions += 1;
+        // Routes kept from before the peer restarted stay until its End-of-RIB.
+        self.emit(SessionEvent::Established {
+            peer_as,
+            peer_router_id,
+            hold_time,
+            keepalive,
+            families: self.families.clone(),
+            graceful_restart,
+            restarting,
+        });
+        self.rib.reset();
+        self.update_rib();
+        let (no_family, no_next_hop): (Vec<IpNet>, Vec<IpNet>) = self
+            .desired
+            .keys()
+            .filter(|prefix| !self.sendable(prefix))
+            .partition(|prefix| !self.families.contains(&family_of(prefix)));
+        if !no_family.is_empty() {
+            self.emit(SessionEvent::FamilyNotNegotiated {
+                prefixes: no_family,
+            });
+        }
+        if !no_next_hop.is_empty() {
+            self.emit(SessionEvent::NoNextHop {
+                prefixes: no_next_hop,
+            });
+        }
+        self.flush(now, true);
+    }
+
+    fn down(&mut self, reason: DownReason, now: Instant) {
+        let was_established = self.established_at.take().is_some();
+        self.rib.reset();
+        self.flush_at = None;
+        self.context = CodecContext::default();
+        let peer_restart = self
+            .peer_open
+            .take()
+            .and_then(|open| open.graceful_restart().cloned());
+        if was_established {
+            // RFC 4724 §4.2: a session that ends without a NOTIFICATION keeps the restarting
+            // peer's routes, as stale, for its restart time.
+            let keep = matches!(reason, DownReason::ConnectionLost(_))
+                .then_some(peer_restart)
+                .flatten()
+                .filter(|gr| gr.restart_time > 0);
+            match keep {
+                Some(gr) => {
+                    for route in self.received.values_mut() {
+                        route.stale = true;
+                    }
+                    let restart_time = Duration::from_secs(u64::from(gr.restart_time));
+                    self.stale_until = Some(now + restart_time);
+                    self.emit(SessionEvent::PeerRestarting { restart_time });
+                }
+                None => {
+                    self.received.clear();
+                    self.stale_until = None;
+                }
+            }
+        }
+        self.local_open = None;
+        self.emit(SessionEvent::Down(reason));
+    }
+
+    /// Gives the RIB the desired routes it can send: of a negotiated family, with a next hop.
+    fn update_rib(&mut self) {
+        let routes = self
+            .desired
+            .iter()
+            .filter(|(prefix, _)| self.sendable(prefix))
+            .map(|(prefix, attributes)| (*prefix, attributes.clone()))
+            .collect();
+        self.rib.set_desired(routes);
+    }
+
+    fn sendable(&self, prefix: &IpNet) -> bool {
+        let (v4, v6) = self.next_hops();
+        self.families.contains(&family_of(prefix))
+            && match prefix {
+                IpNet::V4(_) => v4.is_some(),
+                IpNet::V6(_) => v6.is_some(),
+            }
+    }
+
+    fn next_hops(&self) -> (Option<Ipv4Addr>, Option<Ipv6NextHop>) {
+        match self.local_address {
+            Some(IpAddr::V4(v4)) => (
+                Some(v4),
+                Some(
+                    self.config
+                        .next_hop_v6
+                        .unwrap_or_else(|| Ipv6NextHop::global(v4.to_ipv6_mapped())),
+                ),
+            ),
+            Some(IpAddr::V6(v6)) => (
+                self.config.next_hop_v4.or_else(|| v6.to_ipv4_mapped()),
+                Some(Ipv6NextHop::global(v6)),
+            ),
+            None => (None, None),
+        }
+    }
+
+    /// Sends the RIB's changes; after (re)connection also End-of-RIB.
+    fn flush(&mut self, now: Instant, end_of_rib: bool) {
+        self.flush_at = None;
+        if self.fsm.state() != State::Established {
+            return;
+        }
+        let changes = self.rib.take_changes();
+        let (v4_next_hop, v6_next_hop) = self.next_hops();
+        let mut updates = pack_withdrawals(&changes.withdraw, &self.context);
+        let mut announced = 0;
+        for (attributes, prefixes) in &changes.announce {
+            let v4: Vec<Ipv4Net> = prefixes
+                .iter()
+                .filter_map(|prefix| match prefix {
+                    IpNet::V4(v4) => Some(*v4),
+                    IpNet::V6(_) => None,
+                })
+                .collect();
+            let v6: Vec<Ipv6Net> = prefixes
+                .iter()
+                .filter_map(|prefix| match prefix {
+                    IpNet::V6(v6) => Some(*v6),
+                    IpNet::V4(_) => None,
+                })
+                .collect();
+            let path = self.path_attributes(attributes);
+            // update_rib only lets through prefixes that have a next hop.
+            let ipv4 = v4_next_hop
+                .filter(|_| !v4.is_empty())
+                .map(|next_hop| (next_hop, v4.as_slice()));
+            let ipv6 = v6_next_hop
+                .filter(|_| !v6.is_empty())
+                .map(|next_hop| (next_hop, v6.as_slice()));
+            announced += v4.len() + v6.len();
+            updates.extend(pack_announcements(&path, ipv4, ipv6, &self.context));
+        }
+        let messages = updates.len();
+        if messages > 0 {
+            self.emit(SessionEvent::RoutesSent {
+                announced,
+                withdrawn: changes.withdraw.len(),
+                messages,
+            });
+        }
+        if end_of_rib {
+            for family in &self.families {
+                updates.push(Update::end_of_rib(*family));
+            }
+        }
+        self.stats.updates_sent += updates.len() as u64;
+        let messages: Vec<Message> = updates.into_iter().map(Message::Update).collect();
+        self.send(&messages, now);
+    }
+
+    fn path_attributes(&self, attributes: &RouteAttributes) -> Vec<PathAttribute> {
+        let local_as = self.config.fsm.local_as;
+        let internal = self.context.peer_type == PeerType::Internal;
+        let mut path = vec![PathAttribute::Origin(Origin::Igp)];
+        if internal {
+            path.push(PathAttribute::AsPath(AsPath::empty()));
+            path.push(PathAttribute::LocalPreference(
+                attributes.local_preference.unwrap_or(100),
+            ));
+        } else {
+            path.push(PathAttribute::AsPath(AsPath::sequence(vec![local_as])));
+            if !self.context.four_octet_as && local_as > u32::from(u16::MAX) {
+                // RFC 6793 §4.2.2: AS_TRANS in AS_PATH, the real AS in AS4_PATH.
+                path.push(PathAttribute::As4Path(AsPath::sequence(vec![local_as])));
+            }
+        }
+        if !attributes.communities.is_empty() {
+            path.push(PathAttribute::Communities(attributes.communities.clone()));
+        }
+        if !attributes.large_communities.is_empty() {
+            path.push(PathAttribute::LargeCommunities(
+                attributes.large_communities.clone(),
+            ));
+        }
+        path
+    }
+
+    fn send(&mut self, messages: &[Message], now: Instant) {
+        if messages.is_empty() {
+            return;
+        }
+        let mut bytes = Vec::new();
+        for message in messages {
+            message.encode_into(&mut bytes, &self.context);
+        }
+        self.stats.messages_sent += messages.len() as u64;
+        self.outputs.push_back(SessionOutput::Send(bytes));
+        self.fsm.message_sent(now);
+    }
+
+    fn emit(&mut self, event: SessionEvent) {
+        self.outputs.push_back(SessionOutput::Event(event));
+    }
+}
+
+fn normalized(mut attributes: RouteAttributes) -> RouteAttributes {
+    let communities: BTreeSet<Community> = attributes.communities.drain(..).collect();
+    attributes.communities = communities.into_iter().collect();
+    let large: BTreeSet<LargeCommunity> = attributes.large_communities.drain(..).collect();
+    attributes.large_communities = large.into_iter().collect();
+    attributes
+}
+
+fn family_of(prefix: &IpNet) -> Family {
+    match prefix {
+        IpNet::V4(_) => Family::IPV4_UNICAST,
+        IpNet::V6(_) => Family::IPV6_UNICAST,
+    }
+}
+
+fn to_wire(notification: &fsm::Notification) -> crate::packet::Notification {
+    crate::packet::Notification::new(
+        ErrorCode::from_code(notification.code),
+        notification.subcode,
+        notification.data.clone(),
+    )
+}
+
+fn from_wire(notification: &crate::packet::Notification) -> fsm::Notification {
+    fsm::Notification::new(
+        notification.code.code(),
+        notification.subcode,
+        notification.data.clone(),
+    )
+}

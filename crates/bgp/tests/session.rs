@@ -1,0 +1,623 @@
+//! Two sessions talking to each other in memory, over a virtual clock.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use ironlb_bgp::fsm::{Config, DownReason, RemoteAs, State};
+use ironlb_bgp::packet::{
+    CodecContext, Community, Family, LargeCommunity, Message, PathAttribute, Received,
+    UpdateOutcome, frame_length,
+};
+use ironlb_bgp::session::{
+    GracefulRestartConfig, RouteAttributes, Session, SessionConfig, SessionEvent, SessionOutput,
+};
+
+const A_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+const B_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+
+/// Side A (the IronLB speaker) connects; side B (the router) is passive.
+struct Pair {
+    a: Session,
+    b: Session,
+    now: Instant,
+    connected: bool,
+    a_events: Vec<SessionEvent>,
+    b_events: Vec<SessionEvent>,
+    /// Every message A sent, decoded with the context of the moment.
+    a_sent: Vec<Message>,
+    /// While false, bytes are dropped (a cut link).
+    link_up: bool,
+}
+
+fn config(local_as: u32, remote_as: u32, id: [u8; 4]) -> SessionConfig {
+    let mut fsm = Config::new(local_as, RemoteAs::Exactly(remote_as), Ipv4Addr::from(id));
+    fsm.hold_time = Duration::from_secs(9);
+    let mut config = SessionConfig::new(fsm);
+    config.batch_delay = Duration::from_millis(5);
+    config
+}
+
+impl Pair {
+    fn new(a: SessionConfig, mut b: SessionConfig) -> Pair {
+        b.fsm.passive = true;
+        let now = Instant::now();
+        let mut pair = Pair {
+            a: Session::new(a),
+            b: Session::new(b),
+            now,
+            connected: false,
+            a_events: Vec::new(),
+            b_events: Vec::new(),
+            a_sent: Vec::new(),
+            link_up: true,
+        };
+        pair.b.start(now);
+        pair.a.start(now);
+        pair.run();
+        pair
+    }
+
+    fn ebgp() -> Pair {
+        Pair::new(
+            config(65100, 65000, [10, 0, 0, 2]),
+            config(65000, 65100, [10, 0, 0, 1]),
+        )
+    }
+
+    /// Moves messages until both sides are quiet.
+    fn run(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(output) = self.a.poll_output() {
+                moved = true;
+                match output {
+                    SessionOutput::Connect => {
+                        if self.link_up {
+                            self.connected = true;
+                            self.b.handle_connected(B_ADDRESS, self.now);
+                            self.a.handle_connected(A_ADDRESS, self.now);
+                        } else {
+                            self.a
+                                .handle_connection_failed("no route to host", self.now);
+                        }
+                    }
+                    SessionOutput::Send(bytes) => {
+                        self.record_a(&bytes);
+                        if self.connected && self.link_up {
+                            self.b.handle_bytes(&bytes, self.now);
+                        }
+                    }
+                    SessionOutput::Disconnect => {
+                        if self.connected {
+                            self.connected = false;
+                            if self.link_up {
+                                self.b.handle_connection_failed("closed by peer", self.now);
+                            }
+                        }
+                    }
+                    SessionOutput::Event(event) => self.a_events.push(event),
+                }
+            }
+            while let Some(output) = self.b.poll_output() {
+                moved = true;
+                match output {
+                    SessionOutput::Connect => {}
+                    SessionOutput::Send(bytes) => {
+                        if self.connected && self.link_up {
+                            self.a.handle_bytes(&bytes, self.now);
+                        }
+                    }
+                    SessionOutput::Disconnect => {
+                        if self.connected {
+                            self.connected = false;
+                            if self.link_up {
+                                self.a.handle_connection_failed("closed by peer", self.now);
+                            }
+                        }
+                    }
+                    SessionOutput::Event(event) => self.b_events.push(event),
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn record_a(&mut self, bytes: &[u8]) {
+        let context = self.a.context();
+        let mut rest = bytes;
+        while let Some(Ok(length)) = frame_length(rest, &context) {
+            let (frame, tail) = rest.split_at(length);
+            match Received::decode(frame, &context).expect("A sends valid messages") {
+                Received::Update(UpdateOutcome::Accepted { update, .. }) => {
+                    self.a_sent.push(Message::Update(update));
+                }
+                Received::Open(open) => self.a_sent.push(Message::Open(open)),
+                Received::Keepalive => self.a_sent.push(Message::Keepalive),
+                Received::Notification(n) => self.a_sent.push(Message::Notification(n)),
+                Received::RouteRefresh(r) => self.a_sent.push(Message::RouteRefresh(r)),
+                other => panic!("unexpected {other:?}"),
+            }
+            rest = tail;
+        }
+    }
+
+    /// Advances the virtual clock by `duration`, firing timers on the way.
+    fn advance(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        loop {
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .filter(|at| *at <= end)
+                .min();
+            let Some(at) = next else { break };
+            self.now = at.max(self.now);
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+            self.run();
+        }
+        self.now = end;
+        self.run();
+    }
+
+    fn updates_sent_by_a(&self) -> usize {
+        self.a_sent
+            .iter()
+            .filter(|m| matches!(m, Message::Update(_)))
+            .count()
+    }
+}
+
+fn routes(prefixes: &[&str], attributes: &RouteAttributes) -> BTreeMap<IpNet, RouteAttributes> {
+    prefixes
+        .iter()
+        .map(|p| (p.parse().unwrap(), attributes.clone()))
+        .collect()
+}
+
+fn prefix(text: &str) -> IpNet {
+    text.parse().unwrap()
+}
+
+#[test]
+fn open_exchange_reaches_established_on_both_sides() {
+    let pair = Pair::ebgp();
+    assert_eq!(pair.a.state(), State::Established);
+    assert_eq!(pair.b.state(), State::Established);
+    let established = pair
+        .a_events
+        .iter()
+        .find_map(|e| match e {
+            SessionEvent::Established {
+                peer_as, families, ..
+            } => Some((*peer_as, families.clone())),
+            _ => None,
+        })
+        .expect("A reports Established");
+    assert_eq!(
+        established,
+        (65000, vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST])
+    );
+    assert!(pair.a.context().four_octet_as);
+    assert!(pair.a.context().extended_messages);
+}
+
+#[test]
+fn external_routes_carry_our_as_next_hop_self_and_communities_but_no_local_pref() {
+    let mut pair = Pair::ebgp();
+    let attributes = RouteAttributes {
+        communities: vec![Community::new(65000, 100)],
+        large_communities: vec![LargeCommunity::new(1, 2, 3)],
+        local_preference: Some(300),
+    };
+    pair.a.set_routes(
+        routes(&["203.0.113.5/32", "2001:db8::5/128"], &attributes),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    let received = pair.b.received();
+    assert_eq!(received.len(), 2);
+    let v4 = &received[&prefix("203.0.113.5/32")].attributes;
+    assert!(v4.contains(&PathAttribute::NextHop(Ipv4Addr::new(10, 0, 0, 2))));
+    assert!(v4.iter().any(
+        |a| matches!(a, PathAttribute::AsPath(p) if p.first_as() == Some(65100) && p.length() == 1)
+    ));
+    assert!(v4.contains(&PathAttribute::Communities(vec![Community::new(
+        65000, 100
+    )])));
+    assert!(
+        v4.contains(&PathAttribute::LargeCommunities(vec![LargeCommunity::new(
+            1, 2, 3
+        )]))
+    );
+    assert!(
+        !v4.iter()
+            .any(|a| matches!(a, PathAttribute::LocalPreference(_)))
+    );
+    assert_eq!(pair.a.advertised().len(), 2);
+}
+
+#[test]
+fn internal_routes_carry_local_pref_and_an_empty_as_path() {
+    let mut pair = Pair::new(
+        config(65000, 65000, [10, 0, 0, 2]),
+        config(65000, 65000, [10, 0, 0, 1]),
+    );
+    let with = RouteAttributes {
+        local_preference: Some(250),
+        ..RouteAttributes::default()
+    };
+    let mut desired = routes(&["203.0.113.5/32"], &with);
+    desired.extend(routes(&["203.0.113.6/32"], &RouteAttributes::default()));
+    pair.a.set_routes(desired, pair.now);
+    pair.advance(Duration::from_millis(10));
+    let five = &pair.b.received()[&prefix("203.0.113.5/32")].attributes;
+    assert!(five.contains(&PathAttribute::LocalPreference(250)));
+    assert!(
+        five.iter()
+            .any(|a| matches!(a, PathAttribute::AsPath(p) if p.length() == 0))
+    );
+    let six = &pair.b.received()[&prefix("203.0.113.6/32")].attributes;
+    assert!(six.contains(&PathAttribute::LocalPreference(100)));
+}
+
+#[test]
+fn a_route_flapping_within_the_batch_window_costs_at_most_one_update() {
+    let mut pair = Pair::ebgp();
+    let before = pair.updates_sent_by_a();
+    let attributes = RouteAttributes::default();
+    for i in 0..1000 {
+        let desired = if i % 2 == 0 {
+            routes(&["203.0.113.5/32"], &attributes)
+        } else {
+            BTreeMap::new()
+        };
+        pair.a.set_routes(desired, pair.now);
+        pair.advance(Duration::from_micros(3));
+    }
+    pair.advance(Duration::from_millis(10));
+    assert!(pair.updates_sent_by_a() - before <= 1);
+    // It ended withdrawn (i = 999 is odd): the router has nothing.
+    assert!(pair.b.received().is_empty());
+}
+
+#[test]
+fn many_prefixes_with_the_same_attributes_share_updates() {
+    let mut pair = Pair::ebgp();
+    let before = pair.updates_sent_by_a();
+    let desired: BTreeMap<IpNet, RouteAttributes> = (0..10_000u32)
+        .map(|i| {
+            let address = Ipv4Addr::from(0xcb00_0000 + i);
+            (
+                IpNet::new(address.into(), 32).unwrap(),
+                RouteAttributes::default(),
+            )
+        })
+        .collect();
+    pair.a.set_routes(desired, pair.now);
+    pair.advance(Duration::from_millis(10));
+    assert_eq!(pair.b.received().len(), 10_000);
+    let updates = pair.updates_sent_by_a() - before;
+    // Extended messages: 65535 octets hold ~13,000 /32s; never one UPDATE per prefix.
+    assert!(updates <= 2, "{updates} UPDATEs for 10,000 prefixes");
+    // Withdrawing them all is as compact.
+    let before = pair.updates_sent_by_a();
+    pair.a.set_routes(BTreeMap::new(), pair.now);
+    pair.advance(Duration::from_millis(10));
+    assert!(pair.b.received().is_empty());
+    assert!(pair.updates_sent_by_a() - before <= 2);
+}
+
+#[test]
+fn after_a_reconnect_everything_is_sent_again_then_end_of_rib() {
+    let mut pair = Pair::ebgp();
+    pair.a.set_routes(
+        routes(
+            &["203.0.113.5/32", "203.0.113.6/32"],
+            &RouteAttributes::default(),
+        ),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    // B restarts its side administratively; A reconnects after its backoff.
+    pair.b.stop(2, pair.now);
+    pair.run();
+    assert!(pair.a_events.iter().any(|e| matches!(e, SessionEvent::Down(DownReason::NotificationReceived(n)) if n.code == 6 && n.subcode == 2)));
+    assert!(pair.a.advertised().is_empty());
+    pair.b.start(pair.now);
+    pair.a_sent.clear();
+    pair.advance(Duration::from_secs(5));
+    assert_eq!(pair.a.state(), State::Established);
+    assert_eq!(pair.b.received().len(), 2);
+    let updates: Vec<_> = pair
+        .a_sent
+        .iter()
+        .filter_map(|m| match m {
+            Message::Update(u) => Some(u),
+            _ => None,
+        })
+        .collect();
+    let eors: Vec<Family> = updates
+        .iter()
+        .filter_map(|u| u.end_of_rib_family())
+        .collect();
+    assert_eq!(eors, [Family::IPV4_UNICAST, Family::IPV6_UNICAST]);
+    // The routes come before the End-of-RIB markers.
+    assert!(updates.first().unwrap().end_of_rib_family().is_none());
+    assert!(
+        pair.b_events
+            .contains(&SessionEvent::EndOfRibReceived(Family::IPV4_UNICAST))
+    );
+}
+
+#[test]
+fn hold_timer_expiry_sends_notification_4_0_when_the_link_is_cut() {
+    let mut pair = Pair::ebgp();
+    pair.link_up = false;
+    pair.advance(Duration::from_secs(10));
+    assert!(
+        pair.a_sent
+            .iter()
+            .any(|m| matches!(m, Message::Notification(n) if n.code.code() == 4 && n.subcode == 0))
+    );
+    assert!(
+        pair.a_events.iter().any(
+            |e| matches!(e, SessionEvent::Down(DownReason::NotificationSent(n)) if n.code == 4)
+        )
+    );
+}
+
+#[test]
+fn keepalives_keep_an_idle_session_up() {
+    let mut pair = Pair::ebgp();
+    pair.advance(Duration::from_secs(120));
+    assert_eq!(pair.a.state(), State::Established);
+    assert_eq!(pair.a.statistics().established_transitions, 1);
+    let keepalives = pair
+        .a_sent
+        .iter()
+        .filter(|m| matches!(m, Message::Keepalive))
+        .count();
+    // Hold 9 s, keepalive every 3 s: about 40 in two minutes.
+    assert!((35..=45).contains(&keepalives), "{keepalives} keepalives");
+}
+
+#[test]
+fn a_restarting_speaker_sets_the_restart_and_forwarding_bits_once() {
+    let mut a = config(65100, 65000, [10, 0, 0, 2]);
+    a.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: 120,
+        restarting: true,
+    });
+    let mut b = config(65000, 65100, [10, 0, 0, 1]);
+    b.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: 120,
+        restarting: false,
+    });
+    let mut pair = Pair::new(a, b);
+    let opens: Vec<_> = pair
+        .a_sent
+        .iter()
+        .filter_map(|m| match m {
+            Message::Open(open) => open.graceful_restart().cloned(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opens.len(), 1);
+    assert!(opens[0].restart_state);
+    assert_eq!(opens[0].restart_time, 120);
+    assert!(opens[0].families.iter().all(|f| f.forwarding_state));
+    assert!(pair.a_events.iter().any(|e| matches!(
+        e,
+        SessionEvent::Established {
+            restarting: true,
+            graceful_restart: true,
+            ..
+        }
+    )));
+    // The next session after this one is not a restart.
+    pair.b.stop(2, pair.now);
+    pair.run();
+    pair.b.start(pair.now);
+    pair.a_sent.clear();
+    pair.advance(Duration::from_secs(5));
+    let open = pair
+        .a_sent
+        .iter()
+        .find_map(|m| match m {
+            Message::Open(open) => open.graceful_restart().cloned(),
+            _ => None,
+        })
+        .unwrap();
+    assert!(!open.restart_state);
+}
+
+#[test]
+fn a_helper_keeps_a_restarting_peers_routes_as_stale_until_its_end_of_rib() {
+    let mut a = config(65100, 65000, [10, 0, 0, 2]);
+    a.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: 120,
+        restarting: false,
+    });
+    let mut pair = Pair::new(a, config(65000, 65100, [10, 0, 0, 1]));
+    pair.a.set_routes(
+        routes(
+            &["203.0.113.5/32", "203.0.113.6/32"],
+            &RouteAttributes::default(),
+        ),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    assert_eq!(pair.b.received().len(), 2);
+    // A's process dies: the connection breaks without a NOTIFICATION.
+    pair.connected = false;
+    pair.b
+        .handle_connection_failed("connection reset by peer", pair.now);
+    pair.run();
+    assert!(pair.b_events.iter().any(|e| matches!(e, SessionEvent::PeerRestarting { restart_time } if *restart_time == Duration::from_secs(120))));
+    assert_eq!(pair.b.received().len(), 2);
+    assert!(pair.b.received().values().all(|r| r.stale));
+    // A comes back announcing only one of the two routes.
+    let mut restarted = config(65100, 65000, [10, 0, 0, 2]);
+    restarted.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: 120,
+        restarting: true,
+    });
+    pair.a = Session::new(restarted);
+    pair.a.set_routes(
+        routes(&["203.0.113.5/32"], &RouteAttributes::default()),
+        pair.now,
+    );
+    pair.a.start(pair.now);
+    pair.advance(Duration::from_millis(10));
+    assert_eq!(pair.b.received().len(), 1);
+    let route = &pair.b.received()[&prefix("203.0.113.5/32")];
+    assert!(!route.stale);
+    assert!(
+        pair.b_events
+            .contains(&SessionEvent::StaleRoutesRemoved { count: 1 })
+    );
+}
+
+#[test]
+fn stale_routes_go_when_the_restart_time_runs_out() {
+    let mut a = config(65100, 65000, [10, 0, 0, 2]);
+    a.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: 30,
+        restarting: false,
+    });
+    let mut pair = Pair::new(a, config(65000, 65100, [10, 0, 0, 1]));
+    pair.a.set_routes(
+        routes(&["203.0.113.5/32"], &RouteAttributes::default()),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    pair.link_up = false;
+    pair.connected = false;
+    pair.b
+        .handle_connection_failed("connection reset by peer", pair.now);
+    pair.run();
+    pair.advance(Duration::from_secs(29));
+    assert_eq!(pair.b.received().len(), 1);
+    pair.advance(Duration::from_secs(2));
+    assert!(pair.b.received().is_empty());
+}
+
+#[test]
+fn a_notification_drop_does_not_keep_routes() {
+    let mut a = config(65100, 65000, [10, 0, 0, 2]);
+    a.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: 120,
+        restarting: false,
+    });
+    let mut pair = Pair::new(a, config(65000, 65100, [10, 0, 0, 1]));
+    pair.a.set_routes(
+        routes(&["203.0.113.5/32"], &RouteAttributes::default()),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    pair.a.stop(2, pair.now);
+    pair.run();
+    assert!(pair.b.received().is_empty());
+}
+
+#[test]
+fn garbage_from_the_peer_gets_notification_1_1_and_no_panic() {
+    let mut pair = Pair::ebgp();
+    pair.b.handle_bytes(&[0u8; 40], pair.now);
+    pair.run();
+    let notification = pair.b.statistics().notifications_sent;
+    assert_eq!(notification, 1);
+    assert!(pair.a_events.iter().any(|e| matches!(e, SessionEvent::Down(DownReason::NotificationReceived(n)) if n.code == 1 && n.subcode == 1)));
+}
+
+#[test]
+fn messages_split_across_reads_are_reassembled() {
+    let mut pair = Pair::ebgp();
+    let context = CodecContext {
+        four_octet_as: true,
+        extended_messages: true,
+        ..CodecContext::default()
+    };
+    let keepalive = Message::Keepalive.encode(&context);
+    let before = pair.a.statistics().messages_received;
+    for byte in keepalive.iter().chain(keepalive.iter()) {
+        pair.a.handle_bytes(std::slice::from_ref(byte), pair.now);
+    }
+    assert_eq!(pair.a.statistics().messages_received, before + 2);
+    assert_eq!(pair.a.state(), State::Established);
+}
+
+#[test]
+fn ipv6_routes_over_an_ipv4_session_use_the_mapped_next_hop() {
+    let mut pair = Pair::ebgp();
+    pair.a.set_routes(
+        routes(&["2001:db8::5/128"], &RouteAttributes::default()),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    let update = pair
+        .a_sent
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            Message::Update(u) if u.mp_reach_nlri().is_some() => Some(u.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let reach = update.mp_reach_nlri().unwrap();
+    assert_eq!(reach.prefixes(), [prefix("2001:db8::5/128")]);
+    assert!(
+        format!("{reach:?}").contains("::ffff:10.0.0.2")
+            || format!("{reach:?}").contains("::ffff:a00:2")
+    );
+}
+
+#[test]
+fn a_peer_without_ipv6_gets_only_ipv4_and_status_says_so() {
+    let a = config(65100, 65000, [10, 0, 0, 2]);
+    let mut b = config(65000, 65100, [10, 0, 0, 1]);
+    b.families = vec![Family::IPV4_UNICAST];
+    let mut pair = Pair::new(a, b);
+    pair.a.set_routes(
+        routes(
+            &["203.0.113.5/32", "2001:db8::5/128"],
+            &RouteAttributes::default(),
+        ),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    assert_eq!(pair.a.advertised().len(), 1);
+    assert_eq!(pair.b.received().len(), 1);
+    // Reported at the next establishment; dropped silently nowhere.
+    pair.b.stop(2, pair.now);
+    pair.run();
+    pair.b.start(pair.now);
+    pair.advance(Duration::from_secs(5));
+    assert!(pair.a_events.iter().any(|e| matches!(e, SessionEvent::FamilyNotNegotiated { prefixes } if prefixes == &[prefix("2001:db8::5/128")])));
+}
+
+#[test]
+fn wrong_peer_as_backs_off_instead_of_storming() {
+    let mut pair = Pair::new(
+        config(65100, 65001, [10, 0, 0, 2]),
+        config(65000, 65100, [10, 0, 0, 1]),
+    );
+    pair.advance(Duration::from_secs(300));
+    let opens = pair
+        .a_sent
+        .iter()
+        .filter(|m| matches!(m, Message::Open(_)))
+        .count();
+    // 1 s doubling to 120 s with 75–100 % jitter: at most ~10 attempts in five minutes.
+    assert!((5..=12).contains(&opens), "{opens} attempts");
+    assert!(
+        pair.a_sent
+            .iter()
+            .any(|m| matches!(m, Message::Notification(n) if n.code.code() == 2 && n.subcode == 2))
+    );
+}
