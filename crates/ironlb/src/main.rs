@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bgp;
 mod get;
 mod validate;
 
@@ -12,8 +13,31 @@ mod validate;
 #[derive(Parser)]
 #[command(name = "ironlb", version, about)]
 struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Structured logs on stderr; `RUST_LOG` overrides the level (default info).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -25,11 +49,15 @@ enum Command {
     Crds,
     /// List Services, BGP peers or BFD sessions of a cluster directory, kubectl-style.
     Get(get::Args),
+    /// Run the BGP engine on its own (`ironlb bgp announce ...`).
+    Bgp(bgp::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     match cli.command {
+        Command::Bgp(args) => bgp::run(args),
         Command::Validate(args) => validate::run(&args),
         Command::Get(args) => get::run(&args),
         Command::Crds => match ironlb_api::crd::to_yaml() {

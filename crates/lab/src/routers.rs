@@ -296,7 +296,11 @@ impl Exabgp {
         let recorder = directory.join("record.sh");
         std::fs::write(
             &recorder,
-            format!("#!/bin/sh\nexec cat >> {}\n", received.display()),
+            // ExaBGP restarts a helper that exits, and gives up after five deaths: keep reading.
+            format!(
+                "#!/bin/sh\nwhile true; do\n  if IFS= read -r line; then printf '%s\\n' \"$line\" >> {}; else sleep 0.1; fi\ndone\n",
+                received.display()
+            ),
         )
         .map_err(|e| LabError(format!("cannot write {}: {e}", recorder.display())))?;
         crate::run("chmod", &["755", &recorder.display().to_string()])?;
@@ -318,6 +322,8 @@ impl Exabgp {
                 "exabgp.daemon.drop=false",
                 "exabgp.log.destination=stdout",
                 "exabgp.api.cli=false",
+                // Without a bind address ExaBGP does not listen, and passive neighbors never come up.
+                "exabgp.tcp.bind=0.0.0.0",
                 "exabgp.cache.attributes=false",
                 &format!("HOME={env_dir}"),
                 "exabgp",

@@ -1,0 +1,247 @@
+//! `ironlb bgp announce`: the BGP engine on its own, for operators and tests.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use ipnet::IpNet;
+use ironlb_bgp::fsm::{Config as FsmConfig, RemoteAs};
+use ironlb_bgp::packet::{Community, LargeCommunity};
+use ironlb_bgp::session::{GracefulRestartConfig, RouteAttributes, SessionConfig};
+use ironlb_config::community::Community as ConfigCommunity;
+use ironlb_net::bgp::{self, Command, PeerConfig};
+use ironlb_net::tcp::TcpOptions;
+use tokio::sync::mpsc;
+use tracing::{error, info};
+
+#[derive(ClapArgs)]
+pub struct Args {
+    #[command(subcommand)]
+    command: BgpCommand,
+}
+
+#[derive(Subcommand)]
+enum BgpCommand {
+    /// Hold a BGP session with one router and announce prefixes until Ctrl-C (then Cease).
+    Announce(Announce),
+}
+
+#[derive(ClapArgs)]
+pub struct Announce {
+    /// Our AS number (1-4294967295).
+    #[arg(long, value_name = "ASN", value_parser = parse_asn)]
+    local_asn: u32,
+    /// The router's address.
+    #[arg(long, value_name = "IP")]
+    peer: IpAddr,
+    /// The router's AS number (1-4294967295).
+    #[arg(long, value_name = "ASN", value_parser = parse_asn)]
+    peer_asn: u32,
+    #[arg(long, value_name = "PORT", default_value_t = 179)]
+    peer_port: u16,
+    /// BGP identifier; defaults to --source when that is IPv4.
+    #[arg(long, value_name = "IPV4")]
+    router_id: Option<Ipv4Addr>,
+    /// Local address to connect from (the BGPPeer's sourceAddress).
+    #[arg(long, value_name = "IP")]
+    source: Option<IpAddr>,
+    /// TCP MD5 password (RFC 2385).
+    #[arg(long, value_name = "PASSWORD")]
+    md5: Option<String>,
+    /// Hold time proposed, in seconds: 0 (no keepalives) or 3-65535.
+    #[arg(long, value_name = "SECONDS", default_value_t = 90, value_parser = parse_hold)]
+    hold_time: u16,
+    /// Keepalive interval in seconds (default: a third of the hold time).
+    #[arg(long, value_name = "SECONDS")]
+    keepalive_time: Option<u16>,
+    /// Time allowed for one TCP connection attempt, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    connect_time: u64,
+    /// Send with TTL 255 (the router is not directly connected).
+    #[arg(long)]
+    ebgp_multihop: bool,
+    /// Prefix to announce (repeatable), e.g. 203.0.113.5/32 or 2001:db8::5/128.
+    #[arg(long = "prefix", value_name = "PREFIX", required = true)]
+    prefixes: Vec<IpNet>,
+    /// Community AA:NN (repeatable); large:A:B:C is accepted too.
+    #[arg(long = "community", value_name = "AA:NN")]
+    communities: Vec<String>,
+    /// Large community A:B:C (repeatable).
+    #[arg(long = "large-community", value_name = "A:B:C")]
+    large_communities: Vec<String>,
+    /// LOCAL_PREF (sent to iBGP peers only, as MetalLB does).
+    #[arg(long, value_name = "N")]
+    local_pref: Option<u32>,
+    /// Offer graceful restart with this restart time (seconds); with --restarting, set the R bit.
+    #[arg(long, value_name = "SECONDS")]
+    graceful_restart: Option<u16>,
+    /// This is a restart: ask the router to keep our routes (needs --graceful-restart).
+    #[arg(long, requires = "graceful_restart")]
+    restarting: bool,
+}
+
+fn parse_asn(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(0) => Err("AS number 0 is reserved: use 1-4294967295".into()),
+        Ok(asn) => Ok(asn),
+        Err(_) => Err(format!("{text:?} is not an AS number: use 1-4294967295")),
+    }
+}
+
+fn parse_hold(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(hold) if hold == 0 || hold >= 3 => Ok(hold),
+        Ok(hold) => Err(format!(
+            "hold time {hold} s is not allowed: use 0 (no keepalives) or 3-65535 (RFC 4271)"
+        )),
+        Err(_) => Err(format!(
+            "{text:?} is not a number of seconds (0 or 3-65535)"
+        )),
+    }
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match args.command {
+        BgpCommand::Announce(announce) => match announce_config(&announce) {
+            Ok((config, routes)) => run_announce(config, routes),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn attributes(args: &Announce) -> anyhow::Result<RouteAttributes> {
+    let mut attributes = RouteAttributes {
+        local_preference: args.local_pref,
+        ..RouteAttributes::default()
+    };
+    let large = args.large_communities.iter().map(|c| format!("large:{c}"));
+    for text in args.communities.iter().cloned().chain(large) {
+        match ConfigCommunity::parse(&text).with_context(|| format!("--community {text}"))? {
+            ConfigCommunity::Standard(value) => attributes.communities.push(Community(value)),
+            ConfigCommunity::Large(a, b, c) => attributes
+                .large_communities
+                .push(LargeCommunity::new(a, b, c)),
+        }
+    }
+    Ok(attributes)
+}
+
+fn announce_config(
+    args: &Announce,
+) -> anyhow::Result<(PeerConfig, BTreeMap<IpNet, RouteAttributes>)> {
+    let router_id = match (args.router_id, args.source) {
+        (Some(id), _) => id,
+        (None, Some(IpAddr::V4(source))) => source,
+        _ => bail!(
+            "give --router-id (an IPv4 address identifying this speaker), or an IPv4 --source"
+        ),
+    };
+    if router_id.is_unspecified() {
+        bail!("--router-id 0.0.0.0 is not allowed: use this node's IPv4 address");
+    }
+    if let Some(source) = args.source
+        && source.is_ipv4() != args.peer.is_ipv4()
+    {
+        bail!(
+            "--source {source} and --peer {} are of different families",
+            args.peer
+        );
+    }
+    let mut fsm = FsmConfig::new(args.local_asn, RemoteAs::Exactly(args.peer_asn), router_id);
+    fsm.hold_time = Duration::from_secs(u64::from(args.hold_time));
+    if let Some(keepalive) = args.keepalive_time {
+        if args.hold_time != 0 && keepalive > args.hold_time {
+            bail!(
+                "--keepalive-time {keepalive} is longer than --hold-time {}",
+                args.hold_time
+            );
+        }
+        fsm.keepalive_time = Duration::from_secs(u64::from(keepalive));
+    }
+    fsm.seed = u64::from(std::process::id()) ^ u64::from(u32::from(router_id));
+    let mut session = SessionConfig::new(fsm);
+    session.graceful_restart = args
+        .graceful_restart
+        .map(|restart_time| GracefulRestartConfig {
+            restart_time,
+            restarting: args.restarting,
+        });
+    let attributes = attributes(args)?;
+    let routes = args
+        .prefixes
+        .iter()
+        .map(|prefix| (prefix.trunc(), attributes.clone()))
+        .collect();
+    let external = args.local_asn != args.peer_asn;
+    let tcp = TcpOptions {
+        source: args.source,
+        md5_key: args.md5.as_ref().map(|key| key.as_bytes().to_vec()),
+        ttl: Some(if args.ebgp_multihop || !external {
+            255
+        } else {
+            1
+        }),
+        minimum_ttl: None,
+    };
+    let config = PeerConfig {
+        name: args.peer.to_string(),
+        address: SocketAddr::new(args.peer, args.peer_port),
+        tcp,
+        connect_timeout: Duration::from_secs(args.connect_time.max(1)),
+        session,
+    };
+    Ok((config, routes))
+}
+
+fn run_announce(config: PeerConfig, routes: BTreeMap<IpNet, RouteAttributes>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let (events, mut event_receiver) = mpsc::unbounded_channel();
+        info!(
+            peer = %config.address,
+            local_asn = config.session.fsm.local_as,
+            prefixes = routes.len(),
+            "starting BGP session"
+        );
+        let handle = bgp::spawn(config, events);
+        let _ = handle.commands.send(Command::SetRoutes(routes));
+        let drain = tokio::spawn(async move { while event_receiver.recv().await.is_some() {} });
+        if let Err(error) = shutdown_signal().await {
+            error!(%error, "cannot wait for signals");
+        }
+        info!("shutting down: sending Cease (administrative shutdown)");
+        let _ = handle.commands.send(Command::Shutdown);
+        if tokio::time::timeout(Duration::from_secs(3), handle.task)
+            .await
+            .is_err()
+        {
+            error!("the session did not stop within 3 s");
+        }
+        drain.abort();
+        ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}

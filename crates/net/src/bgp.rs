@@ -1,0 +1,356 @@
+//! The tokio driver of one BGP session: does the IO the sans-IO [`Session`] asks for and
+//! nothing else. One task per peer.
+//!
+//! Outgoing connections only (IronLB dials its routers, as MetalLB's speakers do); the
+//! session's timers run on tokio's clock. Commands come over a channel, events go out over
+//! another (and to the log), and the latest [`PeerStatus`] is always readable from a watch.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
+use ironlb_bgp::fsm::State;
+use ironlb_bgp::session::{RouteAttributes, Session, SessionConfig, SessionEvent, SessionOutput};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::tcp::{self, TcpOptions};
+
+/// One peer: where it is, how to reach it, and the session's settings.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// For logs and status (the BGPPeer's name, or the address).
+    pub name: String,
+    pub address: SocketAddr,
+    pub tcp: TcpOptions,
+    /// How long one connection attempt may take (BGPPeer `connectTime`).
+    pub connect_timeout: Duration,
+    pub session: SessionConfig,
+}
+
+/// Commands to a session's task.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Replaces the routes to announce.
+    SetRoutes(BTreeMap<IpNet, RouteAttributes>),
+    /// Stops the session with a Cease of this subcode (10: BFD down) and stays down until
+    /// [`Command::Start`].
+    Stop {
+        cease_subcode: u8,
+    },
+    Start,
+    /// Stops with Cease/Administrative Shutdown and ends the task.
+    Shutdown,
+}
+
+/// Events, as the session reports them, for whoever drives the speaker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub peer: String,
+    pub event: SessionEvent,
+}
+
+/// What `ironlb get peers` shows of a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub name: String,
+    pub address: SocketAddr,
+    pub local_as: u32,
+    pub peer_as: Option<u32>,
+    pub state: State,
+    /// Wall-clock time the session reached Established.
+    pub established_since: Option<SystemTime>,
+    /// Prefixes the peer has actually been sent (the Adj-RIB-Out), not intent.
+    pub advertised: Vec<IpNet>,
+    pub prefixes_received: usize,
+    pub last_error: Option<String>,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    pub established_transitions: u64,
+}
+
+/// Handle to a session's task.
+pub struct Handle {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub status: watch::Receiver<PeerStatus>,
+    pub task: JoinHandle<()>,
+}
+
+type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+/// Starts the session's task on the current runtime; events go to `events`.
+pub fn spawn(config: PeerConfig, events: mpsc::UnboundedSender<Event>) -> Handle {
+    let (command_sender, commands) = mpsc::unbounded_channel();
+    let status = PeerStatus {
+        name: config.name.clone(),
+        address: config.address,
+        local_as: config.session.fsm.local_as,
+        peer_as: None,
+        state: State::Idle,
+        established_since: None,
+        advertised: Vec::new(),
+        prefixes_received: 0,
+        last_error: None,
+        messages_sent: 0,
+        messages_received: 0,
+        established_transitions: 0,
+    };
+    let (status_sender, status_receiver) = watch::channel(status);
+    let driver = Driver {
+        session: Session::new(config.session.clone()),
+        config,
+        commands,
+        events,
+        status: status_sender,
+        reader: None,
+        writer: None,
+        connecting: None,
+        shutting_down: false,
+    };
+    let task = tokio::spawn(driver.run());
+    Handle {
+        commands: command_sender,
+        status: status_receiver,
+        task,
+    }
+}
+
+struct Driver {
+    config: PeerConfig,
+    session: Session,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+    status: watch::Sender<PeerStatus>,
+    reader: Option<OwnedReadHalf>,
+    writer: Option<OwnedWriteHalf>,
+    connecting: Option<Connecting>,
+    shutting_down: bool,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        self.session.start(now());
+        let mut buffer = vec![0u8; 65536];
+        loop {
+            self.process_outputs().await;
+            self.publish();
+            if self.shutting_down {
+                return;
+            }
+            let deadline = self.session.poll_timeout().map(Instant::from_std);
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(Command::SetRoutes(routes)) => self.session.set_routes(routes, now()),
+                    Some(Command::Stop { cease_subcode }) => self.session.stop(cease_subcode, now()),
+                    Some(Command::Start) => self.session.start(now()),
+                    Some(Command::Shutdown) | None => {
+                        self.session.stop(2, now());
+                        self.shutting_down = true;
+                    }
+                },
+                result = async { self.connecting.as_mut().expect("guarded").await }, if self.connecting.is_some() => {
+                    self.connecting = None;
+                    match result {
+                        Ok(stream) => self.connected(stream),
+                        Err(error) => {
+                            self.session.handle_connection_failed(error.to_string(), now());
+                        }
+                    }
+                }
+                read = async { self.reader.as_mut().expect("guarded").read(&mut buffer).await }, if self.reader.is_some() => {
+                    match read {
+                        Ok(0) => self.lost("connection closed by the peer".into()),
+                        Ok(n) => self.session.handle_bytes(buffer.get(..n).unwrap_or_default(), now()),
+                        Err(error) => self.lost(error.to_string()),
+                    }
+                }
+                () = sleep_until(deadline) => self.session.handle_timeout(now()),
+            }
+        }
+    }
+
+    fn connected(&mut self, stream: TcpStream) {
+        let local = match stream.local_addr() {
+            Ok(local) => local.ip(),
+            Err(error) => {
+                self.session
+                    .handle_connection_failed(format!("no local address: {error}"), now());
+                return;
+            }
+        };
+        let (reader, writer) = stream.into_split();
+        self.reader = Some(reader);
+        self.writer = Some(writer);
+        self.session.handle_connected(local, now());
+    }
+
+    fn lost(&mut self, why: String) {
+        self.reader = None;
+        self.writer = None;
+        self.session.handle_connection_failed(why, now());
+    }
+
+    async fn process_outputs(&mut self) {
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                SessionOutput::Connect => {
+                    let address = self.config.address;
+                    let options = self.config.tcp.clone();
+                    let timeout = self.config.connect_timeout;
+                    self.connecting = Some(Box::pin(async move {
+                        tcp::connect(address, &options, timeout).await
+                    }));
+                }
+                SessionOutput::Send(bytes) => {
+                    let Some(writer) = self.writer.as_mut() else {
+                        continue;
+                    };
+                    let limit = self.session.fsm().hold_time().max(Duration::from_secs(3));
+                    match tokio::time::timeout(limit, writer.write_all(&bytes)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => self.lost(format!("write failed: {error}")),
+                        Err(_) => self.lost(format!("peer did not read for {limit:?}")),
+                    }
+                }
+                SessionOutput::Disconnect => {
+                    if let Some(mut writer) = self.writer.take() {
+                        let _ = writer.shutdown().await;
+                    }
+                    self.reader = None;
+                    self.connecting = None;
+                }
+                SessionOutput::Event(event) => {
+                    self.log(&event);
+                    let _ = self.events.send(Event {
+                        peer: self.config.name.clone(),
+                        event,
+                    });
+                }
+            }
+        }
+    }
+
+    fn log(&mut self, event: &SessionEvent) {
+        let peer = self.config.address;
+        let local_asn = self.config.session.fsm.local_as;
+        match event {
+            SessionEvent::Established {
+                peer_as,
+                peer_router_id,
+                hold_time,
+                keepalive,
+                families,
+                graceful_restart,
+                restarting,
+            } => {
+                let families: Vec<String> = families.iter().map(ToString::to_string).collect();
+                info!(
+                    peer = %peer,
+                    name = %self.config.name,
+                    local_asn,
+                    peer_asn = peer_as,
+                    peer_router_id = %peer_router_id,
+                    hold_time_s = hold_time.as_secs(),
+                    keepalive_s = keepalive.as_secs(),
+                    families = %families.join(","),
+                    graceful_restart,
+                    restarting,
+                    "BGP session established"
+                );
+                self.status.send_modify(|status| {
+                    status.peer_as = Some(*peer_as);
+                    status.established_since = Some(SystemTime::now());
+                    status.last_error = None;
+                });
+            }
+            SessionEvent::Down(reason) => {
+                warn!(peer = %peer, name = %self.config.name, local_asn, reason = %reason, "BGP session down");
+                let reason = reason.to_string();
+                self.status.send_modify(|status| {
+                    status.established_since = None;
+                    status.last_error = Some(reason);
+                });
+            }
+            SessionEvent::RoutesSent {
+                announced,
+                withdrawn,
+                messages,
+            } => info!(
+                peer = %peer,
+                announced,
+                withdrawn,
+                updates = messages,
+                "BGP routes sent"
+            ),
+            SessionEvent::FamilyNotNegotiated { prefixes } => warn!(
+                peer = %peer,
+                prefixes = ?prefixes,
+                "peer did not negotiate the address family of these prefixes: not announced to it; enable the family on the router"
+            ),
+            SessionEvent::NoNextHop { prefixes } => warn!(
+                peer = %peer,
+                prefixes = ?prefixes,
+                "no next hop of this family on the session: not announced; peer over IPv4 and IPv6 or set a next hop"
+            ),
+            SessionEvent::UpdateErrors {
+                treat_as_withdraw,
+                errors,
+            } => {
+                warn!(peer = %peer, treat_as_withdraw, errors = ?errors, "malformed UPDATE from peer (RFC 7606)")
+            }
+            SessionEvent::EndOfRibReceived(family) => {
+                info!(peer = %peer, family = %family, "End-of-RIB received");
+            }
+            SessionEvent::PeerRestarting { restart_time } => info!(
+                peer = %peer,
+                restart_time_s = restart_time.as_secs(),
+                "peer restarting gracefully: its routes kept as stale"
+            ),
+            SessionEvent::StaleRoutesRemoved { count } => {
+                info!(peer = %peer, count, "stale routes removed");
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let session = &self.session;
+        let statistics = session.statistics();
+        self.status.send_if_modified(|status| {
+            let advertised_changed = !status.advertised.iter().eq(session.advertised().keys());
+            if advertised_changed {
+                status.advertised = session.advertised().keys().copied().collect();
+            }
+            let changed = advertised_changed
+                || status.state != session.state()
+                || status.prefixes_received != session.received().len()
+                || status.messages_received != statistics.messages_received
+                || status.messages_sent != statistics.messages_sent;
+            status.state = session.state();
+            status.prefixes_received = session.received().len();
+            status.messages_sent = statistics.messages_sent;
+            status.messages_received = statistics.messages_received;
+            status.established_transitions = statistics.established_transitions;
+            changed
+        });
+    }
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
