@@ -1,14 +1,30 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! LoadBalancer IP allocation as MetalLB's controller does it, as a pure, deterministic
+//! library: no IO, no clock, no randomness, no Kubernetes client.
+//!
+//! - [`ServiceRequest::from_service`] reads a `Service` (type, class, family, annotations,
+//!   ports, traffic policy) into what the allocator needs.
+//! - [`Allocator`] owns the pools of a validated [`ironlb_config::Config`] and assigns
+//!   addresses: [`Allocator::reconcile`] / [`Allocator::assign`] per Service,
+//!   [`Allocator::restore`] to re-adopt addresses at startup, [`Allocator::release`],
+//!   [`Allocator::set_config`], and [`Allocator::usage`] for pool status and metrics.
+//!
+//! Where IronLB departs from MetalLB on purpose:
+//! - pools of equal priority, and the fallback pools, are tried in name order instead of Go
+//!   map order (MetalLB is random there);
+//! - PreferDualStack adds a second family only to a dual-stack Service (two clusterIPs);
+//!   MetalLB also adds one to a single-stack Service, then drops it on the next reconcile
+//!   because the family no longer matches, and so on.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod allocator;
+mod error;
+mod request;
+mod space;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use allocator::{Allocator, Assignment, ConfigChange, PoolUsage, Reconciled};
+pub use error::{AllocError, ClearReason, FamilyNeed, SharingConflict};
+pub use request::{
+    ANNOTATION_ADDRESS_POOL, ANNOTATION_ALLOCATED_FROM_POOL, ANNOTATION_ALLOW_SHARED_IP,
+    ANNOTATION_LOAD_BALANCER_IPS, DEPRECATED_PREFIX, FamilyPolicy, IpFamily, Port, RequestError,
+    RequestOptions, ServiceFamily, ServiceRequest, backend_key, ingress_ips,
+};
+pub use space::is_buggy;
