@@ -64,8 +64,16 @@ pub struct Announce {
     #[arg(long)]
     ebgp_multihop: bool,
     /// Prefix to announce (repeatable), e.g. 203.0.113.5/32 or 2001:db8::5/128.
-    #[arg(long = "prefix", value_name = "PREFIX", required = true)]
+    #[arg(
+        long = "prefix",
+        value_name = "PREFIX",
+        required_unless_present = "prefix_file"
+    )]
     prefixes: Vec<IpNet>,
+    /// File of prefixes to announce, one per line (`#` starts a comment); read again on
+    /// SIGHUP, so announcements can change without dropping the session.
+    #[arg(long, value_name = "PATH")]
+    prefix_file: Option<std::path::PathBuf>,
     /// Community AA:NN (repeatable); large:A:B:C is accepted too.
     #[arg(long = "community", value_name = "AA:NN")]
     communities: Vec<String>,
@@ -106,7 +114,7 @@ fn parse_hold(text: &str) -> Result<u16, String> {
 pub fn run(args: Args) -> ExitCode {
     match args.command {
         BgpCommand::Announce(announce) => match announce_config(&announce) {
-            Ok((config, routes)) => run_announce(config, routes),
+            Ok((config, routes)) => run_announce(&announce, config, routes),
             Err(error) => {
                 eprintln!("error: {error:#}");
                 ExitCode::from(2)
@@ -130,6 +138,34 @@ fn attributes(args: &Announce) -> anyhow::Result<RouteAttributes> {
         }
     }
     Ok(attributes)
+}
+
+/// The routes asked for: `--prefix` and the lines of `--prefix-file`.
+fn routes(args: &Announce) -> anyhow::Result<BTreeMap<IpNet, RouteAttributes>> {
+    let attributes = attributes(args)?;
+    let mut prefixes = args.prefixes.clone();
+    if let Some(path) = &args.prefix_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --prefix-file {}", path.display()))?;
+        for (index, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let prefix: IpNet = line.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "{}:{}: {line:?} is not a prefix (write one like 203.0.113.5/32 per line)",
+                    path.display(),
+                    index + 1
+                )
+            })?;
+            prefixes.push(prefix);
+        }
+    }
+    Ok(prefixes
+        .into_iter()
+        .map(|prefix| (prefix.trunc(), attributes.clone()))
+        .collect())
 }
 
 fn announce_config(
@@ -172,12 +208,7 @@ fn announce_config(
             restart_time,
             restarting: args.restarting,
         });
-    let attributes = attributes(args)?;
-    let routes = args
-        .prefixes
-        .iter()
-        .map(|prefix| (prefix.trunc(), attributes.clone()))
-        .collect();
+    let routes = routes(args)?;
     let external = args.local_asn != args.peer_asn;
     let tcp = TcpOptions {
         source: args.source,
@@ -199,7 +230,11 @@ fn announce_config(
     Ok((config, routes))
 }
 
-fn run_announce(config: PeerConfig, routes: BTreeMap<IpNet, RouteAttributes>) -> ExitCode {
+fn run_announce(
+    args: &Announce,
+    config: PeerConfig,
+    routes: BTreeMap<IpNet, RouteAttributes>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -221,7 +256,7 @@ fn run_announce(config: PeerConfig, routes: BTreeMap<IpNet, RouteAttributes>) ->
         let handle = bgp::spawn(config, events);
         let _ = handle.commands.send(Command::SetRoutes(routes));
         let drain = tokio::spawn(async move { while event_receiver.recv().await.is_some() {} });
-        if let Err(error) = shutdown_signal().await {
+        if let Err(error) = wait_for_shutdown(args, &handle.commands).await {
             error!(%error, "cannot wait for signals");
         }
         info!("shutting down: sending Cease (administrative shutdown)");
@@ -237,11 +272,25 @@ fn run_announce(config: PeerConfig, routes: BTreeMap<IpNet, RouteAttributes>) ->
     })
 }
 
-async fn shutdown_signal() -> std::io::Result<()> {
+/// Waits for Ctrl-C or SIGTERM; on SIGHUP reads the prefixes again.
+async fn wait_for_shutdown(
+    args: &Announce,
+    commands: &mpsc::UnboundedSender<Command>,
+) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = terminate.recv() => Ok(()),
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => return result,
+            _ = terminate.recv() => return Ok(()),
+            _ = hangup.recv() => match routes(args) {
+                Ok(routes) => {
+                    info!(prefixes = routes.len(), "SIGHUP: prefixes read again");
+                    let _ = commands.send(Command::SetRoutes(routes));
+                }
+                Err(error) => error!(error = %format!("{error:#}"), "SIGHUP: keeping the current prefixes"),
+            },
+        }
     }
 }

@@ -568,3 +568,190 @@ neighbor 10.0.0.2 {
     assert!(all.contains("\"community\":[[65000,100]]"), "{all}");
     assert!(all.contains("\"as-path\":[65100]"), "{all}");
 }
+
+fn frr_has(frr: &Frr, prefix: &str) -> bool {
+    frr_route(frr, "ipv4", prefix).is_some()
+}
+
+#[test]
+fn withdraws_remove_routes_from_frr_without_dropping_the_session() {
+    if !ironlb_lab::require(
+        "withdraws_remove_routes_from_frr_without_dropping_the_session",
+        &["/usr/lib/frr/bgpd"],
+    ) {
+        return;
+    }
+    let mut topology = topology("bgp-withdraw");
+    let frr = frr(&mut topology, FRR_CONFIG);
+    let file = topology.lab.directory().join("prefixes.txt");
+    std::fs::write(&file, "203.0.113.5/32\n203.0.113.6/32\n2001:db8::5/128\n").unwrap();
+    let file_text = file.display().to_string();
+    let speaker = announce(
+        &mut topology,
+        "ironlb",
+        &[
+            "--local-asn",
+            "65100",
+            "--peer",
+            "10.0.0.1",
+            "--peer-asn",
+            "65000",
+            "--source",
+            "10.0.0.2",
+            "--prefix-file",
+            &file_text,
+        ],
+    );
+    wait_for("FRR to learn both routes", Duration::from_secs(20), || {
+        (frr_has(&frr, "203.0.113.5/32") && frr_has(&frr, "203.0.113.6/32")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&topology.lab, "ironlb")));
+    std::fs::write(&file, "# .5 and the IPv6 route are gone\n203.0.113.6/32\n").unwrap();
+    speaker.signal("HUP");
+    wait_for("FRR to drop 203.0.113.5/32", Duration::from_secs(5), || {
+        (!frr_has(&frr, "203.0.113.5/32")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&topology.lab, "ironlb")));
+    wait_for(
+        "FRR to drop 2001:db8::5/128",
+        Duration::from_secs(5),
+        || {
+            frr_route(&frr, "ipv6", "2001:db8::5/128")
+                .is_none()
+                .then_some(())
+        },
+    )
+    .expect("IPv6 withdraw");
+    assert!(frr_has(&frr, "203.0.113.6/32"));
+    // The same session all along.
+    let neighbor = frr.json("show bgp neighbors 10.0.0.2 json").unwrap();
+    assert_eq!(
+        neighbor["10.0.0.2"]["connectionsEstablished"], 1,
+        "{neighbor}"
+    );
+    // A broken file keeps the last good prefixes.
+    std::fs::write(&file, "not-a-prefix\n").unwrap();
+    speaker.signal("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(frr_has(&frr, "203.0.113.6/32"));
+    let log = log_text(&topology.lab, "ironlb");
+    assert!(log.contains("keeping the current prefixes"), "{log}");
+}
+
+#[test]
+fn a_router_restart_is_survived() {
+    if !ironlb_lab::require("a_router_restart_is_survived", &["/usr/lib/frr/bgpd"]) {
+        return;
+    }
+    let mut topology = topology("bgp-restart");
+    let mut frr = frr(&mut topology, FRR_CONFIG);
+    let _speaker = announce(
+        &mut topology,
+        "ironlb",
+        &[
+            "--local-asn",
+            "65100",
+            "--peer",
+            "10.0.0.1",
+            "--peer-asn",
+            "65000",
+            "--source",
+            "10.0.0.2",
+            "--prefix",
+            "203.0.113.5/32",
+        ],
+    );
+    wait_for("FRR to learn the route", Duration::from_secs(20), || {
+        frr_has(&frr, "203.0.113.5/32").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&topology.lab, "ironlb")));
+    frr.stop_bgpd(&mut topology.lab);
+    std::thread::sleep(Duration::from_secs(1));
+    frr.start_bgpd(&mut topology.lab)
+        .expect("bgpd starts again");
+    // IronLB's first retry comes after 1 s (backoff from 1 s, jitter 75-100 %).
+    wait_for(
+        "FRR to learn the route again",
+        Duration::from_secs(20),
+        || frr_has(&frr, "203.0.113.5/32").then_some(()),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&topology.lab, "ironlb")));
+    let log = log_text(&topology.lab, "ironlb");
+    assert_eq!(log.matches("BGP session established").count(), 2, "{log}");
+}
+
+#[test]
+fn graceful_restart_keeps_routes_in_frr_while_ironlb_restarts() {
+    if !ironlb_lab::require(
+        "graceful_restart_keeps_routes_in_frr_while_ironlb_restarts",
+        &["/usr/lib/frr/bgpd"],
+    ) {
+        return;
+    }
+    let mut topology = topology("bgp-gr");
+    let frr = frr(
+        &mut topology,
+        "
+router bgp 65000
+ bgp router-id 10.0.0.1
+ bgp graceful-restart
+ no bgp ebgp-requires-policy
+ neighbor 10.0.0.2 remote-as 65100
+",
+    );
+    let args = |restarting: bool| {
+        let mut args = vec![
+            "--local-asn",
+            "65100",
+            "--peer",
+            "10.0.0.1",
+            "--peer-asn",
+            "65000",
+            "--source",
+            "10.0.0.2",
+            "--graceful-restart",
+            "120",
+            "--prefix",
+            "203.0.113.5/32",
+        ];
+        if restarting {
+            args.push("--restarting");
+        }
+        args
+    };
+    let first = announce(&mut topology, "ironlb-first", &args(false));
+    wait_for("FRR to learn the route", Duration::from_secs(20), || {
+        frr_has(&frr, "203.0.113.5/32").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&topology.lab, "ironlb-first")));
+    wait_for("the route in the kernel", Duration::from_secs(10), || {
+        let routes = topology.tor.ip(&["route", "show", "203.0.113.5"]).ok()?;
+        routes.contains("via 10.0.0.2").then_some(())
+    })
+    .expect("kernel route");
+    // The speaker dies without a NOTIFICATION.
+    first.signal("KILL");
+    wait_for("ironlb to die", Duration::from_secs(5), || {
+        (!first.is_running()).then_some(())
+    })
+    .unwrap();
+    topology.lab.stop(&first);
+    std::thread::sleep(Duration::from_secs(2));
+    let route = frr_route(&frr, "ipv4", "203.0.113.5/32")
+        .expect("FRR keeps the route while IronLB restarts");
+    assert_eq!(route["paths"][0]["stale"], true, "{route}");
+    let kernel = topology.tor.ip(&["route", "show", "203.0.113.5"]).unwrap();
+    assert!(kernel.contains("via 10.0.0.2"), "forwarding kept: {kernel}");
+    let _second = announce(&mut topology, "ironlb-second", &args(true));
+    wait_for(
+        "the route to be fresh again",
+        Duration::from_secs(20),
+        || {
+            let route = frr_route(&frr, "ipv4", "203.0.113.5/32")?;
+            route["paths"][0].get("stale").is_none().then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&topology.lab, "ironlb-second")));
+    let log = log_text(&topology.lab, "ironlb-second");
+    assert!(log.contains("restarting=true"), "{log}");
+}

@@ -169,11 +169,50 @@ impl Frr {
         &self.processes
     }
 
-    /// Stops bgpd only (the router "restarts"); [`Frr::restart_bgpd`] brings it back.
+    /// Stops bgpd only (the router "restarts"); [`Frr::start_bgpd`] brings it back.
     pub fn stop_bgpd(&mut self, lab: &mut Lab) {
         if let Some(bgpd) = self.processes.get(1).cloned() {
             lab.stop(&bgpd);
         }
+    }
+
+    /// Starts bgpd again after [`Frr::stop_bgpd`], with the same configuration file.
+    pub fn start_bgpd(&mut self, lab: &mut Lab) -> Result<()> {
+        let dir = self.directory.display().to_string();
+        let name = self
+            .directory
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let args = [
+            "-u".to_string(),
+            "frr".into(),
+            "-g".into(),
+            "frr".into(),
+            "-f".into(),
+            format!("{dir}/bgpd.conf"),
+            "-i".into(),
+            format!("{dir}/bgpd.pid"),
+            "-z".into(),
+            format!("{dir}/zserv.api"),
+            "--vty_socket".into(),
+            dir.clone(),
+            "-P".into(),
+            "0".into(),
+        ];
+        let bgpd = lab.spawn(
+            &self.namespace,
+            &format!("{name}-bgpd-restarted"),
+            &format!("{FRR_DAEMONS}/bgpd"),
+            &refs(&args),
+        )?;
+        if let Some(slot) = self.processes.get_mut(1) {
+            *slot = bgpd;
+        }
+        wait_for("bgpd to answer vtysh", Duration::from_secs(10), || {
+            self.vtysh("show bgp summary json").ok()
+        })?;
+        Ok(())
     }
 }
 
