@@ -1,0 +1,169 @@
+//! Benchmark: `ironlb bgp announce` sends 10,000 /32s to a real FRR in network namespaces.
+//! Prints, per run, the time from "BGP session established" (IronLB's log) until FRR's
+//! `show bgp summary` counts all 10,000 prefixes received, and the speaker's peak RSS
+//! (VmHWM). Targets: ≤ 50 ms and ≤ 8 MiB.
+//!
+//! The time is measured by polling vtysh, so each figure is an upper bound that includes up
+//! to one poll interval (printed). Needs root and FRR; without them it says so and exits 0.
+//! `cargo bench -p ironlb --bench bgp_frr` (RUNS=5 by default).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ironlb_lab::{Frr, FrrDaemons, Lab, wait_for};
+
+const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
+const PREFIXES: u32 = 10_000;
+
+fn main() {
+    if let Err(error) = ironlb_lab::check_prerequisites(&["/usr/lib/frr/bgpd"]) {
+        println!("bgp_frr: SKIPPED: {error}");
+        return;
+    }
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let mut lab = Lab::new("bench-bgp").expect("lab");
+    let node = lab.namespace("node").expect("namespace");
+    let tor = lab.namespace("tor").expect("namespace");
+    lab.link(
+        &node,
+        "eth0",
+        &["10.0.0.2/24"],
+        &tor,
+        "eth0",
+        &["10.0.0.1/24"],
+    )
+    .expect("link");
+    let frr = Frr::start(
+        &mut lab,
+        &tor,
+        "tor",
+        "
+router bgp 65000
+ bgp router-id 10.0.0.1
+ no bgp ebgp-requires-policy
+ neighbor 10.0.0.2 remote-as 65100
+ address-family ipv4 unicast
+  no neighbor 10.0.0.2 send-community
+ exit-address-family
+",
+        FrrDaemons { bfd: false },
+    )
+    .expect("FRR");
+    // 10,000 /32s inside 10.200.0.0/16 (addresses of the lab's own namespaces).
+    let file = lab.directory().join("prefixes.txt");
+    let text: String = (0..PREFIXES)
+        .map(|i| {
+            let address = std::net::Ipv4Addr::from(0x0ac8_0000 + i);
+            format!("{address}/32\n")
+        })
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    let file_text = file.display().to_string();
+    let mut times = Vec::new();
+    let mut peaks = Vec::new();
+    let mut polls = Vec::new();
+    for run in 0..runs {
+        let log = format!("ironlb-{run}");
+        let speaker = lab
+            .spawn(
+                &node,
+                &log,
+                IRONLB,
+                &[
+                    "bgp",
+                    "announce",
+                    "--local-asn",
+                    "65100",
+                    "--peer",
+                    "10.0.0.1",
+                    "--peer-asn",
+                    "65000",
+                    "--source",
+                    "10.0.0.2",
+                    "--prefix-file",
+                    &file_text,
+                ],
+            )
+            .expect("ironlb");
+        let mut poll_max = Duration::ZERO;
+        let seen = wait_for(
+            "FRR to count 10,000 prefixes",
+            Duration::from_secs(60),
+            || {
+                let start = SystemTime::now();
+                let summary = frr.json("show bgp ipv4 unicast summary json").ok()?;
+                poll_max = poll_max.max(start.elapsed().unwrap_or_default());
+                let received = summary["peers"]["10.0.0.2"]["pfxRcd"].as_u64()?;
+                (received == u64::from(PREFIXES)).then(SystemTime::now)
+            },
+        )
+        .expect("all prefixes");
+        let log_path = lab.directory().join(format!("{log}.log"));
+        let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let established = log_text
+            .lines()
+            .find(|line| line.contains("BGP session established"))
+            .and_then(|line| parse_timestamp(line.split_whitespace().next()?))
+            .expect("an established line with a timestamp");
+        let peak = std::fs::read_to_string(format!("/proc/{}/status", speaker.pid()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        let elapsed = seen.duration_since(established).unwrap_or_default();
+        println!(
+            "run {run}: 10,000 /32s in FRR's table {:.1} ms after Established (poll ≤ {:.1} ms); speaker peak RSS {:.2} MiB",
+            elapsed.as_secs_f64() * 1e3,
+            poll_max.as_secs_f64() * 1e3,
+            peak as f64 / 1024.0
+        );
+        times.push(elapsed);
+        peaks.push(peak);
+        polls.push(poll_max);
+        lab.stop(&speaker);
+        wait_for("FRR to drop the prefixes", Duration::from_secs(30), || {
+            let summary = frr.json("show bgp ipv4 unicast summary json").ok()?;
+            let received = summary["peers"]["10.0.0.2"]["pfxRcd"].as_u64().unwrap_or(0);
+            (received == 0).then_some(())
+        })
+        .expect("withdrawn on Cease");
+    }
+    times.sort();
+    peaks.sort_unstable();
+    let median = times[times.len() / 2];
+    println!(
+        "bgp_frr: 10,000 /32s to FRR: median {:.1} ms (min {:.1}, max {:.1}) over {runs} runs; peak RSS max {:.2} MiB (target ≤ 50 ms, ≤ 8 MiB)",
+        median.as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        times[times.len() - 1].as_secs_f64() * 1e3,
+        *peaks.last().unwrap_or(&0) as f64 / 1024.0
+    );
+}
+
+/// Parses `2026-12-02T09:57:05.725799Z` (tracing's UTC timestamps).
+fn parse_timestamp(text: &str) -> Option<SystemTime> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut date = date.split('-').map(|p| p.parse::<i64>());
+    let (year, month, day) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut hms = hms.split(':').map(|p| p.parse::<u64>());
+    let (hour, minute, second) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
+    let nanos: u32 = format!("{fraction:0<9}").get(..9)?.parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = u64::try_from(era * 146_097 + day_of_era - 719_468).ok()?;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(UNIX_EPOCH + Duration::new(seconds, nanos))
+}
