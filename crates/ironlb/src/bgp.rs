@@ -89,6 +89,40 @@ pub struct Announce {
     /// This is a restart: ask the router to keep our routes (needs --graceful-restart).
     #[arg(long, requires = "graceful_restart")]
     restarting: bool,
+    /// Run BFD with the router, with this required minimum receive interval (ms, 10-60000);
+    /// BFD Down brings the BGP session down at once (Cease/BFD Down).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u32).range(10..=60000))]
+    bfd_rx: Option<u32>,
+    /// BFD desired minimum transmit interval (ms, 10-60000; default 300).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u32).range(10..=60000))]
+    bfd_tx: Option<u32>,
+    /// BFD detection multiplier (2-255; default 3).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(2..=255))]
+    bfd_multiplier: Option<u8>,
+    /// BFD passive mode: wait for the router to speak first.
+    #[arg(long)]
+    bfd_passive: bool,
+}
+
+impl Announce {
+    /// The BFD parameters, when any BFD option is given.
+    fn bfd(&self) -> Option<ironlb_bfd::Parameters> {
+        if self.bfd_rx.is_none()
+            && self.bfd_tx.is_none()
+            && self.bfd_multiplier.is_none()
+            && !self.bfd_passive
+        {
+            return None;
+        }
+        let defaults = ironlb_bfd::Parameters::default();
+        let ms = |v: Option<u32>, d: Duration| v.map_or(d, |v| Duration::from_millis(u64::from(v)));
+        Some(ironlb_bfd::Parameters {
+            desired_min_tx: ms(self.bfd_tx, defaults.desired_min_tx),
+            required_min_rx: ms(self.bfd_rx, defaults.required_min_rx),
+            detect_multiplier: self.bfd_multiplier.unwrap_or(defaults.detect_multiplier),
+            passive: self.bfd_passive,
+        })
+    }
 }
 
 fn parse_asn(text: &str) -> Result<u32, String> {
@@ -253,8 +287,22 @@ fn run_announce(
             prefixes = routes.len(),
             "starting BGP session"
         );
+        let peer = config.address.ip();
+        let source = config.tcp.source;
+        let multihop = args.ebgp_multihop;
         let handle = bgp::spawn(config, events);
         let _ = handle.commands.send(Command::SetRoutes(routes));
+        // BFD: its state changes drive the BGP session (RFC 5882).
+        let _bfd = match args.bfd() {
+            None => None,
+            Some(parameters) => match couple_bfd(peer, source, multihop, parameters, &handle) {
+                Ok(bfd) => Some(bfd),
+                Err(error) => {
+                    error!(%error, "cannot start BFD");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
         let drain = tokio::spawn(async move { while event_receiver.recv().await.is_some() {} });
         if let Err(error) = wait_for_shutdown(args, &handle.commands).await {
             error!(%error, "cannot wait for signals");
@@ -270,6 +318,51 @@ fn run_announce(
         drain.abort();
         ExitCode::SUCCESS
     })
+}
+
+/// Starts the BFD driver with one session to `peer` and lets its state changes stop and start
+/// the BGP session.
+fn couple_bfd(
+    peer: IpAddr,
+    source: Option<IpAddr>,
+    multihop: bool,
+    parameters: ironlb_bfd::Parameters,
+    bgp: &bgp::Handle,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let mut bfd = ironlb_net::bfd::spawn()?;
+    let _ = bfd
+        .commands
+        .send(ironlb_net::bfd::Command::Add(ironlb_net::bfd::PeerConfig {
+            peer,
+            local: source,
+            parameters,
+            multihop,
+            minimum_ttl: 254,
+        }));
+    info!(
+        peer = %peer,
+        rx_ms = parameters.required_min_rx.as_millis() as u64,
+        tx_ms = parameters.desired_min_tx.as_millis() as u64,
+        multiplier = parameters.detect_multiplier,
+        "BFD session configured"
+    );
+    let commands = bgp.commands.clone();
+    Ok(tokio::spawn(async move {
+        let _keep = bfd.commands.clone();
+        while let Some(notice) = bfd.notices.recv().await {
+            match ironlb_net::bfd::bgp_action(&notice) {
+                Some(ironlb_net::bfd::BgpAction::StopWithBfdDown) => {
+                    tracing::warn!(peer = %notice.peer, diagnostic = %notice.diagnostic, "BFD down: bringing the BGP session down (Cease/BFD Down), routes withdrawn from this peer");
+                    let _ = commands.send(Command::Stop { cease_subcode: 10 });
+                }
+                Some(ironlb_net::bfd::BgpAction::Start) => {
+                    info!(peer = %notice.peer, "BFD up: BGP session may establish");
+                    let _ = commands.send(Command::Start);
+                }
+                None => {}
+            }
+        }
+    }))
 }
 
 /// Waits for Ctrl-C or SIGTERM; on SIGHUP reads the prefixes again.

@@ -50,6 +50,30 @@ pub struct Notice {
     pub from: State,
     pub to: State,
     pub diagnostic: Diagnostic,
+    /// The peer's state in its last packet (AdminDown: it is being maintained, RFC 5882 §3.2).
+    pub remote_state: State,
+}
+
+/// What the BGP session of a peer must do after a BFD state change (RFC 5882 §4.3 and §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BgpAction {
+    /// Bring BGP down now with Cease/BFD Down (RFC 9384 subcode 10) and keep it down.
+    StopWithBfdDown,
+    /// BFD is Up again: BGP may re-establish.
+    Start,
+}
+
+/// The coupling rule: Up → Down takes BGP down, unless the peer signalled AdminDown (it is
+/// being maintained, not failing: RFC 5882 §3.2 says not to act on that); reaching Up lets BGP
+/// come back.
+pub fn bgp_action(notice: &Notice) -> Option<BgpAction> {
+    match (notice.from, notice.to) {
+        (State::Up, State::Down) if notice.remote_state != State::AdminDown => {
+            Some(BgpAction::StopWithBfdDown)
+        }
+        (from, State::Up) if from != State::Up => Some(BgpAction::Start),
+        _ => None,
+    }
 }
 
 /// What `ironlb get bfd` shows of a session.
@@ -392,6 +416,7 @@ impl Driver {
                             from,
                             to,
                             diagnostic,
+                            remote_state: entry.session.remote_state(),
                         });
                     }
                     Event::ParametersNegotiated {
@@ -450,5 +475,48 @@ async fn readable(sockets: &[UdpSocket; 4]) -> usize {
         _ = sockets[1].readable() => 1,
         _ = sockets[2].readable() => 2,
         _ = sockets[3].readable() => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(from: State, to: State, remote_state: State) -> Notice {
+        Notice {
+            peer: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            from,
+            to,
+            diagnostic: Diagnostic::None,
+            remote_state,
+        }
+    }
+
+    #[test]
+    fn detection_timeout_takes_bgp_down() {
+        let n = notice(State::Up, State::Down, State::Up);
+        assert_eq!(bgp_action(&n), Some(BgpAction::StopWithBfdDown));
+        let n = notice(State::Up, State::Down, State::Down);
+        assert_eq!(bgp_action(&n), Some(BgpAction::StopWithBfdDown));
+    }
+
+    #[test]
+    fn a_peer_in_admin_down_does_not_take_bgp_down() {
+        let n = notice(State::Up, State::Down, State::AdminDown);
+        assert_eq!(bgp_action(&n), None);
+    }
+
+    #[test]
+    fn reaching_up_lets_bgp_back_and_nothing_else_acts() {
+        assert_eq!(
+            bgp_action(&notice(State::Init, State::Up, State::Up)),
+            Some(BgpAction::Start)
+        );
+        assert_eq!(
+            bgp_action(&notice(State::Down, State::Up, State::Init)),
+            Some(BgpAction::Start)
+        );
+        assert_eq!(bgp_action(&notice(State::Down, State::Init, State::Down)), None);
+        assert_eq!(bgp_action(&notice(State::Init, State::Down, State::Down)), None);
     }
 }
