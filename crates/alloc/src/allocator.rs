@@ -225,8 +225,8 @@ impl Allocator {
     ///    sharing still fine with the Service's current key and ports, and neither
     ///    `metallb.io/address-pool` nor the requested IPs asking for something else.
     ///    Otherwise it is dropped (`cleared`).
-    /// 2. Kept, PreferDualStack, dual-stack, one address: the other family is added from the
-    ///    same pool when one is free (`additional`).
+    /// 2. Kept, PreferDualStack, dual-stack, one address, no requested IPs: the other family
+    ///    is added from the same pool when one is free (`additional`).
     /// 3. Nothing kept: the requested IPs (same family as the Service; in the annotated pool if
     ///    one is annotated), else the annotated pool (autoAssign ignored), else automatic
     ///    choice: pools with autoAssign and a serviceAllocation admitting the Service by
@@ -251,10 +251,14 @@ impl Allocator {
             match self.keep_check(key, &current.ips, request) {
                 Ok(pool) => {
                     self.insert(key, pool, current.ips.clone(), request);
+                    // IronLB: not for a Service that requested its addresses (MetalLB adds
+                    // one, then drops both on the next reconcile as they differ from the
+                    // request).
                     let additional = (current.ips.len() == 1
                         && request.policy == FamilyPolicy::PreferDualStack
-                        && request.family == ServiceFamily::Dual)
-                        .then(|| self.add_family(key, pool, current.ips[0], request));
+                        && request.family == ServiceFamily::Dual
+                        && request.requested_ips.is_empty())
+                    .then(|| self.add_family(key, pool, current.ips[0], request));
                     let result = self.assignment(key).cloned().ok_or(AllocError::NoPools);
                     return Reconciled {
                         result,

@@ -11,9 +11,10 @@
 //! Where IronLB departs from MetalLB on purpose:
 //! - pools of equal priority, and the fallback pools, are tried in name order instead of Go
 //!   map order (MetalLB is random there);
-//! - PreferDualStack adds a second family only to a dual-stack Service (two clusterIPs);
-//!   MetalLB also adds one to a single-stack Service, then drops it on the next reconcile
-//!   because the family no longer matches, and so on.
+//! - PreferDualStack adds a second family only to a dual-stack Service (two clusterIPs) that
+//!   requests no specific IPs; MetalLB also adds one to a single-stack Service, or to one
+//!   requesting a single IP, then drops both on the next reconcile because they no longer
+//!   match the family or the request, and so on.
 
 mod allocator;
 mod error;
