@@ -8,6 +8,25 @@
 //!   [`Allocator::restore`] to re-adopt addresses at startup, [`Allocator::release`],
 //!   [`Allocator::set_config`], and [`Allocator::usage`] for pool status and metrics.
 //!
+//! ```
+//! use ironlb_alloc::{Allocator, ServiceFamily, ServiceRequest};
+//! use ironlb_config::{AddressEntry, Config, Pool};
+//!
+//! let entry = AddressEntry { text: "192.0.2.0/30".into(), cidrs: vec!["192.0.2.0/30".parse().unwrap()] };
+//! let pool = Pool {
+//!     name: "default".into(), labels: Default::default(), entries: vec![entry],
+//!     auto_assign: true, avoid_buggy_ips: true, service_allocation: None,
+//! };
+//! let config = Config { pools: [("default".to_string(), pool)].into(), ..Config::default() };
+//! let mut allocator = Allocator::new(&config);
+//! let web = ServiceRequest::new("shop", ServiceFamily::V4);
+//! let got = allocator.assign("shop/web", &web).unwrap();
+//! assert_eq!(got.ips, ["192.0.2.1".parse::<std::net::IpAddr>().unwrap()]);
+//! assert_eq!(got.pool, "default");
+//! // Idempotent: the Service keeps its address.
+//! assert!(!allocator.reconcile("shop/web", &web).changed());
+//! ```
+//!
 //! Where IronLB departs from MetalLB on purpose:
 //! - pools of equal priority, and the fallback pools, are tried in name order instead of Go
 //!   map order (MetalLB is random there);
