@@ -149,6 +149,22 @@ fn main() {
     }
     report("restore 10,000 after a restart", start.elapsed(), SERVICES);
 
+    // Sharing worst case: one key, one port, so every Service needs its own address and
+    // every address of the key clashes.
+    let mut crowded = Allocator::new(&config);
+    let same = ServiceRequest::new("default", ServiceFamily::V4)
+        .with_sharing_key("everyone")
+        .with_ports([Port::tcp(443)]);
+    let start = Instant::now();
+    for key in &keys {
+        black_box(crowded.assign(key, &same).expect("room"));
+    }
+    report(
+        "10,000 with one sharing key, one port",
+        start.elapsed(),
+        SERVICES,
+    );
+
     for (name, usage) in allocator.usage() {
         println!(
             "  {name}: IPv4 {} assigned / {} available, IPv6 {} assigned / {} available",

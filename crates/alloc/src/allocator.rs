@@ -100,6 +100,60 @@ struct IpUse {
     ports: BTreeMap<Port, String>,
 }
 
+/// The addresses held under one (sharing key, backend key) pair, indexed so that "the lowest
+/// address where none of these ports is taken" needs no walk over port-clashing addresses
+/// (many Services with one key and one port would otherwise make allocation quadratic).
+#[derive(Default)]
+struct Group {
+    ips: BTreeSet<IpAddr>,
+    /// For each port used on at least one address of the group: the addresses where it is
+    /// free. A port absent here is free on every address of the group.
+    free_for: BTreeMap<Port, BTreeSet<IpAddr>>,
+}
+
+impl Group {
+    fn add_ip(&mut self, ip: IpAddr) {
+        if self.ips.insert(ip) {
+            for set in self.free_for.values_mut() {
+                set.insert(ip);
+            }
+        }
+    }
+
+    fn remove_ip(&mut self, ip: IpAddr) {
+        if self.ips.remove(&ip) {
+            let count = self.ips.len();
+            for set in self.free_for.values_mut() {
+                set.remove(&ip);
+            }
+            // Ports that were used only on `ip` are now free everywhere.
+            self.free_for.retain(|_, set| set.len() < count);
+        }
+    }
+
+    fn port_used(&mut self, ip: IpAddr, port: &Port) {
+        match self.free_for.get_mut(port) {
+            Some(set) => {
+                set.remove(&ip);
+            }
+            None => {
+                let mut set = self.ips.clone();
+                set.remove(&ip);
+                self.free_for.insert(port.clone(), set);
+            }
+        }
+    }
+
+    fn port_freed(&mut self, ip: IpAddr, port: &Port) {
+        if let Some(set) = self.free_for.get_mut(port) {
+            set.insert(ip);
+            if set.len() >= self.ips.len() {
+                self.free_for.remove(port);
+            }
+        }
+    }
+}
+
 struct Held {
     assignment: Assignment,
     request: ServiceRequest,
@@ -131,7 +185,7 @@ pub struct Allocator {
     lookup: BTreeMap<(IpFamily, u128), usize>,
     in_use: BTreeMap<IpAddr, IpUse>,
     /// sharing key → backend key → addresses held under that pair.
-    groups: BTreeMap<String, BTreeMap<String, BTreeSet<IpAddr>>>,
+    groups: Groups,
     held: BTreeMap<String, Held>,
 }
 
@@ -879,14 +933,27 @@ impl Allocator {
             address(r.family, r.slots.value_of(slot))
         });
         let shared = request.sharing_key.as_ref().and_then(|sharing| {
-            let set = self.groups.get(sharing)?.get(&request.backend_key)?;
+            let group = self.groups.get(sharing)?.get(&request.backend_key)?;
             let low = address(r.family, r.first)?;
             let high = address(r.family, r.last)?;
-            set.range(low..=high)
+            // Addresses must be free for every requested port used in the group: walk the
+            // smallest of those sets (or every address, when no requested port is used).
+            let constraints: Vec<&BTreeSet<IpAddr>> = request
+                .ports
+                .iter()
+                .filter_map(|port| group.free_for.get(port))
+                .collect();
+            let walk = constraints
+                .iter()
+                .min_by_key(|set| set.len())
+                .copied()
+                .unwrap_or(&group.ips);
+            walk.range(low..=high)
                 .take_while(|&&ip| free.is_none_or(|f| ip < f))
                 .copied()
                 .find(|&ip| {
-                    r.slots.index_of(bits(ip).1).is_some()
+                    constraints.iter().all(|set| set.contains(&ip))
+                        && r.slots.index_of(bits(ip).1).is_some()
                         && self.ports_free(ip, key, &request.ports)
                 })
         });
@@ -929,21 +996,34 @@ impl Allocator {
                 );
                 self.group_add(request.sharing_key.as_deref(), &request.backend_key, ip);
             }
-            let mut rekey = None;
-            if let Some(usage) = self.in_use.get_mut(&ip) {
-                if usage.sharing != request.sharing_key || usage.backend != request.backend_key {
-                    rekey = Some((usage.sharing.take(), std::mem::take(&mut usage.backend)));
-                    usage.sharing = request.sharing_key.clone();
-                    usage.backend = request.backend_key.clone();
+            let Some(usage) = self.in_use.get_mut(&ip) else {
+                continue;
+            };
+            if usage.sharing != request.sharing_key || usage.backend != request.backend_key {
+                // Only a Service alone on its address gets here (checked by the caller).
+                let sharing = std::mem::replace(&mut usage.sharing, request.sharing_key.clone());
+                let backend = std::mem::replace(&mut usage.backend, request.backend_key.clone());
+                if let Some(old) = group_of(&mut self.groups, sharing.as_deref(), &backend) {
+                    old.remove_ip(ip);
                 }
-                usage.holders.insert(key.to_string());
-                for port in &request.ports {
-                    usage.ports.insert(port.clone(), key.to_string());
+                if let Some(new) =
+                    group_of(&mut self.groups, usage.sharing.as_deref(), &usage.backend)
+                {
+                    new.add_ip(ip);
+                    for port in usage.ports.keys() {
+                        new.port_used(ip, port);
+                    }
                 }
+                prune(&mut self.groups, sharing.as_deref(), &backend);
             }
-            if let Some((sharing, backend)) = rekey {
-                self.group_remove(sharing.as_deref(), &backend, ip);
-                self.group_add(request.sharing_key.as_deref(), &request.backend_key, ip);
+            usage.holders.insert(key.to_string());
+            let mut group = group_of(&mut self.groups, usage.sharing.as_deref(), &usage.backend);
+            for port in &request.ports {
+                if usage.ports.insert(port.clone(), key.to_string()).is_none()
+                    && let Some(group) = group.as_deref_mut()
+                {
+                    group.port_used(ip, port);
+                }
             }
         }
         self.held.insert(
@@ -965,7 +1045,16 @@ impl Allocator {
                 continue;
             };
             usage.holders.remove(key);
-            usage.ports.retain(|_, owner| owner != key);
+            let mut group = group_of(&mut self.groups, usage.sharing.as_deref(), &usage.backend);
+            usage.ports.retain(|port, owner| {
+                if owner != key {
+                    return true;
+                }
+                if let Some(group) = group.as_deref_mut() {
+                    group.port_freed(ip, port);
+                }
+                false
+            });
             if !usage.holders.is_empty() {
                 continue;
             }
@@ -983,30 +1072,48 @@ impl Allocator {
     }
 
     fn group_add(&mut self, sharing: Option<&str>, backend: &str, ip: IpAddr) {
-        if let Some(sharing) = sharing {
-            self.groups
-                .entry(sharing.to_string())
-                .or_default()
-                .entry(backend.to_string())
-                .or_default()
-                .insert(ip);
+        if let Some(group) = group_of(&mut self.groups, sharing, backend) {
+            group.add_ip(ip);
         }
     }
 
     fn group_remove(&mut self, sharing: Option<&str>, backend: &str, ip: IpAddr) {
-        let Some(sharing) = sharing else { return };
-        let Some(by_backend) = self.groups.get_mut(sharing) else {
-            return;
-        };
-        if let Some(set) = by_backend.get_mut(backend) {
-            set.remove(&ip);
-            if set.is_empty() {
-                by_backend.remove(backend);
-            }
+        if let Some(group) = group_of(&mut self.groups, sharing, backend) {
+            group.remove_ip(ip);
         }
-        if by_backend.is_empty() {
-            self.groups.remove(sharing);
-        }
+        prune(&mut self.groups, sharing, backend);
+    }
+}
+
+type Groups = BTreeMap<String, BTreeMap<String, Group>>;
+
+/// The group of a (sharing key, backend key) pair, created if needed; `None` without a key.
+fn group_of<'g>(
+    groups: &'g mut Groups,
+    sharing: Option<&str>,
+    backend: &str,
+) -> Option<&'g mut Group> {
+    let sharing = sharing?;
+    if !groups.get(sharing).is_some_and(|b| b.contains_key(backend)) {
+        groups
+            .entry(sharing.to_string())
+            .or_default()
+            .insert(backend.to_string(), Group::default());
+    }
+    groups.get_mut(sharing)?.get_mut(backend)
+}
+
+/// Drops the group of a pair if it holds no address.
+fn prune(groups: &mut Groups, sharing: Option<&str>, backend: &str) {
+    let Some(sharing) = sharing else { return };
+    let Some(by_backend) = groups.get_mut(sharing) else {
+        return;
+    };
+    if by_backend.get(backend).is_some_and(|g| g.ips.is_empty()) {
+        by_backend.remove(backend);
+    }
+    if by_backend.is_empty() {
+        groups.remove(sharing);
     }
 }
 
