@@ -455,3 +455,88 @@ proptest! {
         prop_assert!(a.assign("one-too-many", &v4()).is_err());
     }
 }
+
+fn edge_cidr() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "0.0.0.0/0",
+        "0.0.0.0/31",
+        "255.255.255.254/31",
+        "255.255.255.255/32",
+        "10.0.0.0/30",
+        "10.0.0.2/31",
+        "10.0.0.255/32",
+        "10.0.1.0/32",
+        "10.0.0.0/23",
+        "::/0",
+        "::/127",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127",
+        "fd00::/126",
+        "fd00::2/127",
+    ])
+}
+
+proptest! {
+    /// Any pools (edges of the address spaces, overlaps a validated configuration would
+    /// refuse, avoidBuggyIPs on or off, pinned or not) and any operations: no panic, and the
+    /// invariants still hold.
+    #[test]
+    fn odd_pools_never_break_invariants(
+        pools in proptest::collection::vec(
+            (proptest::collection::vec(edge_cidr(), 1..3), any::<bool>(), any::<bool>(), 0i64..3),
+            1..4,
+        ),
+        ops in proptest::collection::vec(op(), 1..40),
+    ) {
+        let built: Vec<Pool> = pools
+            .iter()
+            .enumerate()
+            .map(|(n, (cidrs, avoid, manual, priority))| {
+                let mut p = pool(["a", "b", "c"][n % 3], cidrs);
+                p.name = format!("{}{n}", ["a", "b", "c"][n % 3]);
+                p.avoid_buggy_ips = *avoid;
+                p.auto_assign = !*manual;
+                if *priority > 0 {
+                    p = p.priority(*priority);
+                }
+                p
+            })
+            .collect();
+        let config = config(built);
+        let mut a = Allocator::new(&config);
+        let mut requests = Requests::new();
+        for op in ops.iter().filter(|op| !matches!(op, Op::Reload(_))) {
+            apply(&mut a, &mut requests, op);
+            check_invariants(&a, &requests, &config)?;
+        }
+    }
+
+    /// Reading any Service never panics.
+    #[test]
+    fn reading_services_never_panics(
+        cluster_ips in proptest::collection::vec("[0-9a-f:.]{0,12}|10\\.0\\.0\\.1|fd00::1", 0..3),
+        families in proptest::option::of(proptest::collection::vec("IPv4|IPv6|IPv5", 0..3)),
+        policy in proptest::option::of("SingleStack|PreferDualStack|RequireDualStack|Other"),
+        wanted in proptest::option::of("[0-9a-f:., ]{0,24}"),
+        field in proptest::option::of("[0-9a-f:.]{0,16}"),
+        pool_name in proptest::option::of("[a-z]{0,4}"),
+    ) {
+        let mut annotations = serde_json::Map::new();
+        if let Some(w) = wanted {
+            annotations.insert("metallb.io/loadBalancerIPs".into(), w.into());
+        }
+        if let Some(p) = pool_name {
+            annotations.insert("metallb.universe.tf/address-pool".into(), p.into());
+        }
+        let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s", "annotations": annotations},
+            "spec": {"type": "LoadBalancer", "clusterIPs": cluster_ips, "ipFamilies": families,
+                     "ipFamilyPolicy": policy, "loadBalancerIP": field}
+        })).unwrap();
+        if let Ok(Some(r)) = ServiceRequest::from_service(&service, &Default::default()) {
+            // Whatever was read, the allocator copes with it.
+            let mut a = Allocator::new(&base_config());
+            let _ = a.assign("x", &r);
+            let _ = a.restore("y", &r.requested_ips, &r);
+        }
+    }
+}
