@@ -256,7 +256,10 @@ pub fn watch(root: &Path) -> std::io::Result<tokio::sync::watch::Receiver<Arc<Sn
                 guard = statuses.readable() => {
                     let Ok(mut guard) = guard else { return };
                     match guard.get_inner().read_names() {
-                        Ok(_) => {}
+                        // Only the controller's assignments are part of the snapshot; speakers'
+                        // status files change every few hundred milliseconds and are not.
+                        Ok(names) if names.iter().any(|n| n == status::CONTROLLER_FILE) => {}
+                        Ok(_) => continue,
                         Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => { guard.clear_ready(); continue; }
                         Err(_) => {}
                     }

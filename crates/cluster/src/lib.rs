@@ -9,6 +9,7 @@
 pub mod directory;
 pub mod files;
 pub mod status;
+pub mod time;
 
 use std::path::PathBuf;
 

@@ -3,5 +3,6 @@
 //! Kubernetes / cluster-directory layers only feed them and apply their results.
 
 pub mod plan;
+pub mod runtime;
 
 pub use plan::{Plan, PlanOptions, Reason, RouteAttributes, ServiceKey, ServiceOutcome, plan};

@@ -1,0 +1,312 @@
+//! The controller's decisions, pure: given the cluster (metallb.io resources and Services, as
+//! a [`Snapshot`] holds them) it keeps an [`Allocator`] up to date and says what every
+//! LoadBalancer Service's status is, which events to emit and how full each pool is.
+//!
+//! No IO and no clock: the caller passes the time for events and writes the result where it
+//! belongs (the cluster directory's `.ironlb/controller.yaml`, or the Kubernetes API).
+//!
+//! Each [`Controller::update`] is idempotent: the same input gives the same status and no new
+//! event. On the first update, addresses Services already hold (their
+//! `status.loadBalancer.ingress`) are re-adopted before anything is allocated, so a restart
+//! never reshuffles assignments.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::IpAddr;
+
+use ironlb_alloc::{AllocError, Allocator, IpFamily, RequestOptions, ServiceRequest, ingress_ips};
+use ironlb_api::k8s_openapi::api::core::v1::Service;
+use ironlb_cluster::status::{ControllerStatus, EventRecord, PoolStatus, ServiceStatus};
+use ironlb_config::{Config, Resources, ValidateOptions};
+
+/// Events kept in the status (newest last).
+pub const MAX_EVENTS: usize = 200;
+
+/// How the controller reads Services and the configuration.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub request: RequestOptions,
+    pub validate: ValidateOptions,
+}
+
+impl Default for Options {
+    /// MetalLB's defaults; Services without clusterIPs (written by hand for a cluster
+    /// directory) are taken as IPv4 unless `spec.ipFamilies` says otherwise.
+    fn default() -> Self {
+        Options {
+            request: RequestOptions {
+                load_balancer_class: None,
+                default_family: Some(IpFamily::V4),
+            },
+            validate: ValidateOptions::default(),
+        }
+    }
+}
+
+/// What a Service got, as last reported (to emit events only on change).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    Assigned { ips: Vec<IpAddr>, pool: String },
+    Pending(String),
+}
+
+/// The controller's state between updates.
+pub struct Controller {
+    options: Options,
+    config: Option<Config>,
+    allocator: Option<Allocator>,
+    outcomes: BTreeMap<String, Outcome>,
+    events: VecDeque<EventRecord>,
+    configuration_errors: Vec<String>,
+}
+
+impl Controller {
+    pub fn new(options: Options) -> Self {
+        Controller {
+            options,
+            config: None,
+            allocator: None,
+            outcomes: BTreeMap::new(),
+            events: VecDeque::new(),
+            configuration_errors: Vec::new(),
+        }
+    }
+
+    /// Brings assignments in line with `resources` and `services`; `now` (RFC 3339) stamps
+    /// the events this update emits.
+    pub fn update(
+        &mut self,
+        resources: &Resources,
+        services: &[Service],
+        now: &str,
+    ) -> ControllerStatus {
+        self.load_config(resources, now);
+        let mut requests: BTreeMap<String, (&Service, Result<ServiceRequest, String>)> =
+            BTreeMap::new();
+        for service in services {
+            let key = key(service);
+            match ServiceRequest::from_service(service, &self.options.request) {
+                Ok(Some(request)) => {
+                    requests.insert(key, (service, Ok(request)));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    if error.clears_assignment()
+                        && let Some(allocator) = self.allocator.as_mut()
+                    {
+                        allocator.release(&key);
+                    }
+                    requests.insert(key, (service, Err(error.to_string())));
+                }
+            }
+        }
+        if let Some(allocator) = self.allocator.as_mut() {
+            // Services gone (or no longer LoadBalancers of our class) free their addresses
+            // first, so waiting Services may fit.
+            let held: Vec<String> = allocator
+                .assignments()
+                .map(|(k, _)| k.to_string())
+                .collect();
+            for key in held {
+                if !requests.contains_key(&key) {
+                    allocator.release(&key);
+                }
+            }
+            // First sight of a Service that already has addresses: adopt them.
+            for (key, (service, request)) in &requests {
+                if let Ok(request) = request
+                    && allocator.assignment(key).is_none()
+                    && !self.outcomes.contains_key(key)
+                    && let Ok(ips) = ingress_ips(service)
+                    && !ips.is_empty()
+                {
+                    let _ = allocator.restore(key, &ips, request);
+                }
+            }
+        }
+        self.outcomes.retain(|key, _| requests.contains_key(key));
+        // Services holding addresses first, then the others, each in name order.
+        let mut order: Vec<&String> = requests.keys().collect();
+        if let Some(allocator) = &self.allocator {
+            order.sort_by_key(|key| (allocator.assignment(key).is_none(), (*key).clone()));
+        }
+        for key in order {
+            let (_, request) = &requests[key];
+            let outcome = match (request, self.allocator.as_mut()) {
+                (Err(message), _) => Outcome::Pending(message.clone()),
+                (Ok(_), None) => Outcome::Pending(
+                    "no valid configuration: fix the errors `ironlb validate` reports".into(),
+                ),
+                (Ok(request), Some(allocator)) => match allocator.reconcile(key, request).result {
+                    Ok(assignment) => Outcome::Assigned {
+                        ips: assignment.ips,
+                        pool: assignment.pool,
+                    },
+                    Err(error) => Outcome::Pending(describe(&error)),
+                },
+            };
+            self.record(key, outcome, now);
+        }
+        self.status()
+    }
+
+    fn load_config(&mut self, resources: &Resources, now: &str) {
+        match ironlb_config::validate(resources, &self.options.validate) {
+            Ok(config) => {
+                self.configuration_errors.clear();
+                if self.config.as_ref() == Some(&config) {
+                    return;
+                }
+                match self.allocator.as_mut() {
+                    Some(allocator) => {
+                        for change in allocator.set_config(&config) {
+                            if let Some(reason) = change.cleared {
+                                self.event(
+                                    now,
+                                    "Warning",
+                                    "ClearAssignment",
+                                    &change.key,
+                                    format!("current IP not allowed by config, clearing: {reason}"),
+                                );
+                            }
+                        }
+                    }
+                    None => self.allocator = Some(Allocator::new(&config)),
+                }
+                self.config = Some(config);
+            }
+            Err(errors) => {
+                let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                if messages != self.configuration_errors {
+                    self.event(
+                        now,
+                        "Warning",
+                        "ConfigurationInvalid",
+                        "ConfigurationState/controller",
+                        format!(
+                            "{} error(s), the last valid configuration stays in force: {}",
+                            messages.len(),
+                            messages.join("; ")
+                        ),
+                    );
+                }
+                self.configuration_errors = messages;
+            }
+        }
+    }
+
+    fn record(&mut self, key: &str, outcome: Outcome, now: &str) {
+        if self.outcomes.get(key) == Some(&outcome) {
+            return;
+        }
+        match &outcome {
+            Outcome::Assigned { ips, pool } => {
+                let shown: Vec<String> = ips.iter().map(|ip| format!("\"{ip}\"")).collect();
+                self.event(
+                    now,
+                    "Normal",
+                    "IPAllocated",
+                    key,
+                    format!("Assigned IP [{}] from pool {pool}", shown.join(",")),
+                );
+            }
+            Outcome::Pending(message) => self.event(
+                now,
+                "Warning",
+                "AllocationFailed",
+                key,
+                format!("Failed to allocate IP for \"{key}\": {message}"),
+            ),
+        }
+        self.outcomes.insert(key.to_string(), outcome);
+    }
+
+    fn event(&mut self, now: &str, type_: &str, reason: &str, object: &str, message: String) {
+        let object = if object.starts_with("ConfigurationState/") {
+            object.to_string()
+        } else {
+            format!("Service {object}")
+        };
+        self.events.push_back(EventRecord {
+            time: now.to_string(),
+            type_: type_.to_string(),
+            reason: reason.to_string(),
+            object,
+            message,
+        });
+        while self.events.len() > MAX_EVENTS {
+            self.events.pop_front();
+        }
+    }
+
+    /// The status as of the last update.
+    pub fn status(&self) -> ControllerStatus {
+        let services = self
+            .outcomes
+            .iter()
+            .map(|(key, outcome)| {
+                let (namespace, name) = key.split_once('/').unwrap_or(("default", key));
+                let mut status = ServiceStatus {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                    ..ServiceStatus::default()
+                };
+                match outcome {
+                    Outcome::Assigned { ips, pool } => {
+                        status.ingress = ips.clone();
+                        status.pool = Some(pool.clone());
+                    }
+                    Outcome::Pending(reason) => status.pending_reason = Some(reason.clone()),
+                }
+                status
+            })
+            .collect();
+        let pools = self
+            .allocator
+            .as_ref()
+            .map(|allocator| {
+                allocator
+                    .usage()
+                    .into_iter()
+                    .map(|(name, usage)| PoolStatus {
+                        name,
+                        assigned_ipv4: saturating(usage.assigned_ipv4),
+                        assigned_ipv6: saturating(usage.assigned_ipv6),
+                        available_ipv4: saturating(usage.available_ipv4),
+                        available_ipv6: saturating(usage.available_ipv6),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ControllerStatus {
+            services,
+            events: self.events.iter().cloned().collect(),
+            pools,
+            configuration_errors: self.configuration_errors.clone(),
+        }
+    }
+
+    /// Names of the pools in the current configuration.
+    pub fn pools(&self) -> BTreeSet<String> {
+        self.config
+            .as_ref()
+            .map(|c| c.pools.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn saturating(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn describe(error: &AllocError) -> String {
+    error.to_string()
+}
+
+/// `namespace/name`.
+pub fn key(service: &Service) -> String {
+    format!(
+        "{}/{}",
+        service.metadata.namespace.as_deref().unwrap_or("default"),
+        service.metadata.name.as_deref().unwrap_or_default()
+    )
+}

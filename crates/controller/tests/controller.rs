@@ -1,0 +1,182 @@
+//! The controller's decisions over snapshots written as YAML.
+
+use ironlb_api::k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
+use ironlb_api::manifest::{self, Object};
+use ironlb_cluster::status::ControllerStatus;
+use ironlb_config::Resources;
+use ironlb_controller::{Controller, Options};
+
+fn load(yaml: &str) -> (Resources, Vec<Service>) {
+    let documents = manifest::parse(yaml.as_bytes(), "test.yaml").expect("YAML");
+    let objects: Vec<Object> = documents
+        .into_iter()
+        .map(|d| d.result.expect("object"))
+        .collect();
+    let services = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Service(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    (Resources::from_objects(objects.iter()), services)
+}
+
+const POOL: &str = "
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: prod-pool, namespace: metallb-system}
+spec: {addresses: [203.0.113.0/24], avoidBuggyIPs: true}
+";
+
+fn service(name: &str, extra: &str) -> String {
+    format!(
+        "---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: default{extra}}}
+spec:
+  type: LoadBalancer
+  selector: {{app: {name}}}
+  ports: [{{port: 443}}]
+"
+    )
+}
+
+fn ingress(status: &ControllerStatus, name: &str) -> Vec<String> {
+    status
+        .services
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.ingress.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn reasons(status: &ControllerStatus) -> Vec<String> {
+    status.events.iter().map(|e| e.reason.clone()).collect()
+}
+
+#[test]
+fn a_service_gets_an_ip_and_one_event_and_updates_are_idempotent() {
+    let (resources, services) = load(&format!("{POOL}{}", service("web", "")));
+    let mut controller = Controller::new(Options::default());
+    let status = controller.update(&resources, &services, "t1");
+    assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
+    assert_eq!(reasons(&status), ["IPAllocated"]);
+    assert_eq!(status.events[0].object, "Service default/web");
+    assert_eq!(status.pools[0].assigned_ipv4, 1);
+    let again = controller.update(&resources, &services, "t2");
+    assert_eq!(again, status);
+}
+
+#[test]
+fn a_restart_keeps_existing_assignments() {
+    let (resources, mut services) = load(&format!("{POOL}{}", service("web", "")));
+    // The status a previous controller wrote: .77, not the lowest free address.
+    let status = services[0].status.get_or_insert_with(Default::default);
+    status
+        .load_balancer
+        .get_or_insert_with(Default::default)
+        .ingress = Some(vec![LoadBalancerIngress {
+        ip: Some("203.0.113.77".into()),
+        ..Default::default()
+    }]);
+    let mut controller = Controller::new(Options::default());
+    let status = controller.update(&resources, &services, "t1");
+    assert_eq!(ingress(&status, "web"), ["203.0.113.77"]);
+}
+
+#[test]
+fn requested_ip_and_pending_reason() {
+    let yaml = format!(
+        "{POOL}{}{}",
+        service(
+            "web",
+            ", annotations: {metallb.io/loadBalancerIPs: 203.0.113.5}"
+        ),
+        service(
+            "other",
+            ", annotations: {metallb.io/loadBalancerIPs: 192.0.2.1}"
+        )
+    );
+    let (resources, services) = load(&yaml);
+    let mut controller = Controller::new(Options::default());
+    let status = controller.update(&resources, &services, "t1");
+    assert_eq!(ingress(&status, "web"), ["203.0.113.5"]);
+    let other = status.services.iter().find(|s| s.name == "other").unwrap();
+    assert!(other.ingress.is_empty());
+    let reason = other.pending_reason.clone().unwrap();
+    assert!(reason.contains("192.0.2.1"), "{reason}");
+    assert!(reasons(&status).contains(&"AllocationFailed".to_string()));
+}
+
+#[test]
+fn a_deleted_service_frees_its_ip_for_a_waiting_one() {
+    let tiny = "
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: tiny, namespace: metallb-system}
+spec: {addresses: [203.0.113.9/32]}
+";
+    let (resources, services) = load(&format!("{tiny}{}{}", service("a", ""), service("b", "")));
+    let mut controller = Controller::new(Options::default());
+    let status = controller.update(&resources, &services, "t1");
+    assert_eq!(ingress(&status, "a"), ["203.0.113.9"]);
+    assert!(ingress(&status, "b").is_empty());
+    let remaining: Vec<Service> = services
+        .into_iter()
+        .filter(|s| s.metadata.name.as_deref() == Some("b"))
+        .collect();
+    let status = controller.update(&resources, &remaining, "t2");
+    assert_eq!(ingress(&status, "b"), ["203.0.113.9"]);
+    assert_eq!(status.services.len(), 1);
+}
+
+#[test]
+fn a_pool_change_reassigns_and_invalid_config_keeps_the_last_valid_one() {
+    let (resources, services) = load(&format!("{POOL}{}", service("web", "")));
+    let mut controller = Controller::new(Options::default());
+    controller.update(&resources, &services, "t1");
+    let moved = "
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: prod-pool, namespace: metallb-system}
+spec: {addresses: [203.0.113.128/25]}
+";
+    let (resources, services) = load(&format!("{moved}{}", service("web", "")));
+    let status = controller.update(&resources, &services, "t2");
+    assert_eq!(ingress(&status, "web"), ["203.0.113.128"]);
+    assert!(reasons(&status).contains(&"ClearAssignment".to_string()));
+    let broken = "
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: prod-pool, namespace: metallb-system}
+spec: {addresses: [203.0.113.300/25]}
+";
+    let (resources, services) = load(&format!("{broken}{}", service("web", "")));
+    let status = controller.update(&resources, &services, "t3");
+    assert_eq!(ingress(&status, "web"), ["203.0.113.128"]);
+    assert!(!status.configuration_errors.is_empty());
+    assert_eq!(reasons(&status).last().unwrap(), "ConfigurationInvalid");
+}
+
+#[test]
+fn services_of_another_class_or_type_are_ignored() {
+    let yaml = format!(
+        "{POOL}---
+apiVersion: v1
+kind: Service
+metadata: {{name: internal, namespace: default}}
+spec: {{type: ClusterIP, ports: [{{port: 80}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: classy, namespace: default}}
+spec: {{type: LoadBalancer, loadBalancerClass: other.io/lb, ports: [{{port: 80}}]}}
+"
+    );
+    let (resources, services) = load(&yaml);
+    let mut controller = Controller::new(Options::default());
+    let status = controller.update(&resources, &services, "t1");
+    assert!(status.services.is_empty());
+}
