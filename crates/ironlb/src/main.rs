@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bgp;
+mod daemon;
 mod get;
 mod validate;
 
@@ -51,6 +52,10 @@ enum Command {
     Get(get::Args),
     /// Run the BGP engine on its own (`ironlb bgp announce ...`).
     Bgp(bgp::Args),
+    /// Assign IPs to LoadBalancer Services of a cluster directory, and keep them assigned.
+    Controller(daemon::ControllerArgs),
+    /// Announce this node's Services to its BGP peers, as a cluster directory describes them.
+    Speaker(daemon::SpeakerArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +63,8 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::Bgp(args) => bgp::run(args),
+        Command::Controller(args) => daemon::controller(args),
+        Command::Speaker(args) => daemon::speaker(args),
         Command::Validate(args) => validate::run(&args),
         Command::Get(args) => get::run(&args),
         Command::Crds => match ironlb_api::crd::to_yaml() {

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use process::Process;
+pub mod fabric;
+pub use fabric::{Fabric, FabricSpec};
 pub use routers::{Bird, Exabgp, Frr, FrrDaemons, Gobgp};
 
 /// Prefix of every namespace a lab creates: `ilb-<pid>-<name>`.

@@ -1,0 +1,328 @@
+//! The seed end to end: controller + one speaker per node from a cluster directory, two FRR
+//! ToRs with ECMP, in network namespaces. Each test builds its own fabric.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ironlb_lab::{Fabric, FabricSpec};
+
+const IP: &str = "203.0.113.5";
+
+fn ironlb() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ironlb"))
+}
+
+fn hops(last: &[u8]) -> Vec<Ipv4Addr> {
+    last.iter().map(|i| Ipv4Addr::new(10, 0, 0, *i)).collect()
+}
+
+const POOL: &str = include_str!("../../../examples/seed/pool.yaml");
+const PEERS: &str = include_str!("../../../examples/seed/peers.yaml");
+const ADVERTISEMENT: &str = include_str!("../../../examples/seed/advertisement.yaml");
+const BFD: &str = include_str!("../../../examples/seed/bfd.yaml");
+
+fn service(name: &str, policy: &str, annotations: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\n  annotations:\n    metallb.io/loadBalancerIPs: {IP}\n{annotations}spec:\n  type: LoadBalancer\n  externalTrafficPolicy: {policy}\n  selector: {{app: {name}}}\n  ports: [{{port: 443, targetPort: 8443}}]\n"
+    )
+}
+
+/// The seed's objects, the nodes, and the `web` Service with endpoints on `endpoints`.
+fn seed(name: &str, policy: &str, endpoints: &[&str]) -> Option<Fabric> {
+    if !ironlb_lab::require(name, &["/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd"]) {
+        return None;
+    }
+    let mut fabric = Fabric::build(
+        &name.replace('_', "-")[..12.min(name.len())],
+        FabricSpec::seed(ironlb()),
+    )
+    .expect("fabric");
+    fabric.write("pool.yaml", POOL).unwrap();
+    fabric.write("peers.yaml", PEERS).unwrap();
+    fabric.write("advertisement.yaml", ADVERTISEMENT).unwrap();
+    fabric.write("bfd.yaml", BFD).unwrap();
+    fabric.write("nodes.yaml", &fabric.nodes_yaml(&[])).unwrap();
+    fabric
+        .write("web.yaml", &service("web", policy, ""))
+        .unwrap();
+    fabric
+        .write(
+            "web-endpoints.yaml",
+            &Fabric::endpoints_yaml("web", endpoints),
+        )
+        .unwrap();
+    fabric.start_controller().unwrap();
+    for node in ["node-21", "node-22", "node-23"] {
+        fabric.start_speaker(node, &[]).unwrap();
+    }
+    Some(fabric)
+}
+
+fn expect(fabric: &Fabric, tor: &str, last: &[u8]) -> Duration {
+    fabric
+        .wait_next_hops(tor, IP, &hops(last), Duration::from_secs(30))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\ncontroller:\n{}\nspeaker-node-21:\n{}\n{tor} bgp:\n{}",
+                fabric.log("controller"),
+                fabric.log("speaker-node-21"),
+                fabric
+                    .tor(tor)
+                    .frr
+                    .vtysh("show bgp ipv4 unicast")
+                    .unwrap_or_default()
+            )
+        })
+}
+
+#[test]
+fn seed_cluster_policy_gives_three_next_hops_on_both_tors() {
+    let Some(fabric) = seed("e2e_cluster", "Cluster", &["node-21"]) else {
+        return;
+    };
+    expect(&fabric, "tor1", &[21, 22, 23]);
+    expect(&fabric, "tor2", &[21, 22, 23]);
+    let route = fabric
+        .tor("tor1")
+        .frr
+        .json(&format!("show bgp ipv4 unicast {IP}/32 json"))
+        .unwrap();
+    let text = route.to_string();
+    assert!(
+        text.contains("65000:100"),
+        "community from the BGPAdvertisement: {text}"
+    );
+    let log = fabric.log("speaker-node-21");
+    assert!(log.contains("BGP session established"), "{log}");
+}
+
+#[test]
+fn local_policy_follows_the_endpoints_3_1_0_2() {
+    let Some(fabric) = seed("e2e_local", "Local", &["node-21", "node-22", "node-23"]) else {
+        return;
+    };
+    expect(&fabric, "tor1", &[21, 22, 23]);
+    expect(&fabric, "tor2", &[21, 22, 23]);
+    for (endpoints, last) in [
+        (&["node-22"][..], &[22u8][..]),
+        (&[][..], &[][..]),
+        (&["node-21", "node-23"][..], &[21, 23][..]),
+    ] {
+        fabric
+            .write(
+                "web-endpoints.yaml",
+                &Fabric::endpoints_yaml("web", endpoints),
+            )
+            .unwrap();
+        expect(&fabric, "tor1", last);
+        expect(&fabric, "tor2", last);
+    }
+    // The speaker says why node-22 does not announce (status is refreshed every 500 ms).
+    let path = fabric.cluster_dir.join(".ironlb/speaker-node-22.yaml");
+    ironlb_lab::wait_for("node-22's status", Duration::from_secs(5), || {
+        let status = std::fs::read_to_string(&path).ok()?;
+        status.contains("noLocalEndpoints").then_some(())
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}",
+            std::fs::read_to_string(&path).unwrap_or_default()
+        )
+    });
+}
+
+#[test]
+fn exclude_label_and_peer_node_selector_remove_nodes() {
+    let Some(fabric) = seed("e2e_exclude", "Cluster", &["node-21"]) else {
+        return;
+    };
+    expect(&fabric, "tor1", &[21, 22, 23]);
+    fabric
+        .write(
+            "nodes.yaml",
+            &fabric.nodes_yaml(&[(
+                "node-23",
+                "node.kubernetes.io/exclude-from-external-load-balancers",
+                "",
+            )]),
+        )
+        .unwrap();
+    expect(&fabric, "tor1", &[21, 22]);
+    expect(&fabric, "tor2", &[21, 22]);
+    // tor2's BGPPeer now only for nodes labelled rack=a (node-21).
+    let peers = PEERS.replace(
+        "  peerAddress: 10.0.0.2\n",
+        "  peerAddress: 10.0.0.2\n  nodeSelectors:\n  - matchLabels:\n      rack: a\n",
+    );
+    assert_ne!(peers, PEERS);
+    fabric.write("peers.yaml", &peers).unwrap();
+    fabric
+        .write(
+            "nodes.yaml",
+            &fabric.nodes_yaml(&[
+                ("node-21", "rack", "a"),
+                (
+                    "node-23",
+                    "node.kubernetes.io/exclude-from-external-load-balancers",
+                    "",
+                ),
+            ]),
+        )
+        .unwrap();
+    expect(&fabric, "tor2", &[21]);
+    expect(&fabric, "tor1", &[21, 22]);
+}
+
+#[test]
+fn a_pool_change_reassigns_and_the_route_moves() {
+    let Some(fabric) = seed("e2e_pool", "Cluster", &["node-21"]) else {
+        return;
+    };
+    fabric
+        .write(
+            "web.yaml",
+            &service("web", "Cluster", "")
+                .replace("    metallb.io/loadBalancerIPs: 203.0.113.5\n", "    {}\n")
+                .replace("  annotations:\n    {}\n", ""),
+        )
+        .unwrap();
+    fabric
+        .wait_next_hops(
+            "tor1",
+            "203.0.113.0",
+            &hops(&[21, 22, 23]),
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", fabric.log("controller")));
+    fabric
+        .write(
+            "pool.yaml",
+            &POOL.replace("203.0.113.0/24", "203.0.113.64/26"),
+        )
+        .unwrap();
+    fabric
+        .wait_next_hops(
+            "tor1",
+            "203.0.113.64",
+            &hops(&[21, 22, 23]),
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", fabric.log("controller")));
+    fabric
+        .wait_next_hops("tor1", "203.0.113.0", &[], Duration::from_secs(10))
+        .expect("old address withdrawn");
+    let status =
+        std::fs::read_to_string(fabric.cluster_dir.join(".ironlb/controller.yaml")).unwrap();
+    assert!(status.contains("203.0.113.64"), "{status}");
+}
+
+#[test]
+fn a_broken_file_leaves_routes_untouched() {
+    let Some(fabric) = seed("e2e_broken", "Cluster", &["node-21"]) else {
+        return;
+    };
+    expect(&fabric, "tor1", &[21, 22, 23]);
+    fabric
+        .write("advertisement.yaml", "apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: prod-adv, namespace: metallb-system\nspec: [\n")
+        .unwrap();
+    fabric
+        .write(
+            "pool.yaml",
+            &POOL.replace("203.0.113.0/24", "203.0.113.0/33"),
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(fabric.next_hops("tor1", IP), hops(&[21, 22, 23]));
+    assert_eq!(fabric.next_hops("tor2", IP), hops(&[21, 22, 23]));
+    let log = fabric.log("speaker-node-21");
+    assert!(
+        log.contains("not usable") || log.contains("invalid configuration"),
+        "{log}"
+    );
+}
+
+#[test]
+fn two_services_sharing_an_ip_announce_it_once() {
+    let Some(fabric) = seed("e2e_share", "Cluster", &["node-21"]) else {
+        return;
+    };
+    let shared = "    metallb.io/allow-shared-ip: web-and-api\n";
+    fabric
+        .write("web.yaml", &service("web", "Cluster", shared))
+        .unwrap();
+    fabric
+        .write(
+            "api.yaml",
+            &service("api", "Cluster", shared).replace("port: 443", "port: 8080"),
+        )
+        .unwrap();
+    expect(&fabric, "tor1", &[21, 22, 23]);
+    let status: ironlb_cluster::status::ControllerStatus =
+        ironlb_cluster::status::read(&fabric.cluster_dir, "controller.yaml").unwrap();
+    let holders: Vec<&str> = status
+        .services
+        .iter()
+        .filter(|s| s.ingress.iter().any(|ip| ip.to_string() == IP))
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(holders, ["api", "web"], "both Services hold it: {status:?}");
+    // One path per node in the ToR's table, not two.
+    let route = fabric
+        .tor("tor1")
+        .frr
+        .json(&format!("show bgp ipv4 unicast {IP}/32 json"))
+        .unwrap();
+    assert_eq!(route["paths"].as_array().map(Vec::len), Some(3), "{route}");
+}
+
+#[test]
+fn ibgp_carries_local_pref_to_the_router() {
+    if !ironlb_lab::require(
+        "ibgp_carries_local_pref_to_the_router",
+        &["/usr/lib/frr/bgpd"],
+    ) {
+        return;
+    }
+    let mut spec = FabricSpec::seed(ironlb());
+    spec.node_asn = 65000;
+    spec.tors.truncate(1);
+    spec.tors[0].bfd = false;
+    let mut fabric = Fabric::build("e2e-ibgp", spec).expect("fabric");
+    fabric.write("pool.yaml", POOL).unwrap();
+    fabric
+        .write(
+            "peers.yaml",
+            "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: tor1, namespace: metallb-system}\nspec: {myASN: 65000, peerASN: 65000, peerAddress: 10.0.0.1}\n",
+        )
+        .unwrap();
+    fabric
+        .write(
+            "advertisement.yaml",
+            &ADVERTISEMENT
+                .replace("localPref: 100", "localPref: 250")
+                .replace("65000:100", "65000:250"),
+        )
+        .unwrap();
+    fabric.write("nodes.yaml", &fabric.nodes_yaml(&[])).unwrap();
+    fabric
+        .write("web.yaml", &service("web", "Cluster", ""))
+        .unwrap();
+    fabric
+        .write(
+            "web-endpoints.yaml",
+            &Fabric::endpoints_yaml("web", &["node-21"]),
+        )
+        .unwrap();
+    fabric.start_controller().unwrap();
+    fabric.start_speaker("node-21", &[]).unwrap();
+    expect(&fabric, "tor1", &[21]);
+    let route = fabric
+        .tor("tor1")
+        .frr
+        .json(&format!("show bgp ipv4 unicast {IP}/32 json"))
+        .unwrap();
+    let path = &route["paths"][0];
+    assert_eq!(path["locPrf"], 250, "{route}");
+    assert_eq!(path["community"]["string"], "65000:250", "{route}");
+}

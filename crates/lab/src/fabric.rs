@@ -1,0 +1,379 @@
+//! The seed's network: top-of-rack routers running real FRR and Kubernetes nodes, all on one
+//! layer-2 segment (10.0.0.0/24, a bridge in its own namespace), with IronLB's controller and
+//! one speaker per node reading a cluster directory.
+//!
+//! Used by `ironlb lab` and by the end-to-end tests.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::{Frr, FrrDaemons, Lab, LabError, Namespace, Process, Result, wait_for};
+
+/// A router of the fabric.
+#[derive(Clone, Debug)]
+pub struct TorSpec {
+    pub name: String,
+    pub address: Ipv4Addr,
+    /// BFD with the nodes (FRR's defaults: 300 ms × 3).
+    pub bfd: bool,
+}
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct FabricSpec {
+    pub tors: Vec<TorSpec>,
+    /// Node names and addresses.
+    pub nodes: Vec<(String, Ipv4Addr)>,
+    pub tor_asn: u32,
+    pub node_asn: u32,
+    /// The `ironlb` binary.
+    pub ironlb: PathBuf,
+}
+
+impl FabricSpec {
+    /// The seed's fabric: tor1 10.0.0.1 (BFD), tor2 10.0.0.2, node-21..23 at 10.0.0.21..23,
+    /// ToRs in AS 65000, nodes in AS 65100.
+    pub fn seed(ironlb: PathBuf) -> FabricSpec {
+        FabricSpec {
+            tors: vec![
+                TorSpec {
+                    name: "tor1".into(),
+                    address: Ipv4Addr::new(10, 0, 0, 1),
+                    bfd: true,
+                },
+                TorSpec {
+                    name: "tor2".into(),
+                    address: Ipv4Addr::new(10, 0, 0, 2),
+                    bfd: false,
+                },
+            ],
+            nodes: (21..=23)
+                .map(|i| (format!("node-{i}"), Ipv4Addr::new(10, 0, 0, i)))
+                .collect(),
+            tor_asn: 65000,
+            node_asn: 65100,
+            ironlb,
+        }
+    }
+}
+
+/// A running router.
+pub struct Tor {
+    pub spec: TorSpec,
+    pub frr: Frr,
+}
+
+/// A node: its namespace and address.
+#[derive(Clone)]
+pub struct FabricNode {
+    pub name: String,
+    pub address: Ipv4Addr,
+    pub namespace: Namespace,
+}
+
+/// The running fabric. Dropping it stops every process and removes every namespace.
+pub struct Fabric {
+    pub spec: FabricSpec,
+    pub tors: Vec<Tor>,
+    pub nodes: Vec<FabricNode>,
+    pub switch: Namespace,
+    pub cluster_dir: PathBuf,
+    controller: Option<Process>,
+    speakers: Vec<(String, Process)>,
+    // Last: dropped after the processes above are forgotten (the lab stops them all).
+    pub lab: Lab,
+}
+
+impl Fabric {
+    /// Builds the namespaces, the segment and the routers (no IronLB process yet).
+    pub fn build(name: &str, spec: FabricSpec) -> Result<Fabric> {
+        let mut lab = Lab::new(name)?;
+        let switch = lab.namespace("sw")?;
+        switch.ip(&["link", "add", "br0", "type", "bridge"])?;
+        switch.ip(&["link", "set", "br0", "up"])?;
+        let cluster_dir = lab.subdirectory("cluster", None)?;
+        let mut tors = Vec::new();
+        let attach = |lab: &mut Lab, short: &str, address: Ipv4Addr| -> Result<Namespace> {
+            let namespace = lab.namespace(short)?;
+            let port = format!("p-{short}");
+            lab.link(
+                &namespace,
+                "eth0",
+                &[&format!("{address}/24")],
+                &switch,
+                &port,
+                &[],
+            )?;
+            switch.ip(&["link", "set", &port, "master", "br0"])?;
+            Ok(namespace)
+        };
+        let mut nodes = Vec::new();
+        for (name, address) in &spec.nodes {
+            let namespace = attach(&mut lab, name, *address)?;
+            nodes.push(FabricNode {
+                name: name.clone(),
+                address: *address,
+                namespace,
+            });
+        }
+        for tor in &spec.tors {
+            let namespace = attach(&mut lab, &tor.name, tor.address)?;
+            let mut config = format!(
+                "router bgp {asn}\n bgp router-id {id}\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n neighbor nodes peer-group\n neighbor nodes remote-as {node_asn}\n",
+                asn = spec.tor_asn,
+                id = tor.address,
+                node_asn = spec.node_asn,
+            );
+            if tor.bfd {
+                config.push_str(" neighbor nodes bfd\n");
+            }
+            for (_, address) in &spec.nodes {
+                let _ = writeln!(config, " neighbor {address} peer-group nodes");
+            }
+            config.push_str(
+                " address-family ipv4 unicast\n  maximum-paths 16\n exit-address-family\n",
+            );
+            let frr = Frr::start(
+                &mut lab,
+                &namespace,
+                &tor.name,
+                &config,
+                FrrDaemons { bfd: tor.bfd },
+            )?;
+            tors.push(Tor {
+                spec: tor.clone(),
+                frr,
+            });
+        }
+        Ok(Fabric {
+            spec,
+            tors,
+            nodes,
+            switch,
+            cluster_dir,
+            controller: None,
+            speakers: Vec::new(),
+            lab,
+        })
+    }
+
+    /// Writes a file into the cluster directory atomically (as `kubectl apply` would change
+    /// the cluster: whole objects at once).
+    pub fn write(&self, file: &str, yaml: &str) -> Result<()> {
+        let temporary = self.cluster_dir.join(format!(".{file}.tmp"));
+        std::fs::write(&temporary, yaml)
+            .map_err(|e| LabError(format!("cannot write {}: {e}", temporary.display())))?;
+        std::fs::rename(&temporary, self.cluster_dir.join(file))
+            .map_err(|e| LabError(format!("cannot write {file}: {e}")))
+    }
+
+    /// Removes a file of the cluster directory.
+    pub fn remove(&self, file: &str) -> Result<()> {
+        std::fs::remove_file(self.cluster_dir.join(file))
+            .map_err(|e| LabError(format!("cannot remove {file}: {e}")))
+    }
+
+    /// The Node objects of the fabric's nodes (`labels` added to the named nodes).
+    pub fn nodes_yaml(&self, labels: &[(&str, &str, &str)]) -> String {
+        let mut yaml = String::new();
+        for node in &self.nodes {
+            let mut node_labels = format!("    kubernetes.io/hostname: {name}\n", name = node.name);
+            for (name, key, value) in labels {
+                if *name == node.name {
+                    let _ = writeln!(node_labels, "    {key}: \"{value}\"");
+                }
+            }
+            let _ = write!(
+                yaml,
+                "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n{node_labels}status:\n  addresses:\n  - type: InternalIP\n    address: {address}\n  conditions:\n  - type: Ready\n    status: \"True\"\n",
+                name = node.name,
+                address = node.address
+            );
+        }
+        yaml
+    }
+
+    /// An EndpointSlice for Service `default/NAME` with one ready endpoint per node listed.
+    pub fn endpoints_yaml(service: &str, nodes: &[&str]) -> String {
+        let mut yaml = format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {service}-lab\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {service}\naddressType: IPv4\nports:\n- name: https\n  port: 8443\n  protocol: TCP\n"
+        );
+        if nodes.is_empty() {
+            yaml.push_str("endpoints: []\n");
+            return yaml;
+        }
+        yaml.push_str("endpoints:\n");
+        for (index, node) in nodes.iter().enumerate() {
+            let _ = write!(
+                yaml,
+                "- addresses: [\"10.244.{}.{}\"]\n  nodeName: {node}\n  conditions: {{ready: true, serving: true, terminating: false}}\n",
+                index + 1,
+                10 + index
+            );
+        }
+        yaml
+    }
+
+    /// Starts the controller (in the switch namespace: it needs no network).
+    pub fn start_controller(&mut self) -> Result<()> {
+        let dir = self.cluster_dir.display().to_string();
+        let ironlb = self.spec.ironlb.display().to_string();
+        let process = self.lab.spawn(
+            &self.switch,
+            "controller",
+            &ironlb,
+            &["controller", "--cluster-dir", &dir],
+        )?;
+        self.controller = Some(process);
+        Ok(())
+    }
+
+    /// Starts the speaker of `node` inside its namespace.
+    pub fn start_speaker(&mut self, node: &str, extra: &[&str]) -> Result<()> {
+        let namespace = self
+            .nodes
+            .iter()
+            .find(|n| n.name == node)
+            .map(|n| n.namespace.clone())
+            .ok_or_else(|| LabError(format!("no node {node}")))?;
+        let dir = self.cluster_dir.display().to_string();
+        let ironlb = self.spec.ironlb.display().to_string();
+        let mut args = vec!["speaker", "--cluster-dir", &dir, "--node", node];
+        args.extend_from_slice(extra);
+        let process = self
+            .lab
+            .spawn(&namespace, &format!("speaker-{node}"), &ironlb, &args)?;
+        self.speakers.push((node.to_string(), process));
+        Ok(())
+    }
+
+    /// Stops a node's speaker: SIGTERM (Cease to its peers), or SIGKILL with `hard`.
+    pub fn stop_speaker(&mut self, node: &str, hard: bool) {
+        if let Some(index) = self.speakers.iter().position(|(n, _)| n == node) {
+            let (_, process) = self.speakers.remove(index);
+            if hard {
+                process.signal("KILL");
+            }
+            self.lab.stop(&process);
+        }
+    }
+
+    /// The log of a process the fabric started (`controller`, `speaker-node-21`).
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.lab.directory().join(format!("{name}.log")))
+            .unwrap_or_default()
+    }
+
+    pub fn tor(&self, name: &str) -> &Tor {
+        self.tors
+            .iter()
+            .find(|t| t.spec.name == name)
+            .unwrap_or_else(|| panic!("no ToR {name}"))
+    }
+
+    pub fn node(&self, name: &str) -> &FabricNode {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    /// Next hops of `prefix` in a ToR's kernel FIB (empty when there is no route).
+    pub fn next_hops(&self, tor: &str, prefix: &str) -> Vec<Ipv4Addr> {
+        let Ok(text) = self.tor(tor).frr.namespace().ip(&["route", "show", prefix]) else {
+            return Vec::new();
+        };
+        parse_next_hops(&text)
+    }
+
+    /// Waits until a ToR's FIB has exactly these next hops for `prefix`; returns how long it took.
+    pub fn wait_next_hops(
+        &self,
+        tor: &str,
+        prefix: &str,
+        expected: &[Ipv4Addr],
+        timeout: Duration,
+    ) -> Result<Duration> {
+        let start = Instant::now();
+        let mut expected = expected.to_vec();
+        expected.sort();
+        let mut last = Vec::new();
+        let found = wait_for(
+            &format!("{tor}: {prefix} via {expected:?}"),
+            timeout,
+            || {
+                last = self.next_hops(tor, prefix);
+                (last == expected).then(|| start.elapsed())
+            },
+        );
+        found.map_err(|e| LabError(format!("{e} (last seen: {last:?})")))
+    }
+
+    /// Cuts a node off: every packet it sends to the routers is dropped (no FIN, no withdraw).
+    pub fn cut(&self, node: &str) -> Result<()> {
+        let namespace = &self.node(node).namespace;
+        for tor in &self.tors {
+            namespace.ip(&[
+                "route",
+                "add",
+                "blackhole",
+                &format!("{}/32", tor.spec.address),
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Undoes [`Fabric::cut`].
+    pub fn restore(&self, node: &str) -> Result<()> {
+        let namespace = &self.node(node).namespace;
+        for tor in &self.tors {
+            let _ = namespace.ip(&[
+                "route",
+                "del",
+                "blackhole",
+                &format!("{}/32", tor.spec.address),
+            ]);
+        }
+        Ok(())
+    }
+
+    /// The lab's directory.
+    pub fn directory(&self) -> &Path {
+        self.lab.directory()
+    }
+}
+
+/// Next hops from `ip route show PREFIX` output, sorted.
+pub fn parse_next_hops(text: &str) -> Vec<Ipv4Addr> {
+    let mut hops: Vec<Ipv4Addr> = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "via")
+        .filter_map(|w| w[1].parse().ok())
+        .collect();
+    hops.sort();
+    hops.dedup();
+    hops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_hops_single_and_multipath() {
+        assert_eq!(
+            parse_next_hops("203.0.113.5 nhid 12 via 10.0.0.21 dev eth0 proto bgp metric 20\n"),
+            [Ipv4Addr::new(10, 0, 0, 21)]
+        );
+        let multipath = "203.0.113.5 nhid 20 proto bgp metric 20 \n\tnexthop via 10.0.0.23 dev eth0 weight 1 \n\tnexthop via 10.0.0.21 dev eth0 weight 1 \n";
+        assert_eq!(
+            parse_next_hops(multipath),
+            [Ipv4Addr::new(10, 0, 0, 21), Ipv4Addr::new(10, 0, 0, 23)]
+        );
+        assert!(parse_next_hops("").is_empty());
+    }
+}
