@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bgp;
 mod daemon;
 mod get;
+mod lab;
 mod validate;
 
 /// LoadBalancer Services for bare-metal Kubernetes, announced over BGP. Reads MetalLB's
@@ -56,6 +57,9 @@ enum Command {
     Controller(daemon::ControllerArgs),
     /// Announce this node's Services to its BGP peers, as a cluster directory describes them.
     Speaker(daemon::SpeakerArgs),
+    /// The seed scenario on this machine: FRR ToRs, three nodes, IronLB; verification and
+    /// failover drill (needs root and FRR).
+    Lab(lab::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         Command::Bgp(args) => bgp::run(args),
         Command::Controller(args) => daemon::controller(args),
         Command::Speaker(args) => daemon::speaker(args),
+        Command::Lab(args) => lab::run(args),
         Command::Validate(args) => validate::run(&args),
         Command::Get(args) => get::run(&args),
         Command::Crds => match ironlb_api::crd::to_yaml() {

@@ -59,106 +59,40 @@ impl FabricSpec {
     }
 }
 
-/// A running router.
-pub struct Tor {
-    pub spec: TorSpec,
-    pub frr: Frr,
-}
-
-/// A node: its namespace and address.
-#[derive(Clone)]
-pub struct FabricNode {
+/// A router of a running fabric, as tools re-attaching to it see it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct TorView {
     pub name: String,
     pub address: Ipv4Addr,
-    pub namespace: Namespace,
+    pub namespace: String,
+    /// FRR's per-instance directory (vty sockets, logs).
+    pub frr_directory: PathBuf,
 }
 
-/// The running fabric. Dropping it stops every process and removes every namespace.
-pub struct Fabric {
-    pub spec: FabricSpec,
-    pub tors: Vec<Tor>,
-    pub nodes: Vec<FabricNode>,
-    pub switch: Namespace,
+/// A node of a running fabric.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct NodeView {
+    pub name: String,
+    pub address: Ipv4Addr,
+    pub namespace: String,
+}
+
+/// What is needed to operate a running fabric: where things are. Serializable, so `ironlb lab
+/// up` can leave a fabric running and later commands re-attach to it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct FabricView {
+    pub directory: PathBuf,
     pub cluster_dir: PathBuf,
-    controller: Option<Process>,
-    speakers: Vec<(String, Process)>,
-    // Last: dropped after the processes above are forgotten (the lab stops them all).
-    pub lab: Lab,
+    pub tors: Vec<TorView>,
+    pub nodes: Vec<NodeView>,
+    /// Every namespace of the fabric.
+    pub namespaces: Vec<String>,
+    /// Every process started for it (routers, controller, speakers), by PID.
+    #[serde(default)]
+    pub pids: Vec<u32>,
 }
 
-impl Fabric {
-    /// Builds the namespaces, the segment and the routers (no IronLB process yet).
-    pub fn build(name: &str, spec: FabricSpec) -> Result<Fabric> {
-        let mut lab = Lab::new(name)?;
-        let switch = lab.namespace("sw")?;
-        switch.ip(&["link", "add", "br0", "type", "bridge"])?;
-        switch.ip(&["link", "set", "br0", "up"])?;
-        let cluster_dir = lab.subdirectory("cluster", None)?;
-        let mut tors = Vec::new();
-        let attach = |lab: &mut Lab, short: &str, address: Ipv4Addr| -> Result<Namespace> {
-            let namespace = lab.namespace(short)?;
-            let port = format!("p-{short}");
-            lab.link(
-                &namespace,
-                "eth0",
-                &[&format!("{address}/24")],
-                &switch,
-                &port,
-                &[],
-            )?;
-            switch.ip(&["link", "set", &port, "master", "br0"])?;
-            Ok(namespace)
-        };
-        let mut nodes = Vec::new();
-        for (name, address) in &spec.nodes {
-            let namespace = attach(&mut lab, name, *address)?;
-            nodes.push(FabricNode {
-                name: name.clone(),
-                address: *address,
-                namespace,
-            });
-        }
-        for tor in &spec.tors {
-            let namespace = attach(&mut lab, &tor.name, tor.address)?;
-            let mut config = format!(
-                "router bgp {asn}\n bgp router-id {id}\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n neighbor nodes peer-group\n neighbor nodes remote-as {node_asn}\n",
-                asn = spec.tor_asn,
-                id = tor.address,
-                node_asn = spec.node_asn,
-            );
-            if tor.bfd {
-                config.push_str(" neighbor nodes bfd\n");
-            }
-            for (_, address) in &spec.nodes {
-                let _ = writeln!(config, " neighbor {address} peer-group nodes");
-            }
-            config.push_str(
-                " address-family ipv4 unicast\n  maximum-paths 16\n exit-address-family\n",
-            );
-            let frr = Frr::start(
-                &mut lab,
-                &namespace,
-                &tor.name,
-                &config,
-                FrrDaemons { bfd: tor.bfd },
-            )?;
-            tors.push(Tor {
-                spec: tor.clone(),
-                frr,
-            });
-        }
-        Ok(Fabric {
-            spec,
-            tors,
-            nodes,
-            switch,
-            cluster_dir,
-            controller: None,
-            speakers: Vec::new(),
-            lab,
-        })
-    }
-
+impl FabricView {
     /// Writes a file into the cluster directory atomically (as `kubectl apply` would change
     /// the cluster: whole objects at once).
     pub fn write(&self, file: &str, yaml: &str) -> Result<()> {
@@ -173,6 +107,35 @@ impl Fabric {
     pub fn remove(&self, file: &str) -> Result<()> {
         std::fs::remove_file(self.cluster_dir.join(file))
             .map_err(|e| LabError(format!("cannot remove {file}: {e}")))
+    }
+
+    /// The log of a process the fabric started (`controller`, `speaker-node-21`).
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.directory.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    fn tor_view(&self, name: &str) -> Result<&TorView> {
+        self.tors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| LabError(format!("no ToR {name}")))
+    }
+
+    fn node_view(&self, name: &str) -> Result<&NodeView> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| LabError(format!("no node {name}")))
+    }
+
+    /// Runs a vtysh command on a ToR.
+    pub fn vtysh(&self, tor: &str, command: &str) -> Result<String> {
+        let tor = self.tor_view(tor)?;
+        let dir = tor.frr_directory.display().to_string();
+        Namespace::existing(&tor.namespace).exec(
+            "vtysh",
+            &["--vty_socket", &dir, "--config_dir", &dir, "-c", command],
+        )
     }
 
     /// The Node objects of the fabric's nodes (`labels` added to the named nodes).
@@ -195,94 +158,12 @@ impl Fabric {
         yaml
     }
 
-    /// An EndpointSlice for Service `default/NAME` with one ready endpoint per node listed.
-    pub fn endpoints_yaml(service: &str, nodes: &[&str]) -> String {
-        let mut yaml = format!(
-            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {service}-lab\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {service}\naddressType: IPv4\nports:\n- name: https\n  port: 8443\n  protocol: TCP\n"
-        );
-        if nodes.is_empty() {
-            yaml.push_str("endpoints: []\n");
-            return yaml;
-        }
-        yaml.push_str("endpoints:\n");
-        for (index, node) in nodes.iter().enumerate() {
-            let _ = write!(
-                yaml,
-                "- addresses: [\"10.244.{}.{}\"]\n  nodeName: {node}\n  conditions: {{ready: true, serving: true, terminating: false}}\n",
-                index + 1,
-                10 + index
-            );
-        }
-        yaml
-    }
-
-    /// Starts the controller (in the switch namespace: it needs no network).
-    pub fn start_controller(&mut self) -> Result<()> {
-        let dir = self.cluster_dir.display().to_string();
-        let ironlb = self.spec.ironlb.display().to_string();
-        let process = self.lab.spawn(
-            &self.switch,
-            "controller",
-            &ironlb,
-            &["controller", "--cluster-dir", &dir],
-        )?;
-        self.controller = Some(process);
-        Ok(())
-    }
-
-    /// Starts the speaker of `node` inside its namespace.
-    pub fn start_speaker(&mut self, node: &str, extra: &[&str]) -> Result<()> {
-        let namespace = self
-            .nodes
-            .iter()
-            .find(|n| n.name == node)
-            .map(|n| n.namespace.clone())
-            .ok_or_else(|| LabError(format!("no node {node}")))?;
-        let dir = self.cluster_dir.display().to_string();
-        let ironlb = self.spec.ironlb.display().to_string();
-        let mut args = vec!["speaker", "--cluster-dir", &dir, "--node", node];
-        args.extend_from_slice(extra);
-        let process = self
-            .lab
-            .spawn(&namespace, &format!("speaker-{node}"), &ironlb, &args)?;
-        self.speakers.push((node.to_string(), process));
-        Ok(())
-    }
-
-    /// Stops a node's speaker: SIGTERM (Cease to its peers), or SIGKILL with `hard`.
-    pub fn stop_speaker(&mut self, node: &str, hard: bool) {
-        if let Some(index) = self.speakers.iter().position(|(n, _)| n == node) {
-            let (_, process) = self.speakers.remove(index);
-            if hard {
-                process.signal("KILL");
-            }
-            self.lab.stop(&process);
-        }
-    }
-
-    /// The log of a process the fabric started (`controller`, `speaker-node-21`).
-    pub fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.lab.directory().join(format!("{name}.log")))
-            .unwrap_or_default()
-    }
-
-    pub fn tor(&self, name: &str) -> &Tor {
-        self.tors
-            .iter()
-            .find(|t| t.spec.name == name)
-            .unwrap_or_else(|| panic!("no ToR {name}"))
-    }
-
-    pub fn node(&self, name: &str) -> &FabricNode {
-        self.nodes
-            .iter()
-            .find(|n| n.name == name)
-            .unwrap_or_else(|| panic!("no node {name}"))
-    }
-
     /// Next hops of `prefix` in a ToR's kernel FIB (empty when there is no route).
     pub fn next_hops(&self, tor: &str, prefix: &str) -> Vec<Ipv4Addr> {
-        let Ok(text) = self.tor(tor).frr.namespace().ip(&["route", "show", prefix]) else {
+        let Ok(tor) = self.tor_view(tor) else {
+            return Vec::new();
+        };
+        let Ok(text) = Namespace::existing(&tor.namespace).ip(&["route", "show", prefix]) else {
             return Vec::new();
         };
         parse_next_hops(&text)
@@ -313,35 +194,235 @@ impl Fabric {
 
     /// Cuts a node off: every packet it sends to the routers is dropped (no FIN, no withdraw).
     pub fn cut(&self, node: &str) -> Result<()> {
-        let namespace = &self.node(node).namespace;
+        let namespace = Namespace::existing(&self.node_view(node)?.namespace);
         for tor in &self.tors {
-            namespace.ip(&[
-                "route",
-                "add",
-                "blackhole",
-                &format!("{}/32", tor.spec.address),
-            ])?;
+            namespace.ip(&["route", "add", "blackhole", &format!("{}/32", tor.address)])?;
         }
         Ok(())
     }
 
-    /// Undoes [`Fabric::cut`].
+    /// Undoes [`FabricView::cut`].
     pub fn restore(&self, node: &str) -> Result<()> {
-        let namespace = &self.node(node).namespace;
+        let namespace = Namespace::existing(&self.node_view(node)?.namespace);
         for tor in &self.tors {
-            let _ = namespace.ip(&[
-                "route",
-                "del",
-                "blackhole",
-                &format!("{}/32", tor.spec.address),
-            ]);
+            let _ = namespace.ip(&["route", "del", "blackhole", &format!("{}/32", tor.address)]);
         }
         Ok(())
     }
 
-    /// The lab's directory.
-    pub fn directory(&self) -> &Path {
-        self.lab.directory()
+    /// Stops every process by PID and removes every namespace and the directory: for a
+    /// fabric left running by `ironlb lab up`.
+    pub fn tear_down(&self) {
+        for pid in &self.pids {
+            let _ = crate::run("kill", &["-TERM", &pid.to_string()]);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        for pid in &self.pids {
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = crate::run("kill", &["-KILL", &pid.to_string()]);
+            }
+        }
+        for namespace in &self.namespaces {
+            crate::kill_namespace_processes(namespace);
+            let _ = crate::run("ip", &["netns", "del", namespace]);
+        }
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+/// A running router.
+pub struct Tor {
+    pub spec: TorSpec,
+    pub frr: Frr,
+}
+
+/// The running fabric. Dropping it stops every process and removes every namespace.
+pub struct Fabric {
+    pub spec: FabricSpec,
+    pub tors: Vec<Tor>,
+    pub switch: Namespace,
+    view: FabricView,
+    speakers: Vec<(String, Process)>,
+    // Last: dropped after the processes above are forgotten (the lab stops them all).
+    pub lab: Lab,
+}
+
+impl std::ops::Deref for Fabric {
+    type Target = FabricView;
+
+    fn deref(&self) -> &FabricView {
+        &self.view
+    }
+}
+
+impl Fabric {
+    /// Builds the namespaces, the segment and the routers (no IronLB process yet).
+    pub fn build(name: &str, spec: FabricSpec) -> Result<Fabric> {
+        let mut lab = Lab::new(name)?;
+        let switch = lab.namespace("sw")?;
+        switch.ip(&["link", "add", "br0", "type", "bridge"])?;
+        switch.ip(&["link", "set", "br0", "up"])?;
+        let cluster_dir = lab.subdirectory("cluster", None)?;
+        let attach = |lab: &mut Lab, short: &str, address: Ipv4Addr| -> Result<Namespace> {
+            let namespace = lab.namespace(short)?;
+            let port = format!("p-{short}");
+            lab.link(
+                &namespace,
+                "eth0",
+                &[&format!("{address}/24")],
+                &switch,
+                &port,
+                &[],
+            )?;
+            switch.ip(&["link", "set", &port, "master", "br0"])?;
+            Ok(namespace)
+        };
+        let mut nodes = Vec::new();
+        for (name, address) in &spec.nodes {
+            let namespace = attach(&mut lab, name, *address)?;
+            nodes.push(NodeView {
+                name: name.clone(),
+                address: *address,
+                namespace: namespace.name().to_string(),
+            });
+        }
+        let mut tors = Vec::new();
+        let mut tor_views = Vec::new();
+        for tor in &spec.tors {
+            let namespace = attach(&mut lab, &tor.name, tor.address)?;
+            let mut config = format!(
+                "router bgp {asn}\n bgp router-id {id}\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n neighbor nodes peer-group\n neighbor nodes remote-as {node_asn}\n",
+                asn = spec.tor_asn,
+                id = tor.address,
+                node_asn = spec.node_asn,
+            );
+            if tor.bfd {
+                config.push_str(" neighbor nodes bfd\n");
+            }
+            for (_, address) in &spec.nodes {
+                let _ = writeln!(config, " neighbor {address} peer-group nodes");
+            }
+            config.push_str(
+                " address-family ipv4 unicast\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n",
+            );
+            let frr = Frr::start(
+                &mut lab,
+                &namespace,
+                &tor.name,
+                &config,
+                FrrDaemons { bfd: tor.bfd },
+            )?;
+            tor_views.push(TorView {
+                name: tor.name.clone(),
+                address: tor.address,
+                namespace: namespace.name().to_string(),
+                frr_directory: frr.directory().to_path_buf(),
+            });
+            tors.push(Tor {
+                spec: tor.clone(),
+                frr,
+            });
+        }
+        let view = FabricView {
+            directory: lab.directory().to_path_buf(),
+            cluster_dir,
+            tors: tor_views,
+            nodes,
+            namespaces: lab
+                .namespaces()
+                .iter()
+                .map(|n| n.name().to_string())
+                .collect(),
+            pids: Vec::new(),
+        };
+        Ok(Fabric {
+            spec,
+            tors,
+            switch,
+            view,
+            speakers: Vec::new(),
+            lab,
+        })
+    }
+
+    /// Where things are, with every process started so far.
+    pub fn view(&self) -> FabricView {
+        let mut view = self.view.clone();
+        view.pids = self.lab.pids();
+        view
+    }
+
+    /// Leaves everything running (for `ironlb lab up`); [`FabricView::tear_down`] removes it.
+    pub fn detach(mut self) -> FabricView {
+        let view = self.view();
+        self.lab.forget();
+        view
+    }
+
+    /// An EndpointSlice for Service `default/NAME` with one ready endpoint per node listed.
+    pub fn endpoints_yaml(service: &str, nodes: &[&str]) -> String {
+        let mut yaml = format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {service}-lab\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {service}\naddressType: IPv4\nports:\n- name: https\n  port: 8443\n  protocol: TCP\n"
+        );
+        if nodes.is_empty() {
+            yaml.push_str("endpoints: []\n");
+            return yaml;
+        }
+        yaml.push_str("endpoints:\n");
+        for (index, node) in nodes.iter().enumerate() {
+            let _ = write!(
+                yaml,
+                "- addresses: [\"10.244.{}.{}\"]\n  nodeName: {node}\n  conditions: {{ready: true, serving: true, terminating: false}}\n",
+                index + 1,
+                10 + index
+            );
+        }
+        yaml
+    }
+
+    /// Starts the controller (in the switch namespace: it needs no network).
+    pub fn start_controller(&mut self) -> Result<()> {
+        let dir = self.view.cluster_dir.display().to_string();
+        let ironlb = self.spec.ironlb.display().to_string();
+        self.lab.spawn(
+            &self.switch,
+            "controller",
+            &ironlb,
+            &["controller", "--cluster-dir", &dir],
+        )?;
+        Ok(())
+    }
+
+    /// Starts the speaker of `node` inside its namespace.
+    pub fn start_speaker(&mut self, node: &str, extra: &[&str]) -> Result<()> {
+        let namespace = Namespace::existing(&self.view.node_view(node)?.namespace);
+        let dir = self.view.cluster_dir.display().to_string();
+        let ironlb = self.spec.ironlb.display().to_string();
+        let mut args = vec!["speaker", "--cluster-dir", &dir, "--node", node];
+        args.extend_from_slice(extra);
+        let process = self
+            .lab
+            .spawn(&namespace, &format!("speaker-{node}"), &ironlb, &args)?;
+        self.speakers.push((node.to_string(), process));
+        Ok(())
+    }
+
+    /// Stops a node's speaker: SIGTERM (Cease to its peers), or SIGKILL with `hard`.
+    pub fn stop_speaker(&mut self, node: &str, hard: bool) {
+        if let Some(index) = self.speakers.iter().position(|(n, _)| n == node) {
+            let (_, process) = self.speakers.remove(index);
+            if hard {
+                process.signal("KILL");
+            }
+            self.lab.stop(&process);
+        }
+    }
+
+    pub fn tor(&self, name: &str) -> &Tor {
+        self.tors
+            .iter()
+            .find(|t| t.spec.name == name)
+            .unwrap_or_else(|| panic!("no ToR {name}"))
     }
 }
 

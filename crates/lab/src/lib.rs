@@ -44,6 +44,13 @@ pub struct Namespace {
 }
 
 impl Namespace {
+    /// A namespace that already exists (for tools that re-attach to a running lab).
+    pub fn existing(name: &str) -> Namespace {
+        Namespace {
+            name: name.to_string(),
+        }
+    }
+
     /// The name as `ip netns` knows it.
     pub fn name(&self) -> &str {
         &self.name
@@ -199,6 +206,19 @@ impl Lab {
         self.processes.retain(|p| p.pid() != process.pid());
     }
 
+    /// PIDs of the processes the lab started and still tracks.
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(Process::pid).collect()
+    }
+
+    /// Lets go of everything: dropping the lab then leaves processes, namespaces and the
+    /// directory in place (for labs left running on purpose).
+    pub fn forget(&mut self) {
+        self.processes.clear();
+        self.namespaces.clear();
+        self.keep_directory = true;
+    }
+
     /// Names of the lab's namespaces.
     pub fn namespaces(&self) -> &[Namespace] {
         &self.namespaces
@@ -216,7 +236,7 @@ impl Drop for Lab {
         }
         if !self.keep_directory && !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.directory);
-        } else {
+        } else if !self.namespaces.is_empty() || std::thread::panicking() {
             eprintln!("lab files kept in {}", self.directory.display());
         }
     }
@@ -240,7 +260,7 @@ pub fn run(program: &str, args: &[&str]) -> Result<String> {
 }
 
 /// Stops the processes still running inside a namespace, by the PIDs the kernel lists for it.
-fn kill_namespace_processes(namespace: &str) {
+pub(crate) fn kill_namespace_processes(namespace: &str) {
     let Ok(pids) = run("ip", &["netns", "pids", namespace]) else {
         return;
     };
@@ -253,7 +273,7 @@ fn kill_namespace_processes(namespace: &str) {
 }
 
 /// Removes namespaces of labs whose creating process no longer exists.
-fn sweep_stale_namespaces() {
+pub fn sweep_stale_namespaces() {
     let Ok(list) = run("ip", &["netns", "list"]) else {
         return;
     };

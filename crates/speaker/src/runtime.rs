@@ -78,9 +78,12 @@ pub async fn run(
     tokio::pin!(shutdown);
     let snapshot = snapshots.borrow_and_update().clone();
     speaker.apply(&snapshot);
-    let mut status_tick = tokio::time::interval(Duration::from_millis(500));
-    status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut dirty = true;
+    // Status goes out 50 ms after a change (events come in bursts), and every second anyway
+    // (session uptimes, BFD counters).
+    let mut status_due = Some(tokio::time::Instant::now());
+    let mut refresh = tokio::time::interval(Duration::from_secs(1));
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let soon = || Some(tokio::time::Instant::now() + Duration::from_millis(50));
     loop {
         tokio::select! {
             changed = snapshots.changed() => {
@@ -89,9 +92,9 @@ pub async fn run(
                 }
                 let snapshot = snapshots.borrow_and_update().clone();
                 speaker.apply(&snapshot);
-                dirty = true;
+                status_due = status_due.or_else(soon);
             }
-            Some(_event) = speaker.events.1.recv() => dirty = true,
+            Some(_event) = speaker.events.1.recv() => status_due = status_due.or_else(soon),
             notice = async {
                 match speaker.bfd.as_mut() {
                     Some(handle) => handle.notices.recv().await,
@@ -100,16 +103,19 @@ pub async fn run(
             } => {
                 if let Some(notice) = notice {
                     speaker.bfd_notice(&notice);
-                    dirty = true;
+                    status_due = status_due.or_else(soon);
                 }
             }
-            _ = status_tick.tick() => {
-                // Sessions change state on their own (keepalives, retries): refresh regularly.
-                if dirty || !speaker.sessions.is_empty() {
-                    speaker.write_status();
-                    dirty = false;
+            () = async {
+                match status_due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
                 }
+            } => {
+                speaker.write_status();
+                status_due = None;
             }
+            _ = refresh.tick() => status_due = status_due.or_else(soon),
             () = &mut shutdown => break,
         }
     }
