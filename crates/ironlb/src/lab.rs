@@ -50,7 +50,7 @@ pub fn run(args: Args) -> ExitCode {
     let result = match args.command {
         None => full_run(),
         Some(LabCommand::Up) => up_and_detach(),
-        Some(LabCommand::Status) => attached(|view| verify(view)),
+        Some(LabCommand::Status) => attached(verify),
         Some(LabCommand::Drill) => attached(drill),
         Some(LabCommand::Down) => down(),
     };
