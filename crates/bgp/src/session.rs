@@ -172,6 +172,8 @@ pub struct Statistics {
     pub established_transitions: u64,
     /// Prefixes received beyond `max_received_routes` (not stored).
     pub received_routes_dropped: u64,
+    /// Prefixes received with our own AS in the AS_PATH (loops, not stored).
+    pub received_routes_looped: u64,
 }
 
 /// One BGP session.
@@ -439,6 +441,18 @@ impl Session {
                 }
                 let announced = update.announced();
                 if announced.is_empty() {
+                    return;
+                }
+                // RFC 4271 §9.1.2: a route whose AS_PATH holds our AS is a loop (routers often
+                // send a node's own prefix back); it is not kept.
+                let local_as = self.config.fsm.local_as;
+                if self.context.peer_type == PeerType::External
+                    && update.as_path().is_some_and(|path| path.contains(local_as))
+                {
+                    self.stats.received_routes_looped += announced.len() as u64;
+                    for prefix in &announced {
+                        self.received.remove(prefix);
+                    }
                     return;
                 }
                 let attributes: Vec<PathAttribute> = update

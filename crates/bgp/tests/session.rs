@@ -621,3 +621,36 @@ fn wrong_peer_as_backs_off_instead_of_storming() {
             .any(|m| matches!(m, Message::Notification(n) if n.code.code() == 2 && n.subcode == 2))
     );
 }
+
+#[test]
+fn routes_with_our_own_as_in_the_path_are_not_kept() {
+    // B re-advertises to A a prefix it learned from A: AS_PATH 65000 65100 arrives at A.
+    let mut pair = Pair::ebgp();
+    pair.b.set_routes(
+        routes(
+            &["203.0.113.5/32", "203.0.113.99/32"],
+            &RouteAttributes::default(),
+        ),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    assert_eq!(pair.a.received().len(), 2);
+    assert_eq!(pair.a.statistics().received_routes_looped, 0);
+    // A three-AS chain through A itself: a speaker in AS 65000 whose path holds 65100.
+    let mut looped = Pair::new(
+        config(65100, 65000, [10, 0, 0, 2]),
+        config(65000, 65100, [10, 0, 0, 1]),
+    );
+    let mut update = ironlb_bgp::packet::Update::default();
+    update.attributes = vec![
+        PathAttribute::Origin(ironlb_bgp::packet::Origin::Igp),
+        PathAttribute::AsPath(ironlb_bgp::packet::AsPath::sequence(vec![65000, 65100])),
+        PathAttribute::NextHop(Ipv4Addr::new(10, 0, 0, 1)),
+    ];
+    update.nlri = vec!["203.0.113.5/32".parse().unwrap()];
+    let bytes = Message::Update(update).encode(&looped.a.context());
+    looped.a.handle_bytes(&bytes, looped.now);
+    assert!(looped.a.received().is_empty());
+    assert_eq!(looped.a.statistics().received_routes_looped, 1);
+    assert_eq!(looped.a.state(), State::Established);
+}
