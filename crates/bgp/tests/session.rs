@@ -641,13 +641,15 @@ fn routes_with_our_own_as_in_the_path_are_not_kept() {
         config(65100, 65000, [10, 0, 0, 2]),
         config(65000, 65100, [10, 0, 0, 1]),
     );
-    let mut update = ironlb_bgp::packet::Update::default();
-    update.attributes = vec![
-        PathAttribute::Origin(ironlb_bgp::packet::Origin::Igp),
-        PathAttribute::AsPath(ironlb_bgp::packet::AsPath::sequence(vec![65000, 65100])),
-        PathAttribute::NextHop(Ipv4Addr::new(10, 0, 0, 1)),
-    ];
-    update.nlri = vec!["203.0.113.5/32".parse().unwrap()];
+    let update = ironlb_bgp::packet::Update {
+        attributes: vec![
+            PathAttribute::Origin(ironlb_bgp::packet::Origin::Igp),
+            PathAttribute::AsPath(ironlb_bgp::packet::AsPath::sequence(vec![65000, 65100])),
+            PathAttribute::NextHop(Ipv4Addr::new(10, 0, 0, 1)),
+        ],
+        nlri: vec!["203.0.113.5/32".parse().unwrap()],
+        ..Default::default()
+    };
     let bytes = Message::Update(update).encode(&looped.a.context());
     looped.a.handle_bytes(&bytes, looped.now);
     assert!(looped.a.received().is_empty());
