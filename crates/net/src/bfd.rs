@@ -516,7 +516,13 @@ mod tests {
             bgp_action(&notice(State::Down, State::Up, State::Init)),
             Some(BgpAction::Start)
         );
-        assert_eq!(bgp_action(&notice(State::Down, State::Init, State::Down)), None);
-        assert_eq!(bgp_action(&notice(State::Init, State::Down, State::Down)), None);
+        assert_eq!(
+            bgp_action(&notice(State::Down, State::Init, State::Down)),
+            None
+        );
+        assert_eq!(
+            bgp_action(&notice(State::Init, State::Down, State::Down)),
+            None
+        );
     }
 }
