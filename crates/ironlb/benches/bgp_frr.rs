@@ -9,7 +9,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ironlb_lab::{Frr, FrrDaemons, Lab, wait_for};
+use ironlb_lab::{Frr, FrrDaemons, wait_for};
 
 const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
 const PREFIXES: u32 = 10_000;
@@ -23,18 +23,8 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
-    let mut lab = Lab::new("bench-bgp").expect("lab");
-    let node = lab.namespace("node").expect("namespace");
-    let tor = lab.namespace("tor").expect("namespace");
-    lab.link(
-        &node,
-        "eth0",
-        &["10.0.0.2/24"],
-        &tor,
-        "eth0",
-        &["10.0.0.1/24"],
-    )
-    .expect("link");
+    let (mut lab, node, tor) =
+        ironlb_lab::node_and_tor("bench-bgp", &["10.0.0.2/24"], &["10.0.0.1/24"]).expect("lab");
     let frr = Frr::start(
         &mut lab,
         &tor,

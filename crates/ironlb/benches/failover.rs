@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use ironlb_lab::{Frr, FrrDaemons, Lab, Namespace, wait_for};
+use ironlb_lab::{Frr, FrrDaemons, Namespace, wait_for};
 
 const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
 
@@ -29,18 +29,12 @@ fn bfd_up(frr: &Frr) -> bool {
 }
 
 fn scenario(interval_ms: u32, runs: usize) -> Option<Vec<Duration>> {
-    let mut lab = Lab::new(&format!("bench-failover-{interval_ms}")).expect("lab");
-    let node = lab.namespace("node").expect("namespace");
-    let tor = lab.namespace("tor").expect("namespace");
-    lab.link(
-        &node,
-        "eth0",
+    let (mut lab, node, tor) = ironlb_lab::node_and_tor(
+        &format!("bench-failover-{interval_ms}"),
         &["10.0.0.2/24"],
-        &tor,
-        "eth0",
         &["10.0.0.1/24"],
     )
-    .expect("link");
+    .expect("lab");
     let frr = Frr::start(
         &mut lab,
         &tor,

@@ -10,19 +10,7 @@ use ironlb_lab::{Bird, Frr, FrrDaemons, Lab, Namespace, Process, wait_for};
 const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
 
 fn topology(name: &str) -> (Lab, Namespace, Namespace) {
-    let mut lab = Lab::new(name).expect("lab");
-    let node = lab.namespace("node").expect("node namespace");
-    let tor = lab.namespace("tor").expect("tor namespace");
-    lab.link(
-        &node,
-        "eth0",
-        &["10.0.0.2/24"],
-        &tor,
-        "eth0",
-        &["10.0.0.1/24"],
-    )
-    .expect("link");
-    (lab, node, tor)
+    ironlb_lab::node_and_tor(name, &["10.0.0.2/24"], &["10.0.0.1/24"]).expect("lab")
 }
 
 fn announce(lab: &mut Lab, node: &Namespace, log: &str, bfd: &[&str]) -> Process {

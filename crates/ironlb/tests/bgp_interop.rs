@@ -17,19 +17,30 @@ struct Topology {
 }
 
 fn topology(name: &str) -> Topology {
-    let mut lab = Lab::new(name).expect("lab");
-    let node = lab.namespace("node").expect("node namespace");
-    let tor = lab.namespace("tor").expect("tor namespace");
-    lab.link(
-        &node,
-        "eth0",
+    let (lab, node, tor) = ironlb_lab::node_and_tor(
+        name,
         &["10.0.0.2/24", "2001:db8:ffff::2/64"],
-        &tor,
-        "eth0",
         &["10.0.0.1/24", "2001:db8:ffff::1/64"],
     )
-    .expect("link");
+    .expect("lab");
     Topology { lab, node, tor }
+}
+
+/// `ironlb bgp announce` arguments for the usual session: AS 65100 at 10.0.0.2 to the ToR,
+/// AS 65000 at 10.0.0.1; then `extra`.
+fn tor1<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--local-asn",
+        "65100",
+        "--peer",
+        "10.0.0.1",
+        "--peer-asn",
+        "65000",
+        "--source",
+        "10.0.0.2",
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 fn announce(topology: &mut Topology, log: &str, args: &[&str]) -> Process {
@@ -161,18 +172,7 @@ fn ctrl_c_sends_cease_and_frr_withdraws_at_once() {
     let speaker = announce(
         &mut topology,
         "ironlb",
-        &[
-            "--local-asn",
-            "65100",
-            "--peer",
-            "10.0.0.1",
-            "--peer-asn",
-            "65000",
-            "--source",
-            "10.0.0.2",
-            "--prefix",
-            "203.0.113.5/32",
-        ],
+        &tor1(&["--prefix", "203.0.113.5/32"]),
     );
     wait_for("FRR to learn the route", Duration::from_secs(20), || {
         frr_route(&frr, "ipv4", "203.0.113.5/32")
@@ -525,15 +525,7 @@ neighbor 10.0.0.2 {
     let _speaker = announce(
         &mut topology,
         "ironlb",
-        &[
-            "--local-asn",
-            "65100",
-            "--peer",
-            "10.0.0.1",
-            "--peer-asn",
-            "65000",
-            "--source",
-            "10.0.0.2",
+        &tor1(&[
             "--graceful-restart",
             "120",
             "--restarting",
@@ -543,7 +535,7 @@ neighbor 10.0.0.2 {
             "2001:db8::5/128",
             "--community",
             "65000:100",
-        ],
+        ]),
     );
     let messages = wait_for(
         "ExaBGP to receive both End-of-RIBs",
@@ -589,18 +581,7 @@ fn withdraws_remove_routes_from_frr_without_dropping_the_session() {
     let speaker = announce(
         &mut topology,
         "ironlb",
-        &[
-            "--local-asn",
-            "65100",
-            "--peer",
-            "10.0.0.1",
-            "--peer-asn",
-            "65000",
-            "--source",
-            "10.0.0.2",
-            "--prefix-file",
-            &file_text,
-        ],
+        &tor1(&["--prefix-file", &file_text]),
     );
     wait_for("FRR to learn both routes", Duration::from_secs(20), || {
         (frr_has(&frr, "203.0.113.5/32") && frr_has(&frr, "203.0.113.6/32")).then_some(())
@@ -648,18 +629,7 @@ fn a_router_restart_is_survived() {
     let _speaker = announce(
         &mut topology,
         "ironlb",
-        &[
-            "--local-asn",
-            "65100",
-            "--peer",
-            "10.0.0.1",
-            "--peer-asn",
-            "65000",
-            "--source",
-            "10.0.0.2",
-            "--prefix",
-            "203.0.113.5/32",
-        ],
+        &tor1(&["--prefix", "203.0.113.5/32"]),
     );
     wait_for("FRR to learn the route", Duration::from_secs(20), || {
         frr_has(&frr, "203.0.113.5/32").then_some(())

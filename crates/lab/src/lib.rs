@@ -242,6 +242,20 @@ impl Drop for Lab {
     }
 }
 
+/// The smallest lab: namespace `node` and namespace `tor`, one veth between them (`eth0` on
+/// both ends) with these addresses. Most interop tests and benchmarks start here.
+pub fn node_and_tor(
+    name: &str,
+    node_addresses: &[&str],
+    tor_addresses: &[&str],
+) -> Result<(Lab, Namespace, Namespace)> {
+    let mut lab = Lab::new(name)?;
+    let node = lab.namespace("node")?;
+    let tor = lab.namespace("tor")?;
+    lab.link(&node, "eth0", node_addresses, &tor, "eth0", tor_addresses)?;
+    Ok((lab, node, tor))
+}
+
 /// Runs a command, returning stdout or an error with its stderr.
 pub fn run(program: &str, args: &[&str]) -> Result<String> {
     let output = Command::new(program)

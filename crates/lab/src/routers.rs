@@ -56,24 +56,7 @@ impl Frr {
             "bfdd.conf",
             format!("hostname {name}\nlog file {dir}/bfdd.log informational\n"),
         )?;
-        let common = |daemon: &str| -> Vec<String> {
-            vec![
-                "-u".into(),
-                "frr".into(),
-                "-g".into(),
-                "frr".into(),
-                "-f".into(),
-                format!("{dir}/{daemon}.conf"),
-                "-i".into(),
-                format!("{dir}/{daemon}.pid"),
-                "-z".into(),
-                format!("{dir}/zserv.api"),
-                "--vty_socket".into(),
-                dir.clone(),
-                "-P".into(),
-                "0".into(),
-            ]
-        };
+        let common = |daemon: &str| daemon_args(&dir, daemon);
         let mut processes = Vec::new();
         let zebra_args = common("zebra");
         let zebra = lab.spawn(
@@ -184,22 +167,7 @@ impl Frr {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let args = [
-            "-u".to_string(),
-            "frr".into(),
-            "-g".into(),
-            "frr".into(),
-            "-f".into(),
-            format!("{dir}/bgpd.conf"),
-            "-i".into(),
-            format!("{dir}/bgpd.pid"),
-            "-z".into(),
-            format!("{dir}/zserv.api"),
-            "--vty_socket".into(),
-            dir.clone(),
-            "-P".into(),
-            "0".into(),
-        ];
+        let args = daemon_args(&dir, "bgpd");
         let bgpd = lab.spawn(
             &self.namespace,
             &format!("{name}-bgpd-restarted"),
@@ -214,6 +182,27 @@ impl Frr {
         })?;
         Ok(())
     }
+}
+
+/// Command line of an FRR daemon with its files in `dir` (per-instance, so several FRRs run side
+/// by side).
+fn daemon_args(dir: &str, daemon: &str) -> Vec<String> {
+    vec![
+        "-u".into(),
+        "frr".into(),
+        "-g".into(),
+        "frr".into(),
+        "-f".into(),
+        format!("{dir}/{daemon}.conf"),
+        "-i".into(),
+        format!("{dir}/{daemon}.pid"),
+        "-z".into(),
+        format!("{dir}/zserv.api"),
+        "--vty_socket".into(),
+        dir.to_string(),
+        "-P".into(),
+        "0".into(),
+    ]
 }
 
 /// A BIRD 2 instance.
