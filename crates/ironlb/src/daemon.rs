@@ -16,8 +16,19 @@ use tracing::{error, info, warn};
 pub struct ControllerArgs {
     /// Directory of Kubernetes YAML (metallb.io resources, Services, ...); status goes to
     /// DIR/.ironlb/.
-    #[arg(long, value_name = "DIR")]
-    cluster_dir: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "kubernetes",
+        conflicts_with = "kubernetes"
+    )]
+    cluster_dir: Option<PathBuf>,
+    /// Run against the Kubernetes API (in-cluster, or KUBECONFIG), with leader election.
+    #[arg(long)]
+    kubernetes: bool,
+    /// Name of this replica in the leader-election Lease (default: $POD_NAME, else host-pid).
+    #[arg(long, value_name = "NAME")]
+    identity: Option<String>,
     /// Handle only Services with this spec.loadBalancerClass (default: those without one).
     #[arg(long, value_name = "CLASS")]
     lb_class: Option<String>,
@@ -29,8 +40,16 @@ pub struct ControllerArgs {
 #[derive(ClapArgs)]
 pub struct SpeakerArgs {
     /// Directory of Kubernetes YAML; status goes to DIR/.ironlb/speaker-NODE.yaml.
-    #[arg(long, value_name = "DIR")]
-    cluster_dir: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "kubernetes",
+        conflicts_with = "kubernetes"
+    )]
+    cluster_dir: Option<PathBuf>,
+    /// Run against the Kubernetes API (in-cluster, or KUBECONFIG).
+    #[arg(long)]
+    kubernetes: bool,
     /// This node's name (its Node object).
     #[arg(long, value_name = "NAME")]
     node: String,
@@ -78,58 +97,122 @@ pub fn controller(args: ControllerArgs) -> ExitCode {
     let Some(runtime) = runtime() else {
         return ExitCode::FAILURE;
     };
-    runtime.block_on(async move {
-        let mut snapshots = match ironlb_cluster::watch(&args.cluster_dir) {
-            Ok(snapshots) => snapshots,
-            Err(error) => {
-                error!(dir = %args.cluster_dir.display(), %error, "cannot watch the cluster directory");
-                return ExitCode::FAILURE;
-            }
-        };
-        let mut options = ControllerOptions::default();
-        options.request.load_balancer_class = args.lb_class.clone();
-        options.validate.namespace = args.namespace.clone();
-        let mut controller = Controller::new(options);
-        let mut written = status::read::<status::ControllerStatus>(&args.cluster_dir, status::CONTROLLER_FILE);
-        info!(dir = %args.cluster_dir.display(), "controller started");
-        let shutdown = shutdown_signal();
-        tokio::pin!(shutdown);
-        loop {
-            let snapshot = snapshots.borrow_and_update().clone();
-            for problem in &snapshot.problems {
-                warn!(%problem, "cluster file not usable; its last good content stays in force");
-            }
-            let started = std::time::Instant::now();
-            let result = controller.update(
-                &snapshot.resources,
-                &snapshot.services,
-                &ironlb_cluster::time::now(),
-            );
-            if written.as_ref() != Some(&result) {
-                for event in &result.events {
-                    if written.as_ref().is_some_and(|w| w.events.contains(event)) {
-                        continue;
-                    }
-                    info!(reason = %event.reason, object = %event.object, message = %event.message, "event");
-                }
-                if let Err(error) = status::write(&args.cluster_dir, status::CONTROLLER_FILE, &result) {
-                    error!(%error, "cannot write the controller status");
-                }
-                info!(
-                    services = result.services.len(),
-                    decide_us = started.elapsed().as_micros() as u64,
-                    "assignments written"
-                );
-                written = Some(result);
-            }
-            tokio::select! {
-                changed = snapshots.changed() => if changed.is_err() { break },
-                () = &mut shutdown => break,
-            }
+    let mut options = ControllerOptions::default();
+    options.request.load_balancer_class = args.lb_class.clone();
+    options.validate.namespace = args.namespace.clone();
+    match &args.cluster_dir {
+        Some(dir) => runtime.block_on(controller_directory(dir.clone(), options)),
+        None => runtime.block_on(controller_kubernetes(&args, options)),
+    }
+}
+
+async fn kube_client() -> Option<kube::Client> {
+    match kube::Client::try_default().await {
+        Ok(client) => Some(client),
+        Err(error) => {
+            error!(%error, "cannot reach Kubernetes: run in a pod with a service account, or set KUBECONFIG");
+            None
         }
-        info!("controller stopped");
-        ExitCode::SUCCESS
+    }
+}
+
+async fn controller_kubernetes(args: &ControllerArgs, options: ControllerOptions) -> ExitCode {
+    let Some(client) = kube_client().await else {
+        return ExitCode::FAILURE;
+    };
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    info!(%identity, namespace = %args.namespace, "controller starting on Kubernetes");
+    let snapshots = ironlb_k8s::watch(
+        client.clone(),
+        ironlb_k8s::SourceOptions {
+            namespace: args.namespace.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let (leader_sender, leader) = tokio::sync::watch::channel(false);
+    tokio::spawn(ironlb_k8s::lease::run(
+        client.clone(),
+        ironlb_k8s::lease::LeaseOptions {
+            namespace: args.namespace.clone(),
+            name: "ironlb-controller".into(),
+            identity: identity.clone(),
+            duration: Duration::from_secs(15),
+        },
+        leader_sender,
+    ));
+    let reporter = kube::runtime::events::Reporter {
+        controller: "ironlb-controller".into(),
+        instance: Some(identity),
+    };
+    ironlb_k8s::controller::run(
+        client,
+        snapshots,
+        leader,
+        options,
+        reporter,
+        shutdown_signal(),
+    )
+    .await;
+    info!("controller stopped");
+    ExitCode::SUCCESS
+}
+
+fn default_identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
     })
+}
+
+async fn controller_directory(dir: PathBuf, options: ControllerOptions) -> ExitCode {
+    let mut snapshots = match ironlb_cluster::watch(&dir) {
+        Ok(snapshots) => snapshots,
+        Err(error) => {
+            error!(dir = %dir.display(), %error, "cannot watch the cluster directory");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut controller = Controller::new(options);
+    let mut written = status::read::<status::ControllerStatus>(&dir, status::CONTROLLER_FILE);
+    info!(dir = %dir.display(), "controller started");
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let snapshot = snapshots.borrow_and_update().clone();
+        for problem in &snapshot.problems {
+            warn!(%problem, "cluster file not usable; its last good content stays in force");
+        }
+        let started = std::time::Instant::now();
+        let result = controller.update(
+            &snapshot.resources,
+            &snapshot.services,
+            &ironlb_cluster::time::now(),
+        );
+        if written.as_ref() != Some(&result) {
+            for event in &result.events {
+                if written.as_ref().is_some_and(|w| w.events.contains(event)) {
+                    continue;
+                }
+                info!(reason = %event.reason, object = %event.object, message = %event.message, "event");
+            }
+            if let Err(error) = status::write(&dir, status::CONTROLLER_FILE, &result) {
+                error!(%error, "cannot write the controller status");
+            }
+            info!(
+                services = result.services.len(),
+                decide_us = started.elapsed().as_micros() as u64,
+                "assignments written"
+            );
+            written = Some(result);
+        }
+        tokio::select! {
+            changed = snapshots.changed() => if changed.is_err() { break },
+            () = &mut shutdown => break,
+        }
+    }
+    info!("controller stopped");
+    ExitCode::SUCCESS
 }
 
 pub fn speaker(args: SpeakerArgs) -> ExitCode {
@@ -137,11 +220,26 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
-        let snapshots = match ironlb_cluster::watch(&args.cluster_dir) {
-            Ok(snapshots) => snapshots,
-            Err(error) => {
-                error!(dir = %args.cluster_dir.display(), %error, "cannot watch the cluster directory");
-                return ExitCode::FAILURE;
+        let snapshots = match &args.cluster_dir {
+            Some(dir) => match ironlb_cluster::watch(dir) {
+                Ok(snapshots) => snapshots,
+                Err(error) => {
+                    error!(dir = %dir.display(), %error, "cannot watch the cluster directory");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => {
+                let Some(client) = kube_client().await else {
+                    return ExitCode::FAILURE;
+                };
+                ironlb_k8s::watch(
+                    client,
+                    ironlb_k8s::SourceOptions {
+                        namespace: args.namespace.clone(),
+                        ..Default::default()
+                    },
+                )
+                .await
             }
         };
         let options = SpeakerOptions {
@@ -154,11 +252,11 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
                 namespace: args.namespace.clone(),
             },
             router_id: args.router_id,
-            status_root: Some(args.cluster_dir.clone()),
+            status_root: args.cluster_dir.clone(),
             restarting: args.restarting,
             batch_delay: Duration::from_millis(1),
         };
-        info!(node = %args.node, dir = %args.cluster_dir.display(), "speaker started");
+        info!(node = %args.node, kubernetes = args.kubernetes, "speaker started");
         runtime::run(snapshots, options, shutdown_signal()).await;
         info!("speaker stopped");
         ExitCode::SUCCESS

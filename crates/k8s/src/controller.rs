@@ -1,0 +1,166 @@
+//! The controller on Kubernetes: applies [`ironlb_controller::Controller`]'s decisions to the
+//! API. `status.loadBalancer.ingress` through the status subresource, the
+//! `metallb.io/ip-allocated-from-pool` annotation, and MetalLB's events. Only the Lease holder
+//! acts; a new leader starts from the addresses Services already hold, so a restart or a
+//! failover never reshuffles assignments.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ironlb_alloc::ingress_ips;
+use ironlb_api::k8s_openapi::api::core::v1::Service;
+use ironlb_cluster::Snapshot;
+use ironlb_cluster::status::{ControllerStatus, EventRecord, ServiceStatus};
+use ironlb_controller::{Controller, Options};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource};
+use serde_json::json;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// The annotation naming the pool a Service's addresses come from.
+pub const ALLOCATED_FROM_POOL: &str = "metallb.io/ip-allocated-from-pool";
+
+/// Runs until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    mut leader: watch::Receiver<bool>,
+    options: Options,
+    reporter: Reporter,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let recorder = Recorder::new(client.clone(), reporter);
+    let mut controller: Option<Controller> = None;
+    let mut published: Vec<EventRecord> = Vec::new();
+    tokio::pin!(shutdown);
+    loop {
+        if *leader.borrow_and_update() {
+            let controller = controller.get_or_insert_with(|| {
+                info!("leading: assigning addresses");
+                Controller::new(options.clone())
+            });
+            let snapshot = snapshots.borrow_and_update().clone();
+            let started = std::time::Instant::now();
+            let status = controller.update(
+                &snapshot.resources,
+                &snapshot.services,
+                &ironlb_cluster::time::now(),
+            );
+            let decided = started.elapsed();
+            let patched = apply(&client, &snapshot, &status).await;
+            publish_events(&recorder, &snapshot, &status, &mut published).await;
+            if patched > 0 {
+                info!(
+                    patched,
+                    decide_us = decided.as_micros() as u64,
+                    total_us = started.elapsed().as_micros() as u64,
+                    "Service status updated"
+                );
+            }
+        } else if controller.take().is_some() {
+            warn!("not the leader any more: standing by");
+        }
+        tokio::select! {
+            changed = snapshots.changed() => if changed.is_err() { return },
+            changed = leader.changed() => if changed.is_err() { return },
+            () = &mut shutdown => return,
+        }
+    }
+}
+
+fn key(service: &Service) -> String {
+    ironlb_controller::key(service)
+}
+
+/// Patches every Service whose status or annotation differs from the decision. Returns how
+/// many were patched.
+async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) -> usize {
+    let decided: BTreeMap<String, &ServiceStatus> = status
+        .services
+        .iter()
+        .map(|s| (format!("{}/{}", s.namespace, s.name), s))
+        .collect();
+    let mut patched = 0;
+    for service in &snapshot.services {
+        let Some(wanted) = decided.get(&key(service)) else {
+            continue;
+        };
+        let current: Vec<IpAddr> = ingress_ips(service).unwrap_or_default();
+        let current_pool = service
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ALLOCATED_FROM_POOL));
+        let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
+        let name = service.metadata.name.as_deref().unwrap_or_default();
+        let api: Api<Service> = Api::namespaced(client.clone(), namespace);
+        if current != wanted.ingress {
+            let ingress: Vec<_> = wanted
+                .ingress
+                .iter()
+                .map(|ip| json!({"ip": ip.to_string(), "ipMode": "VIP"}))
+                .collect();
+            let patch = json!({"status": {"loadBalancer": {"ingress": ingress}}});
+            match api
+                .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => patched += 1,
+                Err(error) => {
+                    warn!(service = %key(service), %error, "cannot patch the Service's status; retried on the next change")
+                }
+            }
+        }
+        if current_pool != wanted.pool.as_ref() {
+            let patch = json!({"metadata": {"annotations": {ALLOCATED_FROM_POOL: wanted.pool}}});
+            if let Err(error) = api
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                warn!(service = %key(service), %error, "cannot annotate the Service");
+            }
+        }
+    }
+    patched
+}
+
+/// Publishes the events the last update added, attached to their Services.
+async fn publish_events(
+    recorder: &Recorder,
+    snapshot: &Snapshot,
+    status: &ControllerStatus,
+    published: &mut Vec<EventRecord>,
+) {
+    for record in &status.events {
+        if published.contains(record) {
+            continue;
+        }
+        let service = record.object.strip_prefix("Service ").and_then(|key| {
+            snapshot
+                .services
+                .iter()
+                .find(|service| ironlb_controller::key(service) == key)
+        });
+        if let Some(service) = service {
+            let event = Event {
+                type_: if record.type_ == "Warning" {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: record.reason.clone(),
+                note: Some(record.message.clone()),
+                action: record.reason.clone(),
+                secondary: None,
+            };
+            if let Err(error) = recorder.publish(&event, &service.object_ref(&())).await {
+                warn!(%error, reason = %record.reason, "cannot publish an event");
+            }
+        }
+        info!(reason = %record.reason, object = %record.object, message = %record.message, "event");
+    }
+    *published = status.events.clone();
+}

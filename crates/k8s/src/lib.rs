@@ -1,0 +1,10 @@
+//! IronLB on Kubernetes (kube-rs), kept thin: the API is watched into the same
+//! [`ironlb_cluster::Snapshot`] the cluster directory gives ([`source`]), decisions stay in the
+//! pure cores, and this crate writes their results back: Service status, annotations and
+//! events ([`controller`]), under a Lease ([`lease`]).
+
+pub mod controller;
+pub mod lease;
+pub mod source;
+
+pub use source::{SourceOptions, watch};
