@@ -1,0 +1,259 @@
+//! The install artifacts stay in step with the binary and keep their promises:
+//! - `deploy/crds.yaml` and `charts/ironlb/crds/crds.yaml` are exactly `ironlb crds`;
+//! - every YAML document under `deploy/` parses and names its apiVersion, kind and name;
+//! - no ClusterRole grants Secrets (they are read only in metallb-system, through a Role);
+//! - the speaker cannot write Services.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const REGENERATE: &str = "regenerate with: cargo run -p ironlb -- crds > deploy/crds.yaml && cp deploy/crds.yaml charts/ironlb/crds/crds.yaml";
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn crds_output() -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_ironlb"))
+        .arg("crds")
+        .output()
+        .expect("run ironlb crds");
+    assert!(
+        output.status.success(),
+        "ironlb crds failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("ironlb crds prints UTF-8")
+}
+
+fn assert_same_as_binary(relative: &str, expected: &str) {
+    let path = repository().join(relative);
+    let actual = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {relative}: {e}; {REGENERATE}"));
+    if actual != expected {
+        let line = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, b)| a != b)
+            .map_or_else(
+                || "one is a prefix of the other".to_string(),
+                |n| format!("first difference at line {}", n + 1),
+            );
+        panic!("{relative} differs from the output of `ironlb crds` ({line}); {REGENERATE}");
+    }
+}
+
+#[test]
+fn crds_are_the_binary_output() {
+    let expected = crds_output();
+    assert_same_as_binary("deploy/crds.yaml", &expected);
+    assert_same_as_binary("charts/ironlb/crds/crds.yaml", &expected);
+}
+
+fn yaml_files(directory: &Path, found: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(directory)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", directory.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            yaml_files(&path, found);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            found.push(path);
+        }
+    }
+}
+
+/// Every document of every YAML file under `relative`, with the file it came from.
+fn documents(relative: &str) -> Vec<(String, Value)> {
+    let root = repository().join(relative);
+    let mut files = Vec::new();
+    yaml_files(&root, &mut files);
+    assert!(!files.is_empty(), "no YAML file under {relative}");
+    let mut all = Vec::new();
+    for path in files {
+        let name = path
+            .strip_prefix(repository())
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // CRD schemas nest deeply; a roomy stack keeps debug builds clear of overflow.
+        let parsed = std::thread::Builder::new()
+            .stack_size(32 << 20)
+            .spawn(move || serde_saphyr::from_multiple::<Value>(&text).map_err(|e| e.to_string()))
+            .expect("spawn parser thread")
+            .join()
+            .expect("parser thread");
+        let parsed = parsed.unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"));
+        for document in parsed {
+            if !document.is_null() {
+                all.push((name.clone(), document));
+            }
+        }
+    }
+    all
+}
+
+fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+fn strings(value: Option<&Value>) -> Vec<&str> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn deploy_documents_are_kubernetes_objects() {
+    let documents = documents("deploy");
+    for (file, document) in &documents {
+        for field in ["/apiVersion", "/kind", "/metadata/name"] {
+            assert!(
+                text(document, field).is_some_and(|s| !s.is_empty()),
+                "{file}: a document without {field}: {document}"
+            );
+        }
+    }
+    let kinds: Vec<&str> = documents
+        .iter()
+        .filter_map(|(_, d)| text(d, "/kind"))
+        .collect();
+    for kind in [
+        "Namespace",
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "ClusterRole",
+        "Role",
+        "Deployment",
+        "DaemonSet",
+        "Service",
+        "ValidatingWebhookConfiguration",
+        "Kustomization",
+    ] {
+        assert!(kinds.contains(&kind), "deploy/ has no {kind}");
+    }
+}
+
+fn grants(rule: &Value, group: &str, resource: &str) -> bool {
+    let groups = strings(rule.get("apiGroups"));
+    let resources = strings(rule.get("resources"));
+    (groups.contains(&group) || groups.contains(&"*"))
+        && resources.iter().any(|r| {
+            *r == "*"
+                || *r == resource
+                || r.strip_prefix(resource)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+}
+
+fn rules(role: &Value) -> Vec<&Value> {
+    role.get("rules")
+        .and_then(Value::as_array)
+        .map(|rules| rules.iter().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn no_cluster_role_grants_secrets() {
+    for (file, document) in documents("deploy") {
+        if text(&document, "/kind") != Some("ClusterRole") {
+            continue;
+        }
+        let name = text(&document, "/metadata/name").unwrap_or("?");
+        for rule in rules(&document) {
+            assert!(
+                !grants(rule, "", "secrets"),
+                "{file}: ClusterRole {name} grants Secrets cluster-wide: {rule}"
+            );
+        }
+    }
+    // The chart's templates are not YAML before rendering; their ClusterRole documents are
+    // checked as text.
+    let templates = repository().join("charts/ironlb/templates");
+    let mut files = Vec::new();
+    yaml_files(&templates, &mut files);
+    for path in files {
+        let content = std::fs::read_to_string(&path).expect("read template");
+        for document in content.split("\n---") {
+            if document.contains("kind: ClusterRole\n") {
+                assert!(
+                    !document.contains("secrets") && !document.contains("\"*\""),
+                    "{}: a ClusterRole mentions secrets or \"*\"",
+                    path.strip_prefix(repository()).unwrap_or(&path).display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn speaker_cannot_write_services() {
+    let documents = documents("deploy");
+    let speaker_roles: Vec<(String, String)> = documents
+        .iter()
+        .filter(|(_, d)| matches!(text(d, "/kind"), Some("RoleBinding" | "ClusterRoleBinding")))
+        .filter(|(_, binding)| {
+            binding
+                .get("subjects")
+                .and_then(Value::as_array)
+                .is_some_and(|subjects| {
+                    subjects.iter().any(|s| {
+                        text(s, "/kind") == Some("ServiceAccount")
+                            && text(s, "/name") == Some("speaker")
+                    })
+                })
+        })
+        .filter_map(|(_, binding)| {
+            Some((
+                text(binding, "/roleRef/kind")?.to_string(),
+                text(binding, "/roleRef/name")?.to_string(),
+            ))
+        })
+        .collect();
+    assert!(
+        speaker_roles.iter().any(|(kind, _)| kind == "ClusterRole"),
+        "the speaker is bound to no ClusterRole: {speaker_roles:?}"
+    );
+    let mut checked = 0;
+    for (kind, name) in &speaker_roles {
+        let role = documents
+            .iter()
+            .find(|(_, d)| {
+                text(d, "/kind") == Some(kind) && text(d, "/metadata/name") == Some(name)
+            })
+            .unwrap_or_else(|| {
+                panic!("the speaker is bound to {kind} {name}, which deploy/ lacks")
+            });
+        checked += 1;
+        for rule in rules(&role.1) {
+            if !grants(rule, "", "services") {
+                continue;
+            }
+            let verbs = strings(rule.get("verbs"));
+            for verb in [
+                "create",
+                "update",
+                "patch",
+                "delete",
+                "deletecollection",
+                "*",
+            ] {
+                assert!(
+                    !verbs.contains(&verb),
+                    "{}: {kind} {name} lets the speaker {verb} Services: {rule}",
+                    role.0
+                );
+            }
+        }
+    }
+    assert!(checked > 0);
+}
