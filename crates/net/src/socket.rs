@@ -105,9 +105,10 @@ pub fn recv_with_ttl(
         message.msg_name = (&mut source as *mut libc::sockaddr_storage).cast();
         message.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         message.msg_iov = &mut vector;
-        message.msg_iovlen = 1;
+        message.msg_iovlen = 1 as _;
         message.msg_control = control.as_mut_ptr().cast();
-        message.msg_controllen = size_of::<[u64; 16]>();
+        // usize on glibc, socklen_t on musl.
+        message.msg_controllen = size_of::<[u64; 16]>() as _;
         let received = libc::recvmsg(socket.as_raw_fd(), &mut message, libc::MSG_DONTWAIT);
         if received < 0 {
             return Err(io::Error::last_os_error());
