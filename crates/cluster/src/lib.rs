@@ -8,6 +8,7 @@
 
 pub mod directory;
 pub mod files;
+pub mod metrics;
 pub mod status;
 pub mod time;
 

@@ -140,6 +140,11 @@ pub struct PeerSessionStatus {
     pub since: String,
     pub prefixes_sent: u64,
     pub prefixes_received: u64,
+    /// Prefixes wanted for this peer (sent or not yet).
+    #[serde(default)]
+    pub prefixes_wanted: u64,
+    #[serde(default)]
+    pub updates_sent: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
@@ -157,6 +162,10 @@ pub struct BfdSessionStatus {
     pub detection_time_ms: u64,
     #[serde(default)]
     pub diagnostic: String,
+    #[serde(default)]
+    pub packets_received: u64,
+    #[serde(default)]
+    pub packets_sent: u64,
 }
 
 /// Per Service, what one node announces and to which peers.

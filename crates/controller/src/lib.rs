@@ -285,6 +285,11 @@ impl Controller {
         }
     }
 
+    /// Whether a valid configuration is in force.
+    pub fn config_loaded(&self) -> bool {
+        self.config.is_some()
+    }
+
     /// Names of the pools in the current configuration.
     pub fn pools(&self) -> BTreeSet<String> {
         self.config

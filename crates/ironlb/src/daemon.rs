@@ -14,6 +14,9 @@ use tracing::{error, info, warn};
 
 #[derive(ClapArgs)]
 pub struct ControllerArgs {
+    /// Where to serve /metrics, /healthz and /readyz ("off" to not serve).
+    #[arg(long, value_name = "ADDRESS:PORT", default_value = "0.0.0.0:7472")]
+    metrics_address: String,
     /// Directory of Kubernetes YAML (metallb.io resources, Services, ...); status goes to
     /// DIR/.ironlb/.
     #[arg(
@@ -39,6 +42,9 @@ pub struct ControllerArgs {
 
 #[derive(ClapArgs)]
 pub struct SpeakerArgs {
+    /// Where to serve /metrics, /healthz and /readyz ("off" to not serve).
+    #[arg(long, value_name = "ADDRESS:PORT", default_value = "0.0.0.0:7472")]
+    metrics_address: String,
     /// Directory of Kubernetes YAML; status goes to DIR/.ironlb/speaker-NODE.yaml.
     #[arg(
         long,
@@ -81,6 +87,34 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// Serves metrics (and probes: ready once `ready()` says so) unless `address` is "off".
+async fn serve_metrics(address: &str, render: impl Fn() -> (bool, String) + Send + Sync + 'static) {
+    if address == "off" {
+        return;
+    }
+    let Ok(address) = address.parse() else {
+        error!(%address, "--metrics-address must be IP:PORT or off");
+        return;
+    };
+    let handler: ironlb_net::http::Handler = std::sync::Arc::new(move |path| {
+        use ironlb_net::http::Response;
+        match path {
+            "/metrics" => Response {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body: render().1,
+            },
+            "/healthz" => Response::text(200, "ok\n"),
+            "/readyz" if render().0 => Response::text(200, "ok\n"),
+            "/readyz" => Response::text(503, "no valid configuration loaded yet\n"),
+            _ => Response::text(404, "try /metrics, /healthz or /readyz\n"),
+        }
+    });
+    if let Err(error) = ironlb_net::http::serve(address, handler).await {
+        warn!(%error, "metrics not served");
+    }
+}
+
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut terminate) = signal(SignalKind::terminate()) else {
@@ -101,7 +135,11 @@ pub fn controller(args: ControllerArgs) -> ExitCode {
     options.request.load_balancer_class = args.lb_class.clone();
     options.validate.namespace = args.namespace.clone();
     match &args.cluster_dir {
-        Some(dir) => runtime.block_on(controller_directory(dir.clone(), options)),
+        Some(dir) => runtime.block_on(controller_directory(
+            dir.clone(),
+            options,
+            args.metrics_address.clone(),
+        )),
         None => runtime.block_on(controller_kubernetes(&args, options)),
     }
 }
@@ -145,17 +183,39 @@ async fn controller_kubernetes(args: &ControllerArgs, options: ControllerOptions
         controller: "ironlb-controller".into(),
         instance: Some(identity),
     };
+    let (published, metrics) =
+        tokio::sync::watch::channel(ironlb_k8s::controller::Published::default());
+    serve_controller_metrics(&args.metrics_address, metrics).await;
     ironlb_k8s::controller::run(
         client,
         snapshots,
         leader,
         options,
         reporter,
+        published,
         shutdown_signal(),
     )
     .await;
     info!("controller stopped");
     ExitCode::SUCCESS
+}
+
+async fn serve_controller_metrics(
+    address: &str,
+    metrics: tokio::sync::watch::Receiver<ironlb_k8s::controller::Published>,
+) {
+    serve_metrics(address, move || {
+        let published = metrics.borrow();
+        (
+            published.config_loaded,
+            ironlb_cluster::metrics::controller(
+                &published.status,
+                published.config_loaded,
+                published.updates,
+            ),
+        )
+    })
+    .await;
 }
 
 fn default_identity() -> String {
@@ -165,7 +225,11 @@ fn default_identity() -> String {
     })
 }
 
-async fn controller_directory(dir: PathBuf, options: ControllerOptions) -> ExitCode {
+async fn controller_directory(
+    dir: PathBuf,
+    options: ControllerOptions,
+    metrics_address: String,
+) -> ExitCode {
     let mut snapshots = match ironlb_cluster::watch(&dir) {
         Ok(snapshots) => snapshots,
         Err(error) => {
@@ -175,6 +239,10 @@ async fn controller_directory(dir: PathBuf, options: ControllerOptions) -> ExitC
     };
     let mut controller = Controller::new(options);
     let mut written = status::read::<status::ControllerStatus>(&dir, status::CONTROLLER_FILE);
+    let (published, metrics) =
+        tokio::sync::watch::channel(ironlb_k8s::controller::Published::default());
+    serve_controller_metrics(&metrics_address, metrics).await;
+    let mut updates = 0u64;
     info!(dir = %dir.display(), "controller started");
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -189,6 +257,12 @@ async fn controller_directory(dir: PathBuf, options: ControllerOptions) -> ExitC
             &snapshot.services,
             &ironlb_cluster::time::now(),
         );
+        updates += 1;
+        let _ = published.send(ironlb_k8s::controller::Published {
+            status: result.clone(),
+            config_loaded: controller.config_loaded(),
+            updates,
+        });
         if written.as_ref() != Some(&result) {
             for event in &result.events {
                 if written.as_ref().is_some_and(|w| w.events.contains(event)) {
@@ -256,8 +330,21 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
             restarting: args.restarting,
             batch_delay: Duration::from_millis(1),
         };
+        let (published, metrics) = tokio::sync::watch::channel(runtime::Published::default());
+        serve_metrics(&args.metrics_address, move || {
+            let published = metrics.borrow();
+            (
+                published.config_loaded,
+                ironlb_cluster::metrics::speaker(
+                    &published.status,
+                    published.config_loaded,
+                    published.updates,
+                ),
+            )
+        })
+        .await;
         info!(node = %args.node, kubernetes = args.kubernetes, "speaker started");
-        runtime::run(snapshots, options, shutdown_signal()).await;
+        runtime::run(snapshots, options, Some(published), shutdown_signal()).await;
         info!("speaker stopped");
         ExitCode::SUCCESS
     })

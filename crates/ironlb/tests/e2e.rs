@@ -95,6 +95,67 @@ fn seed_cluster_policy_gives_three_next_hops_on_both_tors() {
     );
     let log = fabric.log("speaker-node-21");
     assert!(log.contains("BGP session established"), "{log}");
+    // The speaker's metrics, with MetalLB's names.
+    let node = ironlb_lab::Namespace::existing(&fabric.nodes[0].namespace);
+    let metrics = ironlb_lab::wait_for("speaker metrics", Duration::from_secs(10), || {
+        let text = node
+            .exec("curl", &["-sf", "http://127.0.0.1:7472/metrics"])
+            .ok()?;
+        text.contains("metallb_bgp_session_up{peer=\"10.0.0.1:179\"} 1")
+            .then_some(text)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", fabric.log("speaker-node-21")));
+    assert!(
+        metrics.contains("metallb_speaker_announced{ip=\"203.0.113.5\",node=\"node-21\",protocol=\"bgp\",service=\"default/web\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("metallb_bfd_session_up{peer=\"10.0.0.1\",vrf=\"\"}"),
+        "{metrics}"
+    );
+    let ready = node
+        .exec(
+            "curl",
+            &[
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "http://127.0.0.1:7472/readyz",
+            ],
+        )
+        .unwrap();
+    assert_eq!(ready, "200");
+    // promtool (Debian's prometheus package) parses the exposition. Its naming lint flags only
+    // names that are MetalLB's own (kept so dashboards and alerts keep working): MetalLB's
+    // gauges ending in _total and its FRR-mode BFD counters without it.
+    if ironlb_lab::require("promtool check metrics", &["promtool"]) {
+        let file = fabric.directory.join("metrics.txt");
+        std::fs::write(&file, &metrics).unwrap();
+        let checked = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("promtool check metrics < {}", file.display()))
+            .output()
+            .unwrap();
+        let findings = format!(
+            "{}{}",
+            String::from_utf8_lossy(&checked.stdout),
+            String::from_utf8_lossy(&checked.stderr)
+        );
+        let metallb_names = [
+            "metallb_bgp_announced_prefixes_total non-counter",
+            "metallb_bgp_pending_prefixes_total non-counter",
+            "metallb_bfd_control_packet_input counter",
+            "metallb_bfd_control_packet_output counter",
+        ];
+        for finding in findings.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(
+                metallb_names.iter().any(|name| finding.starts_with(name)),
+                "promtool: {finding}\n(all: {findings})"
+            );
+        }
+    }
 }
 
 #[test]

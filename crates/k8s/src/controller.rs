@@ -23,6 +23,14 @@ use tracing::{info, warn};
 /// The annotation naming the pool a Service's addresses come from.
 pub const ALLOCATED_FROM_POOL: &str = "metallb.io/ip-allocated-from-pool";
 
+/// What the controller publishes after every update (for metrics and probes).
+#[derive(Clone, Debug, Default)]
+pub struct Published {
+    pub status: ControllerStatus,
+    pub config_loaded: bool,
+    pub updates: u64,
+}
+
 /// Runs until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -30,11 +38,13 @@ pub async fn run(
     mut leader: watch::Receiver<bool>,
     options: Options,
     reporter: Reporter,
+    published: watch::Sender<Published>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let mut updates = 0u64;
     let recorder = Recorder::new(client.clone(), reporter);
     let mut controller: Option<Controller> = None;
-    let mut published: Vec<EventRecord> = Vec::new();
+    let mut published_events: Vec<EventRecord> = Vec::new();
     tokio::pin!(shutdown);
     loop {
         if *leader.borrow_and_update() {
@@ -50,8 +60,14 @@ pub async fn run(
                 &ironlb_cluster::time::now(),
             );
             let decided = started.elapsed();
+            updates += 1;
+            let _ = published.send(Published {
+                status: status.clone(),
+                config_loaded: controller.config_loaded(),
+                updates,
+            });
             let patched = apply(&client, &snapshot, &status).await;
-            publish_events(&recorder, &snapshot, &status, &mut published).await;
+            publish_events(&recorder, &snapshot, &status, &mut published_events).await;
             if patched > 0 {
                 info!(
                     patched,

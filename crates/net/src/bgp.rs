@@ -76,6 +76,10 @@ pub struct PeerStatus {
     pub messages_sent: u64,
     pub messages_received: u64,
     pub established_transitions: u64,
+    /// UPDATE messages sent.
+    pub updates_sent: u64,
+    /// Prefixes the speaker wants announced to this peer (sent or not).
+    pub prefixes_wanted: usize,
 }
 
 /// Handle to a session's task.
@@ -101,6 +105,8 @@ pub fn spawn(config: PeerConfig, events: mpsc::UnboundedSender<Event>) -> Handle
         prefixes_received: 0,
         last_error: None,
         messages_sent: 0,
+        updates_sent: 0,
+        prefixes_wanted: 0,
         messages_received: 0,
         established_transitions: 0,
     };
@@ -333,10 +339,13 @@ impl Driver {
                 || status.state != session.state()
                 || status.prefixes_received != session.received().len()
                 || status.messages_received != statistics.messages_received
-                || status.messages_sent != statistics.messages_sent;
+                || status.messages_sent != statistics.messages_sent
+                || status.prefixes_wanted != session.desired().len();
             status.state = session.state();
             status.prefixes_received = session.received().len();
             status.messages_sent = statistics.messages_sent;
+            status.updates_sent = statistics.updates_sent;
+            status.prefixes_wanted = session.desired().len();
             status.messages_received = statistics.messages_received;
             status.established_transitions = statistics.established_transitions;
             changed

@@ -3,5 +3,6 @@
 
 pub mod bfd;
 pub mod bgp;
+pub mod http;
 pub mod socket;
 pub mod tcp;

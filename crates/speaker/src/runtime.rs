@@ -46,6 +46,16 @@ pub struct Options {
     pub batch_delay: Duration,
 }
 
+/// What the speaker publishes after every change (for metrics and status).
+#[derive(Clone, Debug, Default)]
+pub struct Published {
+    pub status: SpeakerStatus,
+    /// A valid configuration is in force.
+    pub config_loaded: bool,
+    /// Cluster snapshots applied.
+    pub updates: u64,
+}
+
 /// Everything that, when changed, needs a new session.
 #[derive(Clone, Debug, PartialEq)]
 struct SessionKey {
@@ -64,6 +74,7 @@ struct Running {
 pub async fn run(
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     options: Options,
+    published: Option<watch::Sender<Published>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let mut speaker = Speaker {
@@ -73,6 +84,8 @@ pub async fn run(
         sessions: BTreeMap::new(),
         bfd: None,
         plan: Plan::default(),
+        published,
+        updates: 0,
         events: mpsc::unbounded_channel(),
     };
     tokio::pin!(shutdown);
@@ -129,6 +142,10 @@ struct Speaker {
     sessions: BTreeMap<String, Running>,
     bfd: Option<bfd::Handle>,
     plan: Plan,
+    /// Where the status goes for metrics (and later the API).
+    published: Option<watch::Sender<Published>>,
+    /// Snapshots applied (metallb_k8s_client_updates_total).
+    updates: u64,
     events: (
         mpsc::UnboundedSender<bgp::Event>,
         mpsc::UnboundedReceiver<bgp::Event>,
@@ -137,6 +154,7 @@ struct Speaker {
 
 impl Speaker {
     fn apply(&mut self, snapshot: &Snapshot) {
+        self.updates += 1;
         for problem in &snapshot.problems {
             warn!(%problem, "cluster file not usable; its last good content stays in force");
         }
@@ -372,9 +390,6 @@ impl Speaker {
     }
 
     fn write_status(&self) {
-        let Some(root) = &self.options.status_root else {
-            return;
-        };
         let mut peers = Vec::new();
         let mut advertised: BTreeMap<&str, BTreeSet<IpNet>> = BTreeMap::new();
         for (name, running) in &self.sessions {
@@ -396,6 +411,8 @@ impl Speaker {
                     .unwrap_or_default(),
                 prefixes_sent: status.advertised.len() as u64,
                 prefixes_received: status.prefixes_received as u64,
+                prefixes_wanted: status.prefixes_wanted as u64,
+                updates_sent: status.updates_sent,
                 last_error: status.last_error.clone(),
             });
         }
@@ -418,6 +435,8 @@ impl Speaker {
                                 transmit_interval_ms: s.transmit_interval.as_millis() as u64,
                                 detection_time_ms: s.detection_time.as_millis() as u64,
                                 diagnostic: s.diagnostic.to_string(),
+                                packets_received: s.packets_received,
+                                packets_sent: s.packets_sent,
                             })
                             .collect()
                     })
@@ -458,9 +477,18 @@ impl Speaker {
             services,
             configuration_errors: self.configuration_errors.clone(),
         };
-        if let Err(error) = status::write(root, &status::speaker_file(&self.options.node), &status)
+        if let Some(root) = &self.options.status_root
+            && let Err(error) =
+                status::write(root, &status::speaker_file(&self.options.node), &status)
         {
             warn!(%error, "cannot write the speaker status");
+        }
+        if let Some(published) = &self.published {
+            let _ = published.send(Published {
+                status,
+                config_loaded: self.config.is_some(),
+                updates: self.updates,
+            });
         }
     }
 

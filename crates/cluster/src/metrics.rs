@@ -1,0 +1,338 @@
+//! Prometheus text exposition of IronLB's status, with MetalLB's metric names and labels so
+//! existing dashboards and alerts keep working (plus BFD as `metallb_bfd_*`).
+
+use std::fmt::Write as _;
+
+use crate::status::{ControllerStatus, SpeakerStatus};
+
+/// One metric family being written.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl<'a> Family<'a> {
+    fn new(out: &'a mut String, name: &str, kind: &str, help: &str) -> Self {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        Family { out }
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        let _ = write!(self.out, "{name}");
+        if !labels.is_empty() {
+            let rendered: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            let _ = write!(self.out, "{{{}}}", rendered.join(","));
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn config_metrics(out: &mut String, loaded: bool, stale: bool, updates: u64) {
+    Family::new(
+        out,
+        "metallb_k8s_client_config_loaded_bool",
+        "gauge",
+        "1 if a valid configuration is loaded",
+    )
+    .sample(
+        "metallb_k8s_client_config_loaded_bool",
+        &[],
+        u8::from(loaded),
+    );
+    Family::new(
+        out,
+        "metallb_k8s_client_config_stale_bool",
+        "gauge",
+        "1 while running on a configuration older than the current, invalid one",
+    )
+    .sample("metallb_k8s_client_config_stale_bool", &[], u8::from(stale));
+    Family::new(
+        out,
+        "metallb_k8s_client_updates_total",
+        "counter",
+        "Cluster changes processed",
+    )
+    .sample("metallb_k8s_client_updates_total", &[], updates);
+}
+
+/// The controller's metrics.
+pub fn controller(status: &ControllerStatus, loaded: bool, updates: u64) -> String {
+    let mut out = String::new();
+    type Count = fn(&crate::status::PoolStatus) -> i64;
+    let families: [(&str, &str, Count); 6] = [
+        (
+            "metallb_allocator_addresses_total",
+            "Usable addresses of the pool",
+            |p| {
+                p.assigned_ipv4
+                    .saturating_add(p.available_ipv4)
+                    .saturating_add(p.assigned_ipv6)
+                    .saturating_add(p.available_ipv6)
+            },
+        ),
+        (
+            "metallb_allocator_ipv4_addresses_total",
+            "Usable IPv4 addresses of the pool",
+            |p| p.assigned_ipv4.saturating_add(p.available_ipv4),
+        ),
+        (
+            "metallb_allocator_ipv6_addresses_total",
+            "Usable IPv6 addresses of the pool",
+            |p| p.assigned_ipv6.saturating_add(p.available_ipv6),
+        ),
+        (
+            "metallb_allocator_addresses_in_use_total",
+            "Addresses of the pool in use",
+            |p| p.assigned_ipv4.saturating_add(p.assigned_ipv6),
+        ),
+        (
+            "metallb_allocator_ipv4_addresses_in_use_total",
+            "IPv4 addresses of the pool in use",
+            |p| p.assigned_ipv4,
+        ),
+        (
+            "metallb_allocator_ipv6_addresses_in_use_total",
+            "IPv6 addresses of the pool in use",
+            |p| p.assigned_ipv6,
+        ),
+    ];
+    for (name, help, value) in families {
+        let mut family = Family::new(&mut out, name, "gauge", help);
+        for pool in &status.pools {
+            family.sample(name, &[("pool", &pool.name)], value(pool));
+        }
+    }
+    config_metrics(
+        &mut out,
+        loaded,
+        loaded && !status.configuration_errors.is_empty(),
+        updates,
+    );
+    out
+}
+
+/// A speaker's metrics.
+pub fn speaker(status: &SpeakerStatus, loaded: bool, updates: u64) -> String {
+    let mut out = String::new();
+    let peer_label = |address: &str| {
+        if address.contains(':') {
+            format!("[{address}]:179")
+        } else {
+            format!("{address}:179")
+        }
+    };
+    let mut family = Family::new(
+        &mut out,
+        "metallb_bgp_session_up",
+        "gauge",
+        "BGP session state (1 is up, 0 is down)",
+    );
+    for peer in &status.peers {
+        family.sample(
+            "metallb_bgp_session_up",
+            &[("peer", &peer_label(&peer.address))],
+            u8::from(peer.state == "Established"),
+        );
+    }
+    let mut family = Family::new(
+        &mut out,
+        "metallb_bgp_updates_total",
+        "counter",
+        "Number of BGP UPDATE messages sent",
+    );
+    for peer in &status.peers {
+        family.sample(
+            "metallb_bgp_updates_total",
+            &[("peer", &peer_label(&peer.address))],
+            peer.updates_sent,
+        );
+    }
+    let mut family = Family::new(
+        &mut out,
+        "metallb_bgp_announced_prefixes_total",
+        "gauge",
+        "Number of prefixes currently being advertised on the BGP session",
+    );
+    for peer in &status.peers {
+        family.sample(
+            "metallb_bgp_announced_prefixes_total",
+            &[("peer", &peer_label(&peer.address))],
+            peer.prefixes_sent,
+        );
+    }
+    let mut family = Family::new(
+        &mut out,
+        "metallb_bgp_pending_prefixes_total",
+        "gauge",
+        "Number of prefixes that should be advertised on the BGP session",
+    );
+    for peer in &status.peers {
+        family.sample(
+            "metallb_bgp_pending_prefixes_total",
+            &[("peer", &peer_label(&peer.address))],
+            peer.prefixes_wanted,
+        );
+    }
+    let mut family = Family::new(
+        &mut out,
+        "metallb_speaker_announced",
+        "gauge",
+        "Services being announced from this node (1) to the BGP peers",
+    );
+    for service in &status.services {
+        let name = format!("{}/{}", service.namespace, service.name);
+        for prefix in &service.prefixes {
+            let ip = prefix.split('/').next().unwrap_or(prefix);
+            family.sample(
+                "metallb_speaker_announced",
+                &[
+                    ("ip", ip),
+                    ("node", &status.node),
+                    ("protocol", "bgp"),
+                    ("service", &name),
+                ],
+                1,
+            );
+        }
+    }
+    let mut family = Family::new(
+        &mut out,
+        "metallb_bfd_session_up",
+        "gauge",
+        "BFD session state (1 is up, 0 is down)",
+    );
+    for bfd in &status.bfd {
+        family.sample(
+            "metallb_bfd_session_up",
+            &[("peer", &bfd.peer), ("vrf", "")],
+            u8::from(bfd.state == "up"),
+        );
+    }
+    let mut family = Family::new(
+        &mut out,
+        "metallb_bfd_control_packet_input",
+        "counter",
+        "Number of received BFD control packets",
+    );
+    for bfd in &status.bfd {
+        family.sample(
+            "metallb_bfd_control_packet_input",
+            &[("peer", &bfd.peer), ("vrf", "")],
+            bfd.packets_received,
+        );
+    }
+    let mut family = Family::new(
+        &mut out,
+        "metallb_bfd_control_packet_output",
+        "counter",
+        "Number of sent BFD control packets",
+    );
+    for bfd in &status.bfd {
+        family.sample(
+            "metallb_bfd_control_packet_output",
+            &[("peer", &bfd.peer), ("vrf", "")],
+            bfd.packets_sent,
+        );
+    }
+    config_metrics(
+        &mut out,
+        loaded,
+        loaded && !status.configuration_errors.is_empty(),
+        updates,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{BfdSessionStatus, PeerSessionStatus, PoolStatus, ServiceAnnouncement};
+
+    #[test]
+    fn speaker_metrics_have_metallb_names_and_labels() {
+        let status = SpeakerStatus {
+            node: "node-21".into(),
+            peers: vec![PeerSessionStatus {
+                name: "tor1".into(),
+                address: "10.0.0.1".into(),
+                state: "Established".into(),
+                prefixes_sent: 1,
+                prefixes_wanted: 1,
+                updates_sent: 3,
+                ..Default::default()
+            }],
+            bfd: vec![BfdSessionStatus {
+                peer: "10.0.0.1".into(),
+                state: "up".into(),
+                packets_received: 10,
+                packets_sent: 11,
+                ..Default::default()
+            }],
+            services: vec![ServiceAnnouncement {
+                namespace: "default".into(),
+                name: "web".into(),
+                prefixes: vec!["203.0.113.5/32".into()],
+                peers: vec!["tor1".into()],
+                reason: None,
+            }],
+            ..Default::default()
+        };
+        let text = speaker(&status, true, 7);
+        for line in [
+            "metallb_bgp_session_up{peer=\"10.0.0.1:179\"} 1",
+            "metallb_bgp_updates_total{peer=\"10.0.0.1:179\"} 3",
+            "metallb_bgp_announced_prefixes_total{peer=\"10.0.0.1:179\"} 1",
+            "metallb_speaker_announced{ip=\"203.0.113.5\",node=\"node-21\",protocol=\"bgp\",service=\"default/web\"} 1",
+            "metallb_bfd_session_up{peer=\"10.0.0.1\",vrf=\"\"} 1",
+            "metallb_bfd_control_packet_input{peer=\"10.0.0.1\",vrf=\"\"} 10",
+            "metallb_k8s_client_config_loaded_bool 1",
+            "metallb_k8s_client_updates_total 7",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        // Every family is declared once, before its samples.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} has no TYPE"
+            );
+        }
+    }
+
+    #[test]
+    fn controller_metrics_count_addresses_per_pool() {
+        let status = ControllerStatus {
+            pools: vec![PoolStatus {
+                name: "prod-pool".into(),
+                assigned_ipv4: 2,
+                available_ipv4: 254,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = controller(&status, true, 1);
+        assert!(
+            text.contains("metallb_allocator_addresses_total{pool=\"prod-pool\"} 256"),
+            "{text}"
+        );
+        assert!(
+            text.contains("metallb_allocator_ipv4_addresses_in_use_total{pool=\"prod-pool\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("metallb_k8s_client_config_stale_bool 0"),
+            "{text}"
+        );
+    }
+}
