@@ -169,14 +169,15 @@ async fn controller_kubernetes(args: &ControllerArgs, options: ControllerOptions
     )
     .await;
     let (leader_sender, leader) = tokio::sync::watch::channel(false);
-    tokio::spawn(ironlb_k8s::lease::run(
+    let lease = ironlb_k8s::lease::LeaseOptions {
+        namespace: args.namespace.clone(),
+        name: "ironlb-controller".into(),
+        identity: identity.clone(),
+        duration: Duration::from_secs(15),
+    };
+    let lease_task = tokio::spawn(ironlb_k8s::lease::run(
         client.clone(),
-        ironlb_k8s::lease::LeaseOptions {
-            namespace: args.namespace.clone(),
-            name: "ironlb-controller".into(),
-            identity: identity.clone(),
-            duration: Duration::from_secs(15),
-        },
+        lease.clone(),
         leader_sender,
     ));
     let reporter = kube::runtime::events::Reporter {
@@ -187,7 +188,7 @@ async fn controller_kubernetes(args: &ControllerArgs, options: ControllerOptions
         tokio::sync::watch::channel(ironlb_k8s::controller::Published::default());
     serve_controller_metrics(&args.metrics_address, metrics).await;
     ironlb_k8s::controller::run(
-        client,
+        client.clone(),
         snapshots,
         leader,
         options,
@@ -196,6 +197,8 @@ async fn controller_kubernetes(args: &ControllerArgs, options: ControllerOptions
         shutdown_signal(),
     )
     .await;
+    lease_task.abort();
+    ironlb_k8s::lease::release(client, &lease).await;
     info!("controller stopped");
     ExitCode::SUCCESS
 }

@@ -88,16 +88,18 @@ async fn attempt(api: &Api<Lease>, options: &LeaseOptions) -> Result<bool, kube:
     };
     let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
     let ours = spec.holder_identity.as_deref() == Some(options.identity.as_str());
-    let expired = match &spec.renew_time {
-        Some(MicroTime(renewed)) => {
-            let held_for = spec.lease_duration_seconds.map_or(options.duration, |s| {
-                Duration::from_secs(u64::try_from(s).unwrap_or(0))
-            });
-            let age = Timestamp::now().duration_since(*renewed);
-            age.as_secs() < 0 || age.unsigned_abs() > held_for
-        }
-        None => true,
-    };
+    let released = spec.holder_identity.as_deref().is_none_or(str::is_empty);
+    let expired = released
+        || match &spec.renew_time {
+            Some(MicroTime(renewed)) => {
+                let held_for = spec.lease_duration_seconds.map_or(options.duration, |s| {
+                    Duration::from_secs(u64::try_from(s).unwrap_or(0))
+                });
+                let age = Timestamp::now().duration_since(*renewed);
+                age.as_secs() < 0 || age.unsigned_abs() > held_for
+            }
+            None => true,
+        };
     if !ours && !expired {
         return Ok(false);
     }
@@ -116,5 +118,30 @@ async fn attempt(api: &Api<Lease>, options: &LeaseOptions) -> Result<bool, kube:
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
         Err(error) => Err(error),
+    }
+}
+
+/// Gives the Lease up (on shutdown), so a standby replica takes over at once instead of
+/// waiting for it to expire.
+pub async fn release(client: Client, options: &LeaseOptions) {
+    let api: Api<Lease> = Api::namespaced(client, &options.namespace);
+    let Ok(Some(mut lease)) = api.get_opt(&options.name).await else {
+        return;
+    };
+    let Some(spec) = lease.spec.as_mut() else {
+        return;
+    };
+    if spec.holder_identity.as_deref() != Some(options.identity.as_str()) {
+        return;
+    }
+    spec.holder_identity = None;
+    match api
+        .replace(&options.name, &PostParams::default(), &lease)
+        .await
+    {
+        Ok(_) => info!(lease = %options.name, "leadership released"),
+        Err(error) => {
+            warn!(lease = %options.name, %error, "cannot release the Lease; it expires by itself")
+        }
     }
 }

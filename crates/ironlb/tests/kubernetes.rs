@@ -1,0 +1,294 @@
+//! IronLB's controller against a real Kubernetes control plane (etcd + kube-apiserver built
+//! from Go modules by `tools/kube/build.sh`, started by `tools/kube/up.sh`): the seed's
+//! manifests applied with kubectl, the Service's EXTERNAL-IP, `IPAllocated` in `kubectl
+//! describe`, two controllers with one leader and a failover, and a restart that keeps every
+//! assignment.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/seed");
+const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/kube");
+
+/// A running control plane, stopped (by `down.sh`, by PID) when dropped.
+struct ControlPlane {
+    dir: PathBuf,
+    bin: PathBuf,
+    children: Vec<Child>,
+}
+
+impl ControlPlane {
+    /// Builds (cached) and starts the control plane; `None` (with a loud message) when it
+    /// cannot run here outside CI.
+    fn start(name: &str) -> Option<ControlPlane> {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        let skip = |why: String| {
+            if ci {
+                panic!("{name}: cannot run in CI: {why}");
+            }
+            eprintln!("\n!!!! SKIPPED {name}: {why} !!!!\n");
+            None
+        };
+        if Command::new("go").arg("version").output().is_err() {
+            return skip("Go is not installed (needed to build kube-apiserver)".into());
+        }
+        let build = Command::new(format!("{TOOLS}/build.sh")).output().ok()?;
+        if !build.status.success() {
+            return skip(format!(
+                "tools/kube/build.sh failed: {}",
+                String::from_utf8_lossy(&build.stderr)
+            ));
+        }
+        let bin = PathBuf::from(
+            String::from_utf8_lossy(&build.stdout)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim(),
+        );
+        let dir = std::env::temp_dir().join(format!("ironlb-kube-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let up = Command::new(format!("{TOOLS}/up.sh"))
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            up.status.success(),
+            "tools/kube/up.sh failed: {}{}",
+            String::from_utf8_lossy(&up.stdout),
+            String::from_utf8_lossy(&up.stderr)
+        );
+        Some(ControlPlane {
+            dir,
+            bin,
+            children: Vec::new(),
+        })
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// Runs kubectl; returns stdout, or panics with stderr.
+    fn kubectl(&self, args: &[&str]) -> String {
+        self.try_kubectl(args, None)
+            .unwrap_or_else(|e| panic!("kubectl {}: {e}", args.join(" ")))
+    }
+
+    fn try_kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+        let mut command = Command::new(self.bin.join("kubectl"));
+        command
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(|e| e.to_string())?;
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        drop(child.stdin.take());
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    fn apply(&self, yaml: &str) {
+        self.try_kubectl(&["apply", "-f", "-"], Some(yaml))
+            .unwrap_or_else(|e| panic!("kubectl apply: {e}\n{yaml}"));
+    }
+
+    /// Starts `ironlb controller --kubernetes` as replica `identity`; returns its index.
+    fn controller(&mut self, identity: &str) -> usize {
+        let log = std::fs::File::create(self.dir.join(format!("{identity}.log"))).unwrap();
+        let child = Command::new(IRONLB)
+            .args(["controller", "--kubernetes", "--metrics-address", "off"])
+            .args(["--identity", identity])
+            .env("KUBECONFIG", self.kubeconfig())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    fn stop(&mut self, index: usize) {
+        if let Some(child) = self.children.get_mut(index) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    fn log(&self, identity: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{identity}.log"))).unwrap_or_default()
+    }
+
+    fn external_ip(&self, service: &str) -> String {
+        self.try_kubectl(
+            &[
+                "get",
+                "svc",
+                service,
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[0].ip}",
+            ],
+            None,
+        )
+        .unwrap_or_default()
+    }
+
+    fn wait_external_ip(&self, service: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let ip = self.external_ip(service);
+            if !ip.is_empty() {
+                return ip;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{service} got no EXTERNAL-IP within {timeout:?}; describe:\n{}",
+                self.try_kubectl(&["describe", "svc", service], None)
+                    .unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn lease_holder(&self) -> String {
+        self.try_kubectl(
+            &[
+                "-n",
+                "metallb-system",
+                "get",
+                "lease",
+                "ironlb-controller",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ],
+            None,
+        )
+        .unwrap_or_default()
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        for index in 0..self.children.len() {
+            self.stop(index);
+        }
+        let _ = Command::new(format!("{TOOLS}/down.sh"))
+            .arg(&self.dir)
+            .status();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("control plane files kept in {}", self.dir.display());
+        }
+    }
+}
+
+fn seed_file(name: &str) -> String {
+    std::fs::read_to_string(Path::new(SEED).join(name)).unwrap()
+}
+
+fn service(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  type: LoadBalancer\n  selector: {{app: {name}}}\n  ports: [{{port: 80}}]\n"
+    )
+}
+
+#[test]
+fn controller_on_a_real_api_server_assigns_leads_fails_over_and_keeps_assignments() {
+    let Some(mut plane) = ControlPlane::start("controller") else {
+        return;
+    };
+    plane.kubectl(&["create", "namespace", "metallb-system"]);
+    let crds = Command::new(IRONLB).arg("crds").output().unwrap();
+    plane.apply(&String::from_utf8_lossy(&crds.stdout));
+    plane.kubectl(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "--timeout=60s",
+        "crd",
+        "--all",
+    ]);
+    // The seed's manifests, unchanged, with kubectl.
+    for file in [
+        "pool.yaml",
+        "peers.yaml",
+        "advertisement.yaml",
+        "bfd.yaml",
+        "service.yaml",
+    ] {
+        plane.apply(&seed_file(file));
+    }
+    plane.controller("replica-a");
+    plane.controller("replica-b");
+    let ip = plane.wait_external_ip("web", Duration::from_secs(60));
+    assert!(ip.starts_with("203.0.113."), "{ip}");
+    let table = plane.kubectl(&["get", "svc", "web"]);
+    assert!(table.contains(&ip), "{table}");
+    println!("$ kubectl get svc web\n{table}");
+    let describe = plane.kubectl(&["describe", "svc", "web"]);
+    assert!(describe.contains("IPAllocated"), "{describe}");
+    let pool = plane.kubectl(&[
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "jsonpath={.metadata.annotations.metallb\\.io/ip-allocated-from-pool}",
+    ]);
+    assert_eq!(pool, "prod-pool");
+
+    // One leader; the other stands by. Stopping the leader hands over within the Lease time.
+    let leader = plane.lease_holder();
+    assert!(leader == "replica-a" || leader == "replica-b", "{leader:?}");
+    let (leader_index, other) = if leader == "replica-a" {
+        (0, "replica-b")
+    } else {
+        (1, "replica-a")
+    };
+    plane.stop(leader_index);
+    plane.apply(&service("web2"));
+    let start = Instant::now();
+    let ip2 = plane.wait_external_ip("web2", Duration::from_secs(60));
+    println!(
+        "the standby took over and assigned web2 after {:?}",
+        start.elapsed()
+    );
+    assert_ne!(ip2, ip);
+    assert_eq!(plane.lease_holder(), other, "{}", plane.log(other));
+
+    // Every controller stops; a new one starts from the Services' own status: nothing moves.
+    let remaining = 1 - leader_index;
+    plane.stop(remaining);
+    plane.controller("replica-c");
+    plane.apply(&service("web3"));
+    let ip3 = plane.wait_external_ip("web3", Duration::from_secs(60));
+    assert_eq!(plane.external_ip("web"), ip);
+    assert_eq!(plane.external_ip("web2"), ip2);
+    assert!(ip3 != ip && ip3 != ip2, "{ip3}");
+
+    // Deleting a Service frees its address for the next one.
+    plane.kubectl(&["delete", "svc", "web"]);
+    plane.apply(&service("web4"));
+    let ip4 = plane.wait_external_ip("web4", Duration::from_secs(60));
+    assert_eq!(ip4, ip, "the lowest free address again");
+}
