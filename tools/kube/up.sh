@@ -7,10 +7,14 @@
 #   DIR/env         KUBECONFIG, API URL, ports, bin dir (sourceable)
 #   DIR/*.log       server logs
 # kube-apiserver serves on BIND_ADDR (default 127.0.0.1): one address of this network
-# namespace, or 0.0.0.0 / :: for all of them (then DIR/kubeconfig points at 127.0.0.1
-# / ::1 and the serving cert also names every address the namespace has at start,
-# so other namespaces can use the kubeconfig with `server:` changed to one of them).
+# namespace, or 0.0.0.0 / :: for all of them (then up.sh itself uses 127.0.0.1 / ::1,
+# and the serving cert also names every address the namespace has at start).
+# IRONLB_KUBECONFIG_SERVER=ADDR: the address DIR/kubeconfig points at (default: the
+#   bind address, or loopback for 0.0.0.0 / ::), e.g. a bridge/veth address that lab
+#   node namespaces route to; it is added to the cert. It must answer from here too
+#   (smoke.sh uses DIR/kubeconfig); kube-controller-manager/-scheduler use loopback.
 # IRONLB_APISERVER_SANS adds names to the cert (comma list: 10.1.2.3,DNS:foo,IP:fd00::1).
+# An address not in the cert works with `tls-server-name: kubernetes` in the kubeconfig.
 # etcd is always on 127.0.0.1. Run inside a network namespace (ip netns exec NS up.sh DIR
 # VETH_ADDR) it brings that namespace's lo up if it is down.
 # Overrides: IRONLB_KUBE_BIN (bin dir; default: output of build.sh),
@@ -28,10 +32,11 @@ DIR=${1:?usage: up.sh DIR [BIND_ADDR]}
 ADDR=${2:-127.0.0.1}
 ADDR=${ADDR#[}; ADDR=${ADDR%]}
 case "$ADDR" in
-  0.0.0.0) WILD=1; CONNECT=127.0.0.1 ;;   # all addresses; clients here use loopback
-  ::)      WILD=1; CONNECT=::1 ;;
-  *)       WILD=;  CONNECT=$ADDR ;;
+  0.0.0.0) WILD=1; LOCAL=127.0.0.1 ;;   # all addresses; up.sh itself uses loopback
+  ::)      WILD=1; LOCAL=::1 ;;
+  *)       WILD=;  LOCAL=$ADDR ;;
 esac
+SERVER=${IRONLB_KUBECONFIG_SERVER:-$LOCAL}; SERVER=${SERVER#[}; SERVER=${SERVER%]}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIN=${IRONLB_KUBE_BIN:-$(bash "$HERE/build.sh")}
 SVC_CIDR=${IRONLB_SERVICE_CIDR:-10.96.0.0/16}
@@ -59,13 +64,13 @@ touch "$DIR/.ironlb-kube"   # marker: down.sh only deletes directories carrying 
 
 # A port is free if a TCP connect to it on $2 (default ADDR) is refused; try random ones.
 # shellcheck disable=SC2016  # $0/$1 expand in the inner bash
-port_free() { ! timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "${2:-$CONNECT}" "$1" 2>/dev/null; }
+port_free() { ! timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "${2:-$LOCAL}" "$1" 2>/dev/null; }
 pick_port() {
   local p
   for _ in $(seq 1 200); do
     p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 12000 ))   # 20000-31999: below the ephemeral range
     case " ${USED_PORTS:-} " in *" $p "*) continue ;; esac
-    if port_free "$p" "$CONNECT" && port_free "$p" 127.0.0.1; then USED_PORTS="${USED_PORTS:-} $p"; echo "$p"; return 0; fi
+    if port_free "$p" "$LOCAL" && port_free "$p" 127.0.0.1; then USED_PORTS="${USED_PORTS:-} $p"; echo "$p"; return 0; fi
   done
   echo "up.sh: no free port on $ADDR" >&2; return 1
 }
@@ -74,7 +79,7 @@ ETCD_PEER_PORT=${IRONLB_ETCD_PEER_PORT:-$(pick_port)}; USED_PORTS="$USED_PORTS $
 API_PORT=${IRONLB_APISERVER_PORT:-$(pick_port)}
 
 # URLs need brackets around IPv6 literals.
-case "$CONNECT" in *:*) HOST="[$CONNECT]" ;; *) HOST="$CONNECT" ;; esac
+bracket() { case "$1" in *:*) echo "[$1]" ;; *) echo "$1" ;; esac; }
 
 # --- PKI: CA, serving cert, admin client cert, service-account key pair ---
 PKI="$DIR/pki"; mkdir -p "$PKI"; chmod 700 "$PKI"
@@ -88,7 +93,7 @@ PKI="$DIR/pki"; mkdir -p "$PKI"; chmod 700 "$PKI"
     -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" -out ca.crt
   # first IP of the service range is the "kubernetes" service IP
   SVC_IP=$(echo "${SVC_CIDR%/*}" | awk -F. '{printf "%d.%d.%d.%d", $1,$2,$3,$4+1}')
-  sans=("$CONNECT" 127.0.0.1 "$SVC_IP" DNS:localhost DNS:kubernetes DNS:kubernetes.default
+  sans=("$SERVER" "$LOCAL" 127.0.0.1 "$SVC_IP" DNS:localhost DNS:kubernetes DNS:kubernetes.default
         DNS:kubernetes.default.svc DNS:kubernetes.default.svc.cluster.local)
   if [ -n "$WILD" ] && command -v ip >/dev/null; then
     mapfile -t -O ${#sans[@]} sans < <(ip -o addr show | awk '{sub("/.*","",$4); print $4}' | grep -v '^fe80:')
@@ -115,15 +120,17 @@ if ! [ -s "$PKI/admin.crt" ] || ! [ -s "$PKI/sa.pub" ]; then echo "up.sh: openss
 
 # --- kubeconfig with inlined credentials ---
 b64() { base64 -w0 < "$1"; }
-API_URL="https://$HOST:$API_PORT"
+API_URL="https://$(bracket "$SERVER"):$API_PORT"     # in DIR/kubeconfig
+LOCAL_URL="https://$(bracket "$LOCAL"):$API_PORT"    # what up.sh and the controllers use
 umask 077
-cat > "$DIR/kubeconfig" <<EOF
+kubeconfig() {  # $1 = server URL
+  cat <<EOF
 apiVersion: v1
 kind: Config
 clusters:
 - name: ironlb-test
   cluster:
-    server: $API_URL
+    server: $1
     certificate-authority-data: $(b64 "$PKI/ca.crt")
 users:
 - name: ironlb-admin
@@ -135,6 +142,9 @@ contexts:
   context: {cluster: ironlb-test, user: ironlb-admin}
 current-context: ironlb-test
 EOF
+}
+kubeconfig "$API_URL" > "$DIR/kubeconfig"
+kubeconfig "$LOCAL_URL" > "$PKI/local.kubeconfig"
 umask 022
 
 # --- start etcd ---
@@ -165,7 +175,7 @@ done
 # shellcheck disable=SC2086
 "$BIN/kube-apiserver" \
   --etcd-servers="http://$E:$ETCD_PORT" \
-  --bind-address="$ADDR" --secure-port="$API_PORT" --advertise-address="${IRONLB_ADVERTISE_ADDR:-$CONNECT}" \
+  --bind-address="$ADDR" --secure-port="$API_PORT" --advertise-address="${IRONLB_ADVERTISE_ADDR:-$LOCAL}" \
   --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
   --client-ca-file="$PKI/ca.crt" \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
@@ -181,6 +191,7 @@ echo "kube-apiserver $!" >> "$DIR/pids"
 cat > "$DIR/env" <<EOF
 export KUBECONFIG=$DIR/kubeconfig
 IRONLB_API_URL=$API_URL
+IRONLB_LOCAL_URL=$LOCAL_URL
 IRONLB_APISERVER_PORT=$API_PORT
 IRONLB_ETCD_PORT=$ETCD_PORT
 IRONLB_KUBE_BIN=$BIN
@@ -191,7 +202,7 @@ APID=$(awk '$1=="kube-apiserver"{print $2}' "$DIR/pids")
 start=$SECONDS
 while :; do
   out=$(curl -s --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-        "$API_URL/readyz" 2>/dev/null || true)
+        "$LOCAL_URL/readyz" 2>/dev/null || true)
   [ "$out" = ok ] && break
   kill -0 "$APID" 2>/dev/null || fail "kube-apiserver exited" "$DIR/kube-apiserver.log"
   [ $((SECONDS - start)) -ge "$TIMEOUT" ] && fail "no /readyz after ${TIMEOUT}s" "$DIR/kube-apiserver.log"
@@ -202,7 +213,7 @@ done
 if [ "${IRONLB_KUBE_KCM:-0}" = 1 ]; then
   [ -x "$BIN/kube-controller-manager" ] || fail "$BIN/kube-controller-manager missing (rebuild with build.sh)" /dev/null
   CTRLS=${IRONLB_KCM_CONTROLLERS:-namespace,garbagecollector,serviceaccount,serviceaccount-token,endpoint,endpointslice}
-  kflags=(--kubeconfig="$DIR/kubeconfig" --leader-elect=false --secure-port=0 --controllers="$CTRLS"
+  kflags=(--kubeconfig="$PKI/local.kubeconfig" --leader-elect=false --secure-port=0 --controllers="$CTRLS"
           --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt"
           --use-service-account-credentials=false --v=1)
   # k8s < 1.24 also serves plain HTTP on *:10252 unless told not to (help read whole:
@@ -216,7 +227,7 @@ if [ "${IRONLB_KUBE_KCM:-0}" = 1 ]; then
     kill -0 "$KPID" 2>/dev/null || fail "kube-controller-manager exited" "$DIR/kube-controller-manager.log"
     case ",$CTRLS," in *,serviceaccount,*) ;; *) break ;; esac
     curl -sf --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-      "$API_URL/api/v1/namespaces/default/serviceaccounts/default" >/dev/null 2>&1 && break
+      "$LOCAL_URL/api/v1/namespaces/default/serviceaccounts/default" >/dev/null 2>&1 && break
     sleep 0.5
   done
 fi
@@ -224,8 +235,8 @@ fi
 # Binds Pods without spec.nodeName to a Node that fits; with no kubelet they stay Pending.
 if [ "${IRONLB_KUBE_SCHEDULER:-0}" = 1 ]; then
   [ -x "$BIN/kube-scheduler" ] || fail "$BIN/kube-scheduler missing (rebuild with build.sh)" /dev/null
-  "$BIN/kube-scheduler" --kubeconfig="$DIR/kubeconfig" --authentication-kubeconfig="$DIR/kubeconfig" \
-    --authorization-kubeconfig="$DIR/kubeconfig" --leader-elect=false --secure-port=0 --v=1 \
+  "$BIN/kube-scheduler" --kubeconfig="$PKI/local.kubeconfig" \
+    --authentication-kubeconfig="$PKI/local.kubeconfig" --authorization-kubeconfig="$PKI/local.kubeconfig" --leader-elect=false --secure-port=0 --v=1 \
     > "$DIR/kube-scheduler.log" 2>&1 < /dev/null &
   echo "kube-scheduler $!" >> "$DIR/pids"
 fi
