@@ -25,6 +25,10 @@ const STATE: &str = "/run/ironlb-lab.json";
 pub struct Args {
     #[command(subcommand)]
     command: Option<LabCommand>,
+    /// With a real Kubernetes control plane (built from Go modules, cached) instead of a
+    /// cluster directory; the scenario then uses the seed's kubectl commands.
+    #[arg(long, global = true)]
+    kubernetes: bool,
 }
 
 #[derive(Subcommand)]
@@ -37,6 +41,13 @@ enum LabCommand {
     Drill,
     /// Remove the running lab: every process it started and every namespace.
     Down,
+    /// (internal) Play the kubelets of the lab's nodes against the lab's API server.
+    #[command(hide = true)]
+    Agent {
+        /// NAME=IPV4, once per node.
+        #[arg(long = "node", value_name = "NAME=IP")]
+        nodes: Vec<String>,
+    },
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -48,6 +59,9 @@ pub fn run(args: Args) -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match args.command {
+        Some(LabCommand::Agent { nodes }) => agent(&nodes),
+        None if args.kubernetes => full_run_kubernetes(),
+        Some(LabCommand::Up) if args.kubernetes => up_kubernetes_and_detach(),
         None => full_run(),
         Some(LabCommand::Up) => up_and_detach(),
         Some(LabCommand::Status) => attached(verify),
@@ -77,6 +91,85 @@ fn full_run() -> Result<()> {
     println!("\n# tearing the lab down");
     drop(fabric);
     result
+}
+
+/// The seed's objects as the lab applies them: tor2 with holdTime 9s (the drill's no-BFD case
+/// ends in seconds), and the Service asking for the address the seed's commands look at.
+fn lab_manifests() -> Vec<(&'static str, String)> {
+    let peers = PEERS.replace(
+        "  peerAddress: 10.0.0.2\n",
+        "  peerAddress: 10.0.0.2\n  holdTime: 9s\n",
+    );
+    let service = SERVICE.replace(
+        "metadata:\n  name: web\n",
+        "metadata:\n  name: web\n  namespace: default\n  annotations:\n    metallb.io/loadBalancerIPs: 203.0.113.5\n",
+    );
+    vec![
+        ("pool.yaml", POOL.to_string()),
+        ("peers.yaml", peers),
+        ("advertisement.yaml", ADVERTISEMENT.to_string()),
+        ("bfd.yaml", BFD.to_string()),
+        ("service.yaml", service),
+    ]
+}
+
+fn full_run_kubernetes() -> Result<()> {
+    if Path::new(STATE).exists() {
+        return Err(format!(
+            "a lab is already up ({STATE}): `ironlb lab down` first"
+        ));
+    }
+    let ironlb = std::env::current_exe().map_err(|e| e.to_string())?;
+    let (fabric, kube) = crate::lab_kube::up(ironlb)?;
+    let result = crate::lab_kube::scenario(&fabric, &kube, &lab_manifests());
+    println!("\n# tearing the lab down");
+    drop(fabric);
+    result
+}
+
+fn up_kubernetes_and_detach() -> Result<()> {
+    if Path::new(STATE).exists() {
+        return Err(format!(
+            "a lab is already up ({STATE}): `ironlb lab down` first"
+        ));
+    }
+    let ironlb = std::env::current_exe().map_err(|e| e.to_string())?;
+    let (fabric, kube) = crate::lab_kube::up(ironlb)?;
+    let view = fabric.detach();
+    let json = serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?;
+    std::fs::write(STATE, json).map_err(|e| format!("cannot write {STATE}: {e}"))?;
+    println!(
+        "The lab is up, with no seed objects yet: apply them with kubectl.\n{}\n  ironlb lab down   removes everything",
+        crate::lab_kube::exports(&kube)
+    );
+    Ok(())
+}
+
+fn agent(nodes: &[String]) -> Result<()> {
+    let mut played = ironlb_k8s::agent::Nodes::new();
+    for node in nodes {
+        let (name, address) = node
+            .split_once('=')
+            .ok_or_else(|| format!("--node {node}: write NAME=IPV4"))?;
+        let address = address
+            .parse()
+            .map_err(|_| format!("--node {node}: {address} is not an IPv4 address"))?;
+        played.insert(name.to_string(), address);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| format!("cannot reach the API server: {e}"))?;
+        ironlb_k8s::agent::register(&client, &played)
+            .await
+            .map_err(|e| format!("cannot register the Nodes: {e}"))?;
+        ironlb_k8s::agent::run(client, played).await;
+        Ok(())
+    })
 }
 
 fn up_and_detach() -> Result<()> {
@@ -131,23 +224,10 @@ fn up() -> Result<Fabric> {
     let write = |fabric: &Fabric, file: &str, text: &str| {
         fabric.write(file, text).map_err(|e| e.to_string())
     };
-    write(&fabric, "pool.yaml", POOL)?;
-    // The seed's peers; tor2 gets holdTime 9s so the drill's no-BFD case ends in seconds
-    // rather than the default 90 s.
-    let peers = PEERS.replace(
-        "  peerAddress: 10.0.0.2\n",
-        "  peerAddress: 10.0.0.2\n  holdTime: 9s\n",
-    );
-    write(&fabric, "peers.yaml", &peers)?;
-    write(&fabric, "advertisement.yaml", ADVERTISEMENT)?;
-    write(&fabric, "bfd.yaml", BFD)?;
+    for (file, yaml) in lab_manifests() {
+        write(&fabric, file, &yaml)?;
+    }
     write(&fabric, "nodes.yaml", &fabric.nodes_yaml(&[]))?;
-    // The seed's Service, asking for the address the seed's commands look at.
-    let service = SERVICE.replace(
-        "metadata:\n  name: web\n",
-        "metadata:\n  name: web\n  namespace: default\n  annotations:\n    metallb.io/loadBalancerIPs: 203.0.113.5\n",
-    );
-    write(&fabric, "service.yaml", &service)?;
     // The `web` Deployment stand-in: one ready endpoint on each node.
     write(
         &fabric,

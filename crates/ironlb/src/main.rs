@@ -8,6 +8,7 @@ mod bgp;
 mod daemon;
 mod get;
 mod lab;
+mod lab_kube;
 mod validate;
 
 /// LoadBalancer Services for bare-metal Kubernetes, announced over BGP. Reads MetalLB's

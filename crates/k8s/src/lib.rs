@@ -3,6 +3,7 @@
 //! pure cores, and this crate writes their results back: Service status, annotations and
 //! events ([`controller`]), under a Lease ([`lease`]).
 
+pub mod agent;
 pub mod controller;
 pub mod lease;
 pub mod source;

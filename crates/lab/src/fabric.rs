@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::{Frr, FrrDaemons, Lab, LabError, Namespace, Process, Result, wait_for};
 
+/// The switch namespace's address on the segment.
+pub const SWITCH_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 250);
+
 /// A router of the fabric.
 #[derive(Clone, Debug)]
 pub struct TorSpec {
@@ -262,6 +265,16 @@ impl Fabric {
         let switch = lab.namespace("sw")?;
         switch.ip(&["link", "add", "br0", "type", "bridge"])?;
         switch.ip(&["link", "set", "br0", "up"])?;
+        // The switch namespace is on the segment too: the lab's Kubernetes API server listens
+        // there, where the node namespaces' speakers reach it.
+        switch.ip(&[
+            "-4",
+            "addr",
+            "add",
+            &format!("{SWITCH_ADDRESS}/24"),
+            "dev",
+            "br0",
+        ])?;
         let cluster_dir = lab.subdirectory("cluster", None)?;
         let attach = |lab: &mut Lab, short: &str, address: Ipv4Addr| -> Result<Namespace> {
             let namespace = lab.namespace(short)?;
@@ -405,6 +418,29 @@ impl Fabric {
             .spawn(&namespace, &format!("speaker-{node}"), &ironlb, &args)?;
         self.speakers.push((node.to_string(), process));
         Ok(())
+    }
+
+    /// Starts `ironlb ARGS` in a namespace (by name) with environment `env`, logging to
+    /// `<lab dir>/<log>.log`.
+    pub fn spawn_ironlb(
+        &mut self,
+        namespace: &str,
+        log: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Process> {
+        let ironlb = self.spec.ironlb.display().to_string();
+        let mut full: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        full.push(ironlb);
+        full.extend(args.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        self.lab
+            .spawn(&Namespace::existing(namespace), log, "env", &refs)
+    }
+
+    /// The switch namespace's name.
+    pub fn switch_namespace(&self) -> &str {
+        self.switch.name()
     }
 
     /// Stops a node's speaker: SIGTERM (Cease to its peers), or SIGKILL with `hard`.

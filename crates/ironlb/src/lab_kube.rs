@@ -1,0 +1,331 @@
+//! `ironlb lab --kubernetes`: the same fabric, plus a real Kubernetes control plane (etcd,
+//! kube-apiserver, kube-controller-manager, kube-scheduler built from Go modules by
+//! `tools/kube/build.sh`) listening in the switch namespace at 10.0.0.250, the lab agent
+//! playing the nodes' kubelets, and IronLB's controller and speakers in Kubernetes mode. The
+//! seed's scenario then runs with the seed's own kubectl commands.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ironlb_lab::fabric::SWITCH_ADDRESS;
+use ironlb_lab::{Fabric, FabricSpec};
+
+/// The control plane of a kubernetes lab.
+pub struct Kube {
+    pub kubeconfig: PathBuf,
+    pub bin: PathBuf,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+fn tools() -> PathBuf {
+    std::env::var_os("IRONLB_KUBE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/kube")))
+}
+
+impl Kube {
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let mut child = Command::new(self.bin.join("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("kubectl: {e}"))?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            use std::io::Write;
+            pipe.write_all(input.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        drop(child.stdin.take());
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
+    pub fn apply(&self, yaml: &str) -> Result<String> {
+        self.kubectl(&["apply", "-f", "-"], Some(yaml))
+    }
+}
+
+/// Builds the fabric and the control plane, and starts IronLB against it.
+pub fn up(ironlb: PathBuf) -> Result<(Fabric, Kube)> {
+    let tools = tools();
+    println!(
+        "# building (once; cached) the Kubernetes control plane: {}/build.sh",
+        tools.display()
+    );
+    let start = Instant::now();
+    let build = Command::new(tools.join("build.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}/build.sh: {e}", tools.display()))?;
+    if !build.status.success() {
+        return Err("tools/kube/build.sh failed (it needs Go and the Go module proxy)".into());
+    }
+    let bin = PathBuf::from(
+        String::from_utf8_lossy(&build.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim(),
+    );
+    println!(
+        "# control plane binaries in {} ({:.1} s)",
+        bin.display(),
+        start.elapsed().as_secs_f64()
+    );
+    println!(
+        "# building the fabric: tor1 10.0.0.1 (FRR, BFD), tor2 10.0.0.2 (FRR), node-21..23 10.0.0.21-23, API server 10.0.0.250"
+    );
+    let mut fabric = Fabric::build("lab", FabricSpec::seed(ironlb)).map_err(|e| e.to_string())?;
+    let state = fabric.directory.join("kube");
+    let start = Instant::now();
+    let up = Command::new("ip")
+        .args(["netns", "exec", fabric.switch_namespace(), "env"])
+        .arg("IRONLB_KUBE_KCM=1")
+        .arg("IRONLB_KUBE_SCHEDULER=1")
+        .arg("IRONLB_KCM_CONTROLLERS=namespace,garbagecollector,serviceaccount,serviceaccount-token,endpoint,endpointslice,deployment,replicaset")
+        .arg(tools.join("up.sh"))
+        .arg(&state)
+        .arg(SWITCH_ADDRESS.to_string())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !up.status.success() {
+        return Err(format!(
+            "tools/kube/up.sh failed: {}{}",
+            String::from_utf8_lossy(&up.stdout),
+            String::from_utf8_lossy(&up.stderr)
+        ));
+    }
+    let kube = Kube {
+        kubeconfig: state.join("kubeconfig"),
+        bin,
+    };
+    println!(
+        "# API server ready in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    kube.kubectl(&["create", "namespace", "metallb-system"], None)?;
+    let crds = ironlb_api::crd::to_yaml().map_err(|e| e.to_string())?;
+    kube.apply(&crds)?;
+    kube.kubectl(
+        &[
+            "wait",
+            "--for",
+            "condition=established",
+            "--timeout=60s",
+            "crd",
+            "--all",
+        ],
+        None,
+    )?;
+    let kubeconfig = kube.kubeconfig.display().to_string();
+    let env = [("KUBECONFIG", kubeconfig.as_str())];
+    let switch = fabric.switch_namespace().to_string();
+    let mut agent = vec!["lab".to_string(), "agent".to_string()];
+    for node in &fabric.nodes {
+        agent.push("--node".into());
+        agent.push(format!("{}={}", node.name, node.address));
+    }
+    let agent: Vec<&str> = agent.iter().map(String::as_str).collect();
+    fabric
+        .spawn_ironlb(&switch, "agent", &env, &agent)
+        .map_err(|e| e.to_string())?;
+    fabric
+        .spawn_ironlb(
+            &switch,
+            "controller",
+            &env,
+            &["controller", "--kubernetes", "--identity", "controller-0"],
+        )
+        .map_err(|e| e.to_string())?;
+    let nodes: Vec<(String, String)> = fabric
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.namespace.clone()))
+        .collect();
+    for (name, namespace) in nodes {
+        fabric
+            .spawn_ironlb(
+                &namespace,
+                &format!("speaker-{name}"),
+                &env,
+                &["speaker", "--kubernetes", "--node", &name],
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    ironlb_lab::wait_for("the lab's Nodes Ready", Duration::from_secs(30), || {
+        let text = kube.kubectl(&["get", "nodes", "--no-headers"], None).ok()?;
+        (text.lines().filter(|l| l.contains(" Ready")).count() == 3).then_some(())
+    })
+    .map_err(|e| e.to_string())?;
+    println!("\n{}", kube.kubectl(&["get", "nodes", "-o", "wide"], None)?);
+    Ok((fabric, kube))
+}
+
+/// Shell lines for using the lab's cluster.
+pub fn exports(kube: &Kube) -> String {
+    format!(
+        "export KUBECONFIG={}\nexport PATH={}:$PATH",
+        kube.kubeconfig.display(),
+        kube.bin.display()
+    )
+}
+
+const WEB: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      # One replica per node (the lab's nodes run no containers; the lab agent reports them Running).
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - labelSelector:
+              matchLabels: {app: web}
+            topologyKey: kubernetes.io/hostname
+      containers:
+      - name: web
+        image: registry.invalid/web:lab
+        ports: [{containerPort: 8443}]
+";
+
+/// The seed's scenario with the seed's commands.
+pub fn scenario(fabric: &Fabric, kube: &Kube, manifests: &[(&str, String)]) -> Result<()> {
+    let ip = "203.0.113.5";
+    for (name, yaml) in manifests {
+        println!("$ kubectl apply -f {name}");
+        print!("{}", kube.apply(yaml)?);
+    }
+    println!("$ kubectl apply -f web-deployment.yaml");
+    print!("{}", kube.apply(WEB)?);
+    let start = Instant::now();
+    ironlb_lab::wait_for("EXTERNAL-IP", Duration::from_secs(60), || {
+        let text = kube
+            .kubectl(
+                &[
+                    "get",
+                    "svc",
+                    "web",
+                    "-o",
+                    "jsonpath={.status.loadBalancer.ingress[0].ip}",
+                ],
+                None,
+            )
+            .ok()?;
+        (!text.is_empty()).then_some(())
+    })
+    .map_err(|e| format!("{e}\ncontroller log:\n{}", fabric.log("controller")))?;
+    let all: Vec<std::net::Ipv4Addr> = fabric.nodes.iter().map(|n| n.address).collect();
+    for tor in ["tor1", "tor2"] {
+        fabric
+            .wait_next_hops(tor, ip, &all, Duration::from_secs(60))
+            .map_err(|e| format!("{e}\nspeaker log:\n{}", fabric.log("speaker-node-21")))?;
+    }
+    println!(
+        "# route via all three nodes at both ToRs {:.0} ms after the Service was applied",
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    println!("\n$ kubectl get svc web");
+    print!("{}", kube.kubectl(&["get", "svc", "web"], None)?);
+    println!("# EXTERNAL-IP should be from 203.0.113.0/24, not <pending>");
+    println!("\n$ kubectl logs -n metallb-system -l component=speaker | grep -i \"BGP session\"");
+    for node in &fabric.nodes {
+        for line in fabric
+            .log(&format!("speaker-{}", node.name))
+            .lines()
+            .filter(|l| l.to_lowercase().contains("bgp session established"))
+        {
+            println!("{}: {line}", node.name);
+        }
+    }
+    for tor in ["tor1", "tor2"] {
+        println!("\n{tor}# show ip route {ip}");
+        print!(
+            "{}",
+            fabric
+                .vtysh(tor, &format!("show ip route {ip}"))
+                .unwrap_or_default()
+        );
+    }
+    println!("\n$ kubectl get endpointslices -l kubernetes.io/service-name=web -o wide");
+    print!(
+        "{}",
+        kube.kubectl(
+            &[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=web",
+                "-o",
+                "wide"
+            ],
+            None
+        )?
+    );
+    println!("\n$ kubectl drain node-21 --ignore-daemonsets --delete-emptydir-data");
+    let start = Instant::now();
+    print!(
+        "{}",
+        kube.kubectl(
+            &[
+                "drain",
+                "node-21",
+                "--ignore-daemonsets",
+                "--delete-emptydir-data",
+                "--timeout=60s"
+            ],
+            None
+        )?
+    );
+    let remaining: Vec<std::net::Ipv4Addr> = all
+        .iter()
+        .copied()
+        .filter(|a| a.octets()[3] != 21)
+        .collect();
+    let mut times = Vec::new();
+    for tor in ["tor1", "tor2"] {
+        fabric
+            .wait_next_hops(tor, ip, &remaining, Duration::from_secs(60))
+            .map_err(|e| e.to_string())?;
+        times.push(start.elapsed());
+    }
+    println!(
+        "# node-21's next hop left both ToRs' FIBs {:.0} ms after `kubectl drain` started",
+        times
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1e3
+    );
+    println!("\ntor1# show ip route {ip}");
+    print!(
+        "{}",
+        fabric
+            .vtysh("tor1", &format!("show ip route {ip}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
