@@ -334,6 +334,31 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
             batch_delay: Duration::from_millis(1),
         };
         let (published, metrics) = tokio::sync::watch::channel(runtime::Published::default());
+        if args.kubernetes
+            && let Some(client) = kube_client().await
+        {
+            // ServiceBGPStatus objects follow what was actually advertised.
+            let (statuses, receiver) =
+                tokio::sync::watch::channel(ironlb_cluster::status::SpeakerStatus::default());
+            let mut source = metrics.clone();
+            tokio::spawn(async move {
+                while source.changed().await.is_ok() {
+                    let status = source.borrow_and_update().status.clone();
+                    statuses.send_if_modified(|current| {
+                        // Ignore the timestamp: only real changes go to the API.
+                        let changed = current.services != status.services;
+                        *current = status;
+                        changed
+                    });
+                }
+            });
+            tokio::spawn(ironlb_k8s::bgp_status::run(
+                client,
+                args.namespace.clone(),
+                args.node.clone(),
+                receiver,
+            ));
+        }
         serve_metrics(&args.metrics_address, move || {
             let published = metrics.borrow();
             (

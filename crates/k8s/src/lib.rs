@@ -4,6 +4,7 @@
 //! events ([`controller`]), under a Lease ([`lease`]).
 
 pub mod agent;
+pub mod bgp_status;
 pub mod controller;
 pub mod lease;
 pub mod source;
