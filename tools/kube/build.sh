@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # build.sh: builds a REAL Kubernetes control plane from Go modules, once, into
 #   ${IRONLB_KUBE_CACHE:-$HOME/.cache/ironlb-kube}/<k8s-version>/bin
-# (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl) and
-# prints that bin dir on stdout (everything else goes to stderr).
+# (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and kwok
+# unless IRONLB_KUBE_KWOK=0) and prints that bin dir on stdout (everything else goes to stderr).
 # A second run with the binaries present returns at once (~0 s).
 #
 # How: a scratch Go module of ours (CACHE/<version>/src) requires
@@ -12,6 +12,8 @@
 # etcd is built in the same module from go.etcd.io/etcd/server/v3/etcdmain at the
 # version k8s itself requires (v3.6.4 for k8s v1.34.4). Everything comes from
 # the Go module proxy through the `go` command; nothing else is downloaded.
+# kwok (sigs.k8s.io/kwok, fake kubelets: Nodes Ready, Pods Running with IPs) is
+# `go install`ed from its own module at $KWOK_VERSION.
 #
 # Overrides:
 #   IRONLB_KUBE_VERSION   k8s version (default: the pinned one below; >= v1.33 for IronLB)
@@ -23,9 +25,11 @@ set -euo pipefail
 
 # Pinned Kubernetes version (k8s-openapi 0.29 `v1_33` needs >= 1.33).
 K8S_VERSION=${IRONLB_KUBE_VERSION:-v1.34.4}
+KWOK_VERSION=${IRONLB_KWOK_VERSION:-v0.7.0}   # its client-go is v0.33
 CACHE=${IRONLB_KUBE_CACHE:-$HOME/.cache/ironlb-kube}
 JOBS=${IRONLB_KUBE_JOBS:-2}
 BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd)
+[ "${IRONLB_KUBE_KWOK:-1}" = 0 ] || BINS+=(kwok)
 OUT="$CACHE/$K8S_VERSION/bin"
 log() { echo "build.sh: $*" >&2; }
 complete() {
@@ -101,13 +105,19 @@ etcd_ver=$(awk '$1=="go.etcd.io/etcd/server/v3"{print $2; exit}' "$gomod")
     ldf="$ldf -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
     ldf="$ldf -X $p.gitTreeState=clean -X $p.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   done
-  log "go build -p $JOBS ${BINS[*]} (cold: tens of minutes on 2 cores)"
+  log "go build -p $JOBS kube-apiserver kube-controller-manager kube-scheduler kubectl etcd (cold: ~7 min on 2 cores)"
   go build -p "$JOBS" -ldflags "$ldf" -o "$TMP/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ./etcd >&2
 )
+if [[ " ${BINS[*]} " == *" kwok "* ]]; then
+  log "go install sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  (cd "$TMP" && GOFLAGS="-trimpath -buildvcs=false" GOBIN="$TMP" \
+     go install -p "$JOBS" -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" >&2)
+fi
 {
   echo "k8s $K8S_VERSION from the Go module proxy; $(go version); etcd $("$TMP/etcd" --version | head -n 1)"
+  [ -x "$TMP/kwok" ] && "$TMP/kwok" --version
   echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) in $((SECONDS - start)) s"
   (cd "$TMP" && ls -l "${BINS[@]}" | awk '{printf "%s %d MB\n", $9, $5/1048576}')
 } > "$TMP/.complete"

@@ -32,6 +32,6 @@ fi
 # only remove what up.sh created, and only in a directory it marked
 if [ -f "$DIR/.ironlb-kube" ]; then
   rm -rf "$DIR/etcd" "$DIR/pki" "$DIR/kubeconfig" "$DIR/env" \
-         "$DIR/etcd.log" "$DIR/kube-apiserver.log" "$DIR/kube-controller-manager.log" "$DIR/kube-scheduler.log" "$DIR/.ironlb-kube"
+         "$DIR/etcd.log" "$DIR/kube-apiserver.log" "$DIR/kube-controller-manager.log" "$DIR/kube-scheduler.log" "$DIR/kwok.log" "$DIR/.ironlb-kube"
   rmdir "$DIR" 2>/dev/null || true
 fi

@@ -5,6 +5,8 @@
 # If up.sh started kube-controller-manager (IRONLB_KUBE_KCM=1): also a hand-made Pod
 # (spec.nodeName set, status patched Running/Ready with a podIP) must show up in the
 # EndpointSlice the controller makes for a selector Service, and leave it once deleted.
+# If up.sh started kwok (IRONLB_KUBE_KWOK=1): an annotated Node must become Ready and
+# a Pod on it Running with an IP, and a graceful Pod delete must finish.
 # Exits non-zero on the first failure.
 set -euo pipefail
 DIR=${1:?usage: smoke.sh DIR}
@@ -133,6 +135,28 @@ EOF
   for _ in $(seq 1 60); do got=$(eps); [ -z "$got" ] && break; sleep 0.25; done
   [ -z "$got" ] || { echo "smoke: Pod deleted but still in the EndpointSlice ('$got')" >&2; exit 1; }
   "$K" delete svc/smoke-eps -n default >/dev/null
+fi
+
+if grep -q '^kwok ' "$DIR/pids" 2>/dev/null; then
+  step "kwok: fake Node Ready, Pod Running with an IP"
+  "$K" apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Node
+metadata: {name: smoke-kwok, annotations: {kwok.x-k8s.io/node: fake}, labels: {kubernetes.io/hostname: smoke-kwok}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: smoke-kwok-pod, namespace: default}
+spec:
+  nodeName: smoke-kwok
+  automountServiceAccountToken: false
+  containers: [{name: c, image: registry.invalid/none}]
+EOF
+  "$K" wait --for=condition=Ready --timeout=30s node/smoke-kwok >/dev/null
+  "$K" wait --for=condition=Ready --timeout=30s -n default pod/smoke-kwok-pod >/dev/null
+  "$K" get pod -n default smoke-kwok-pod -o jsonpath='{.status.podIP}' | grep -qE '^[0-9.]+$'
+  "$K" delete pod -n default smoke-kwok-pod --timeout=30s >/dev/null
+  "$K" delete node smoke-kwok >/dev/null
 fi
 
 step "cleanup"

@@ -26,6 +26,10 @@
 #     serviceaccount-token,endpoint,endpointslice): namespace deletion finishes,
 #     ownerReferences cascade, and hand-made Ready Pods fill Endpoints/EndpointSlices.
 #   IRONLB_KUBE_SCHEDULER=1: also run kube-scheduler (binds Pods to Nodes; no kubelet runs them).
+#   IRONLB_KUBE_KWOK=1: also run kwok (fake kubelets) for Nodes annotated
+#     kwok.x-k8s.io/node=fake: it makes them Ready (keeps their status.addresses if set)
+#     and their Pods Running with an IP from IRONLB_KWOK_POD_CIDR (default 10.244.0.1/16),
+#     and finishes graceful Pod deletion.
 set -euo pipefail
 
 DIR=${1:?usage: up.sh DIR [BIND_ADDR]}
@@ -239,6 +243,15 @@ if [ "${IRONLB_KUBE_SCHEDULER:-0}" = 1 ]; then
     --authentication-kubeconfig="$PKI/local.kubeconfig" --authorization-kubeconfig="$PKI/local.kubeconfig" --leader-elect=false --secure-port=0 --v=1 \
     > "$DIR/kube-scheduler.log" 2>&1 < /dev/null &
   echo "kube-scheduler $!" >> "$DIR/pids"
+fi
+# --- optional kwok (fake kubelets for annotated Nodes) ---
+if [ "${IRONLB_KUBE_KWOK:-0}" = 1 ]; then
+  [ -x "$BIN/kwok" ] || fail "$BIN/kwok missing (rebuild with build.sh)" /dev/null
+  "$BIN/kwok" --kubeconfig="$PKI/local.kubeconfig" --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --cidr="${IRONLB_KWOK_POD_CIDR:-10.244.0.1/16}" --node-ip="${IRONLB_KWOK_NODE_IP:-192.0.2.200}" \
+    > "$DIR/kwok.log" 2>&1 < /dev/null &
+  echo "kwok $!" >> "$DIR/pids"
 fi
 echo "up.sh: ready in $((SECONDS - start))s at $API_URL; KUBECONFIG=$DIR/kubeconfig" >&2
 echo "$DIR/kubeconfig"
