@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 use ironlb_lab::fabric::SWITCH_ADDRESS;
 use ironlb_lab::{Fabric, FabricSpec};
 
-/// The control plane of a kubernetes lab.
+/// The control plane of a kubernetes lab. It listens in the switch namespace (10.0.0.250),
+/// which only the lab's namespaces reach: kubectl runs inside that namespace too, never from
+/// the host's, where 10.0.0.0/24 would be routed to the outside.
 pub struct Kube {
     pub kubeconfig: PathBuf,
     pub bin: PathBuf,
+    pub namespace: String,
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -27,7 +30,9 @@ fn tools() -> PathBuf {
 
 impl Kube {
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
-        let mut child = Command::new(self.bin.join("kubectl"))
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.namespace])
+            .arg(self.bin.join("kubectl"))
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .args(args)
@@ -112,6 +117,7 @@ pub fn up(ironlb: PathBuf) -> Result<(Fabric, Kube)> {
     let kube = Kube {
         kubeconfig: state.join("kubeconfig"),
         bin,
+        namespace: fabric.switch_namespace().to_string(),
     };
     println!(
         "# API server ready in {:.1} s",
@@ -175,11 +181,14 @@ pub fn up(ironlb: PathBuf) -> Result<(Fabric, Kube)> {
     Ok((fabric, kube))
 }
 
-/// Shell lines for using the lab's cluster.
+/// Shell lines for using the lab's cluster. The API server is reachable only from the lab's
+/// namespaces, so kubectl runs in the switch namespace.
 pub fn exports(kube: &Kube) -> String {
     format!(
-        "export KUBECONFIG={}\nexport PATH={}:$PATH",
+        "export KUBECONFIG={}\nexport PATH={}:$PATH\nalias kubectl='ip netns exec {} {}/kubectl'",
         kube.kubeconfig.display(),
+        kube.bin.display(),
+        kube.namespace,
         kube.bin.display()
     )
 }

@@ -31,6 +31,11 @@ pub async fn register(client: &Client, nodes: &Nodes) -> Result<(), kube::Error>
         });
         api.patch(name, &params, &Patch::Apply(&node)).await?;
         set_ready(&api, name, *address).await?;
+        // The API server taints new Nodes not-ready; the node lifecycle controller (not run in
+        // the lab) would lift it once they report Ready.
+        let untaint = json!({"spec": {"taints": []}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&untaint))
+            .await?;
     }
     Ok(())
 }
