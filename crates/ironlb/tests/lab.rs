@@ -1,0 +1,231 @@
+//! The README's main job and its Kubernetes variant, run as a user runs them: `ironlb lab`
+//! prints the seed's verification and the drill; `ironlb lab up --kubernetes` leaves a real
+//! control plane with IronLB running, on which the seed's kubectl commands work, routes stay
+//! at the ToRs while the API server is unreachable, and changes flow again afterwards.
+//!
+//! One test: both use the lab's single state file.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ironlb_lab::fabric::FabricView;
+
+const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
+
+fn ironlb(args: &[&str]) -> (bool, String) {
+    let output = Command::new(IRONLB)
+        .args(args)
+        .output()
+        .expect("ironlb runs");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// Removes the lab whatever happens.
+struct Down;
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = ironlb(&["lab", "down"]);
+    }
+}
+
+fn kubectl(view: &FabricView, args: &[&str]) -> String {
+    let switch = view
+        .namespaces
+        .iter()
+        .find(|n| n.ends_with("-sw"))
+        .expect("switch namespace");
+    let bin = std::fs::read_dir(dirs_cache())
+        .ok()
+        .and_then(|mut versions| {
+            versions.find_map(|v| Some(v.ok()?.path().join("bin/kubectl")).filter(|p| p.exists()))
+        })
+        .expect("kubectl in the cache");
+    let output = Command::new("ip")
+        .args(["netns", "exec", switch])
+        .arg(bin)
+        .arg("--kubeconfig")
+        .arg(view.directory.join("kube/kubeconfig"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "kubectl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn dirs_cache() -> std::path::PathBuf {
+    std::env::var_os("IRONLB_KUBE_CACHE")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".cache/ironlb-kube")
+        })
+}
+
+#[test]
+fn the_main_job_and_its_kubernetes_variant() {
+    if !ironlb_lab::require(
+        "the_main_job_and_its_kubernetes_variant",
+        &["/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd", "go"],
+    ) {
+        return;
+    }
+    let _down = Down;
+    let (ok, output) = ironlb(&["lab"]);
+    assert!(ok, "{output}");
+    for expected in [
+        "web    LoadBalancer   203.0.113.5",
+        "BGP session established",
+        "tor1# show ip route 203.0.113.5",
+        "* 10.0.0.21, via eth0",
+        "* 10.0.0.22, via eth0",
+        "* 10.0.0.23, via eth0",
+        "endpoint drained (Local)",
+        "node hard failure",
+    ] {
+        assert!(
+            output.contains(expected),
+            "missing {expected:?} in:\n{output}"
+        );
+    }
+
+    let (ok, output) = ironlb(&["lab", "up", "--kubernetes"]);
+    assert!(ok, "{output}");
+    assert!(output.contains("export KUBECONFIG="), "{output}");
+    let view: FabricView =
+        serde_json::from_str(&std::fs::read_to_string("/run/ironlb-lab.json").unwrap()).unwrap();
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/seed");
+    for file in [
+        "pool.yaml",
+        "bfd.yaml",
+        "peers.yaml",
+        "advertisement.yaml",
+        "service.yaml",
+    ] {
+        kubectl(&view, &["apply", "-f", &format!("{seed}/{file}")]);
+    }
+    kubectl(
+        &view,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=registry.invalid/web:lab",
+            "--replicas=3",
+        ],
+    );
+    let ip = ironlb_lab::wait_for("EXTERNAL-IP", Duration::from_secs(60), || {
+        let ip = kubectl(
+            &view,
+            &[
+                "get",
+                "svc",
+                "web",
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[0].ip}",
+            ],
+        );
+        (!ip.is_empty()).then_some(ip)
+    })
+    .unwrap();
+    assert!(ip.starts_with("203.0.113."), "{ip}");
+    assert!(kubectl(&view, &["describe", "svc", "web"]).contains("IPAllocated"));
+    // Local policy: the next hops are the nodes the scheduler put web's pods on.
+    let nodes_with_pods = || {
+        let text = kubectl(
+            &view,
+            &[
+                "get",
+                "pods",
+                "-l",
+                "app=web",
+                "-o",
+                "jsonpath={.items[*].spec.nodeName}",
+            ],
+        );
+        let mut hops: Vec<std::net::Ipv4Addr> = text
+            .split_whitespace()
+            .filter_map(|name| view.nodes.iter().find(|n| n.name == name))
+            .map(|n| n.address)
+            .collect();
+        hops.sort();
+        hops.dedup();
+        hops
+    };
+    let expected = nodes_with_pods();
+    assert!(!expected.is_empty());
+    view.wait_next_hops("tor1", &ip, &expected, Duration::from_secs(60))
+        .expect("routes at tor1");
+    // The speakers announce ServiceBGPStatus for what they actually sent.
+    let statuses = ironlb_lab::wait_for("ServiceBGPStatus", Duration::from_secs(20), || {
+        let text = kubectl(
+            &view,
+            &[
+                "-n",
+                "metallb-system",
+                "get",
+                "servicebgpstatuses",
+                "-o",
+                "json",
+            ],
+        );
+        text.contains("\"tor1\"").then_some(text)
+    })
+    .unwrap();
+    assert!(statuses.contains("\"serviceName\": \"web\""), "{statuses}");
+
+    // The API server becomes unreachable (frozen) for 60 s: routes stay.
+    let pids = std::fs::read_to_string(view.directory.join("kube/pids")).unwrap();
+    let apiserver = pids
+        .lines()
+        .find(|l| l.contains("kube-apiserver"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find(|w| w.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .expect("kube-apiserver's PID in kube/pids")
+        .to_string();
+    Command::new("kill")
+        .args(["-STOP", &apiserver])
+        .status()
+        .unwrap();
+    let frozen = Instant::now();
+    while frozen.elapsed() < Duration::from_secs(60) {
+        assert_eq!(
+            view.next_hops("tor1", &ip),
+            expected,
+            "routes withdrawn while the API was away"
+        );
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    Command::new("kill")
+        .args(["-CONT", &apiserver])
+        .status()
+        .unwrap();
+    // Changes flow again: scaling to one replica leaves one next hop.
+    ironlb_lab::wait_for("the API server back", Duration::from_secs(60), || {
+        Command::new("true").status().ok()?;
+        Some(kubectl(&view, &["get", "--raw", "/readyz"]))
+    })
+    .unwrap();
+    kubectl(&view, &["scale", "deployment", "web", "--replicas=1"]);
+    let one = ironlb_lab::wait_for("one replica left", Duration::from_secs(60), || {
+        let hops = nodes_with_pods();
+        (hops.len() == 1).then_some(hops)
+    })
+    .unwrap();
+    view.wait_next_hops("tor1", &ip, &one, Duration::from_secs(120))
+        .expect("next hops follow the scale-down after the API came back");
+}
