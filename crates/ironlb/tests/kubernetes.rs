@@ -292,3 +292,34 @@ fn controller_on_a_real_api_server_assigns_leads_fails_over_and_keeps_assignment
     let ip4 = plane.wait_external_ip("web4", Duration::from_secs(60));
     assert_eq!(ip4, ip, "the lowest free address again");
 }
+
+#[test]
+fn the_install_manifests_are_accepted_by_a_real_api_server() {
+    let Some(plane) = ControlPlane::start("deploy") else {
+        return;
+    };
+    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
+    let rendered = plane.kubectl(&["kustomize", deploy]);
+    // Namespace and CRDs for real (the rest refers to them), then everything server-side dry-run.
+    plane.apply(&std::fs::read_to_string(format!("{deploy}/namespace.yaml")).unwrap());
+    plane.apply(&std::fs::read_to_string(format!("{deploy}/crds.yaml")).unwrap());
+    plane.kubectl(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "--timeout=60s",
+        "crd",
+        "--all",
+    ]);
+    let output = plane
+        .try_kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&rendered))
+        .unwrap_or_else(|e| panic!("kubectl apply --dry-run=server refused deploy/: {e}"));
+    for kind in [
+        "deployment.apps/ironlb-controller",
+        "daemonset.apps/ironlb-speaker",
+        "validatingwebhookconfiguration.admissionregistration.k8s.io/ironlb-webhook-configuration",
+        "customresourcedefinition.apiextensions.k8s.io/bgppeers.metallb.io",
+    ] {
+        assert!(output.contains(kind), "{kind} missing from:\n{output}");
+    }
+}
