@@ -30,7 +30,7 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.object, self.field, self.message)
+        write!(f, "{} {}: {}", self.object, self.field, self.message)
     }
 }
 

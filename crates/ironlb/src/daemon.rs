@@ -32,6 +32,15 @@ pub struct ControllerArgs {
     /// Name of this replica in the leader-election Lease (default: $POD_NAME, else host-pid).
     #[arg(long, value_name = "NAME")]
     identity: Option<String>,
+    /// Where to serve the validating and conversion webhooks (HTTPS), or "off".
+    #[arg(long, value_name = "ADDRESS:PORT", default_value = "0.0.0.0:9443")]
+    webhook_address: String,
+    /// The webhook Service (the certificate's DNS names).
+    #[arg(long, value_name = "NAME", default_value = "ironlb-webhook-service")]
+    webhook_service: String,
+    /// An IP address the webhook is reached at by URL (added to its certificate); repeatable.
+    #[arg(long = "webhook-ip", value_name = "IP")]
+    webhook_ips: Vec<std::net::IpAddr>,
     /// Handle only Services with this spec.loadBalancerClass (default: those without one).
     #[arg(long, value_name = "CLASS")]
     lb_class: Option<String>,
@@ -168,6 +177,30 @@ async fn controller_kubernetes(args: &ControllerArgs, options: ControllerOptions
         },
     )
     .await;
+    if args.webhook_address != "off" {
+        match args.webhook_address.parse() {
+            Ok(address) => {
+                let options = ironlb_k8s::webhook::WebhookOptions {
+                    address,
+                    namespace: args.namespace.clone(),
+                    service: args.webhook_service.clone(),
+                    ips: args.webhook_ips.clone(),
+                    configuration: "ironlb-webhook-configuration".into(),
+                    secret: "ironlb-webhook-cert".into(),
+                    validate: options.validate.clone(),
+                };
+                let (client, snapshots) = (client.clone(), snapshots.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = ironlb_k8s::webhook::run(client, options, snapshots).await {
+                        error!(%error, "webhooks not served");
+                    }
+                });
+            }
+            Err(_) => {
+                error!(address = %args.webhook_address, "--webhook-address must be IP:PORT or off")
+            }
+        }
+    }
     let (leader_sender, leader) = tokio::sync::watch::channel(false);
     let lease = ironlb_k8s::lease::LeaseOptions {
         namespace: args.namespace.clone(),

@@ -78,7 +78,7 @@ pub fn run(args: &Args) -> ExitCode {
         }
         _ => {
             for error in &errors {
-                println!("{} {}: {}", error.object, error.field, error.message);
+                println!("{error}");
             }
             println!("invalid: {} error(s)", errors.len());
             ExitCode::from(1)

@@ -113,10 +113,15 @@ impl ControlPlane {
 
     /// Starts `ironlb controller --kubernetes` as replica `identity`; returns its index.
     fn controller(&mut self, identity: &str) -> usize {
+        self.controller_with(identity, &["--webhook-address", "off"])
+    }
+
+    fn controller_with(&mut self, identity: &str, extra: &[&str]) -> usize {
         let log = std::fs::File::create(self.dir.join(format!("{identity}.log"))).unwrap();
         let child = Command::new(IRONLB)
             .args(["controller", "--kubernetes", "--metrics-address", "off"])
             .args(["--identity", identity])
+            .args(extra)
             .env("KUBECONFIG", self.kubeconfig())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -322,4 +327,161 @@ fn the_install_manifests_are_accepted_by_a_real_api_server() {
     ] {
         assert!(output.contains(kind), "{kind} missing from:\n{output}");
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn webhooks_refuse_invalid_objects_with_ironlbs_message_and_convert_bgppeers() {
+    let Some(mut plane) = ControlPlane::start("webhook") else {
+        return;
+    };
+    plane.kubectl(&["create", "namespace", "metallb-system"]);
+    let crds = Command::new(IRONLB).arg("crds").output().unwrap();
+    plane.apply(&String::from_utf8_lossy(&crds.stdout));
+    plane.kubectl(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "--timeout=60s",
+        "crd",
+        "--all",
+    ]);
+    let port = free_port();
+    let url = format!("https://127.0.0.1:{port}");
+    // The webhook configuration as deploy/ has it, reached by URL (no Service here); IronLB
+    // fills in the caBundle.
+    let mut webhooks = String::new();
+    for (version, plural) in [
+        ("v1beta1", "ipaddresspools"),
+        ("v1beta1", "bgppeers"),
+        ("v1beta2", "bgppeers"),
+        ("v1beta1", "bgpadvertisements"),
+        ("v1beta1", "bfdprofiles"),
+        ("v1beta1", "communities"),
+    ] {
+        let kind = plural.trim_end_matches('s');
+        webhooks.push_str(&format!(
+            "- name: {plural}-{version}.metallb.io\n  admissionReviewVersions: [v1]\n  sideEffects: None\n  failurePolicy: Fail\n  clientConfig: {{url: \"{url}/validate-metallb-io-{version}-{kind}\"}}\n  rules:\n  - apiGroups: [metallb.io]\n    apiVersions: [{version}]\n    operations: [CREATE, UPDATE, DELETE]\n    resources: [{plural}]\n"
+        ));
+    }
+    plane.apply(&format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: ironlb-webhook-configuration}}\nwebhooks:\n{webhooks}"
+    ));
+    plane.kubectl(&[
+        "patch",
+        "crd",
+        "bgppeers.metallb.io",
+        "--type=merge",
+        "-p",
+        &format!(
+            "{{\"spec\":{{\"conversion\":{{\"strategy\":\"Webhook\",\"webhook\":{{\"conversionReviewVersions\":[\"v1\"],\"clientConfig\":{{\"url\":\"{url}/convert\"}}}}}}}}}}"
+        ),
+    ]);
+    let address = format!("127.0.0.1:{port}");
+    plane.controller_with(
+        "webhooks",
+        &["--webhook-address", &address, "--webhook-ip", "127.0.0.1"],
+    );
+    // Wait until the CA is in place and the webhook answers.
+    let start = Instant::now();
+    loop {
+        if plane
+            .try_kubectl(&["apply", "-f", "-"], Some(&seed_file("bfd.yaml")))
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "webhook never answered: {}",
+            plane.log("webhooks")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    plane.apply(&seed_file("pool.yaml"));
+    plane.apply(&seed_file("peers.yaml"));
+    plane.apply(&seed_file("advertisement.yaml"));
+
+    // An invalid BGPPeer is refused with IronLB's message.
+    let invalid = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: broken, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 10.0.0.9, bfdProfile: nope}\n";
+    let refused = plane
+        .try_kubectl(&["apply", "-f", "-"], Some(invalid))
+        .expect_err("an invalid BGPPeer must be refused");
+    assert!(refused.contains("denied the request"), "{refused}");
+    assert!(
+        refused.contains("BGPPeer metallb-system/broken"),
+        "{refused}"
+    );
+    assert!(refused.contains("nope"), "{refused}");
+    let expected = Command::new(IRONLB)
+        .args(["validate", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            let all = format!(
+                "{}\n---\n{}\n---\n{invalid}",
+                seed_file("bfd.yaml"),
+                seed_file("peers.yaml")
+            );
+            child.stdin.take().unwrap().write_all(all.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let validate_says = String::from_utf8_lossy(&expected.stdout);
+    let line = validate_says
+        .lines()
+        .find(|l| l.contains("broken"))
+        .unwrap_or_default();
+    assert!(
+        !line.is_empty() && refused.contains(line.trim()),
+        "webhook: {refused}\nvalidate: {validate_says}"
+    );
+
+    // Deleting the BFDProfile tor1 uses is refused.
+    let refused = plane
+        .try_kubectl(
+            &["-n", "metallb-system", "delete", "bfdprofile", "tor-bfd"],
+            None,
+        )
+        .expect_err("deleting a BFDProfile in use must be refused");
+    assert!(refused.contains("tor-bfd"), "{refused}");
+
+    // A v1beta1 BGPPeer reads back as v1beta2, and back as v1beta1 unchanged.
+    let as_v1beta2 = plane.kubectl(&[
+        "-n",
+        "metallb-system",
+        "get",
+        "bgppeers.v1beta2.metallb.io",
+        "tor1",
+        "-o",
+        "jsonpath={.apiVersion} {.spec.holdTime} {.spec.bfdProfile}",
+    ]);
+    assert_eq!(as_v1beta2, "metallb.io/v1beta2 1m30s tor-bfd");
+    let as_v1beta1 = plane.kubectl(&[
+        "-n",
+        "metallb-system",
+        "get",
+        "bgppeers.v1beta1.metallb.io",
+        "tor2",
+        "-o",
+        "json",
+    ]);
+    let peer: serde_json::Value = serde_json::from_str(&as_v1beta1).unwrap();
+    assert_eq!(peer["apiVersion"], "metallb.io/v1beta1");
+    // As written, plus peerPort 179: the CRD schema's default (MetalLB's too), applied by the
+    // API server on storage, not by the conversion.
+    assert_eq!(
+        peer["spec"],
+        serde_json::json!({"myASN": 65100, "peerASN": 65000, "peerAddress": "10.0.0.2", "peerPort": 179}),
+        "{as_v1beta1}"
+    );
 }

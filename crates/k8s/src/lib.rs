@@ -8,5 +8,6 @@ pub mod bgp_status;
 pub mod controller;
 pub mod lease;
 pub mod source;
+pub mod webhook;
 
 pub use source::{SourceOptions, watch};
