@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # down.sh DIR [--keep]
-# Stops the processes up.sh recorded in DIR/pids (etcd, kube-apiserver, and
-# kube-controller-manager if any), by PID only, newest first
+# Stops the processes up.sh recorded in DIR/pids (etcd, kube-apiserver and the optional
+# kube-controller-manager, kube-scheduler, kwok), by PID only, newest first
 # (each PID is checked against the expected program name first, so a reused PID
 # is never signalled), then deletes the state up.sh wrote under DIR.
 # --keep: stop the processes but keep DIR (logs, certs) for inspection.

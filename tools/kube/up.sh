@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # up.sh DIR [BIND_ADDR]
-# Starts a real etcd + kube-apiserver (no scheduler or kubelet; kube-controller-manager
-# only with IRONLB_KUBE_KCM=1) with all state under DIR, waits for /readyz, and writes:
+# Starts a real etcd + kube-apiserver (no kubelet; kube-controller-manager, kube-scheduler
+# and kwok only when asked, see below) with all state under DIR, waits for /readyz, and writes:
 #   DIR/kubeconfig  admin kubeconfig (client cert in group system:masters, data inlined)
-#   DIR/pids        "NAME PID" lines (etcd, kube-apiserver[, kube-controller-manager]), for down.sh
-#   DIR/env         KUBECONFIG, API URL, ports, bin dir (sourceable)
+#   DIR/pids        "NAME PID" lines, one per process started, for down.sh
+#   DIR/env         KUBECONFIG, API URLs, ports, bin dir (sourceable)
 #   DIR/*.log       server logs
 # kube-apiserver serves on BIND_ADDR (default 127.0.0.1): one address of this network
 # namespace, or 0.0.0.0 / :: for all of them (then up.sh itself uses 127.0.0.1 / ::1,
