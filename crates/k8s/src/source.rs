@@ -15,9 +15,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use ironlb_api::k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice;
-use ironlb_api::{v1beta1, v1beta2};
-use ironlb_cluster::Snapshot;
+use ironlb_api::manifest::{self, Origin};
+use ironlb_cluster::{Problem, Snapshot};
 use ironlb_config::Resources;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -44,12 +45,10 @@ impl Default for SourceOptions {
 }
 
 struct Stores {
-    pools: Store<v1beta1::IPAddressPool>,
-    peers: Store<v1beta2::BGPPeer>,
-    bfd_profiles: Store<v1beta1::BFDProfile>,
-    bgp_advertisements: Store<v1beta1::BGPAdvertisement>,
-    l2_advertisements: Store<v1beta1::L2Advertisement>,
-    communities: Store<v1beta1::Community>,
+    /// The metallb.io kinds, as the API gives them: decoded with IronLB's manifest reader,
+    /// so an object the typed structs would refuse (MetalLB's spec-less L2Advertisement, a
+    /// field of the wrong type) is one reported problem, not a kind that cannot be listed.
+    metallb: Vec<Store<DynamicObject>>,
     secrets: Store<Secret>,
     namespaces: Store<Namespace>,
     nodes: Store<Node>,
@@ -73,12 +72,9 @@ impl Stores {
     async fn wait_until_ready(&self) {
         // Each returns an error only if its writer is gone (the task ended): then there is
         // nothing more to wait for.
-        let _ = self.pools.wait_until_ready().await;
-        let _ = self.peers.wait_until_ready().await;
-        let _ = self.bfd_profiles.wait_until_ready().await;
-        let _ = self.bgp_advertisements.wait_until_ready().await;
-        let _ = self.l2_advertisements.wait_until_ready().await;
-        let _ = self.communities.wait_until_ready().await;
+        for store in &self.metallb {
+            let _ = store.wait_until_ready().await;
+        }
         let _ = self.secrets.wait_until_ready().await;
         let _ = self.namespaces.wait_until_ready().await;
         let _ = self.nodes.wait_until_ready().await;
@@ -87,24 +83,99 @@ impl Stores {
     }
 
     fn snapshot(&self) -> Snapshot {
+        let objects: Vec<DynamicObject> = self
+            .metallb
+            .iter()
+            .flat_map(|store| store.state())
+            .map(|object| (*object).clone())
+            .collect();
+        let (mut resources, problems) = decode(objects);
+        resources.secrets = owned(&self.secrets);
+        resources.namespaces = owned(&self.namespaces);
+        resources.nodes = owned(&self.nodes);
         Snapshot {
-            resources: Resources {
-                pools: owned(&self.pools),
-                peers: owned(&self.peers),
-                bfd_profiles: owned(&self.bfd_profiles),
-                bgp_advertisements: owned(&self.bgp_advertisements),
-                l2_advertisements: owned(&self.l2_advertisements),
-                communities: owned(&self.communities),
-                secrets: owned(&self.secrets),
-                namespaces: owned(&self.namespaces),
-                nodes: owned(&self.nodes),
-            },
+            resources,
             services: owned(&self.services),
             endpoint_slices: owned(&self.endpoint_slices),
-            problems: Vec::new(),
+            problems,
             warnings: Vec::new(),
         }
     }
+}
+
+/// The metallb.io kinds IronLB reads, as (version, kind, plural). BGPPeer in its storage
+/// version.
+pub const METALLB_KINDS: [(&str, &str, &str); 6] = [
+    ("v1beta1", "IPAddressPool", "ipaddresspools"),
+    ("v1beta2", "BGPPeer", "bgppeers"),
+    ("v1beta1", "BFDProfile", "bfdprofiles"),
+    ("v1beta1", "BGPAdvertisement", "bgpadvertisements"),
+    ("v1beta1", "L2Advertisement", "l2advertisements"),
+    ("v1beta1", "Community", "communities"),
+];
+
+/// The API resource of a metallb.io kind.
+pub fn api_resource(version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("metallb.io", version, kind), plural)
+}
+
+/// Decodes metallb.io objects as `ironlb validate` reads files; what does not decode is a
+/// problem naming the object and field.
+pub fn decode(objects: Vec<DynamicObject>) -> (Resources, Vec<Problem>) {
+    let mut decoded = Vec::new();
+    let mut problems = Vec::new();
+    for object in objects {
+        let value = match serde_json::to_value(&object) {
+            Ok(value) => value,
+            Err(error) => {
+                problems.push(Problem {
+                    file: "kubernetes".into(),
+                    line: 0,
+                    message: format!("{}: {error}", object.name_any()),
+                });
+                continue;
+            }
+        };
+        let origin = Origin {
+            file: "kubernetes".into(),
+            line: 0,
+        };
+        match manifest::decode_value(value, origin) {
+            Ok(document) => match document.result {
+                Ok(object) => decoded.push(object),
+                Err(error) => problems.push(Problem {
+                    file: "kubernetes".into(),
+                    line: 0,
+                    message: format!(
+                        "{} {}: {} (ignored until fixed)",
+                        error.object, error.field, error.message
+                    ),
+                }),
+            },
+            Err(error) => problems.push(Problem {
+                file: "kubernetes".into(),
+                line: 0,
+                message: error.to_string(),
+            }),
+        }
+    }
+    (Resources::from_objects(decoded.iter()), problems)
+}
+
+fn reflect_dynamic(
+    kind: &'static str,
+    api: Api<DynamicObject>,
+    resource: ApiResource,
+    changed: mpsc::UnboundedSender<()>,
+) -> Store<DynamicObject> {
+    let writer = reflector::store::Writer::new(resource);
+    let store = writer.as_reader();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|object: &mut DynamicObject| object.managed_fields_mut().clear())
+        .reflect(writer);
+    spawn_watch(kind, stream, changed);
+    store
 }
 
 /// Starts a reflector for `api`; every change is signalled on `changed`.
@@ -119,6 +190,14 @@ where
         // managedFields are a large share of every object and IronLB never reads them.
         .modify(|object: &mut K| object.managed_fields_mut().clear())
         .reflect(writer);
+    spawn_watch(kind, stream, changed);
+    store
+}
+
+fn spawn_watch<S, T>(kind: &'static str, stream: S, changed: mpsc::UnboundedSender<()>)
+where
+    S: futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+{
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         let mut failing = false;
@@ -140,7 +219,6 @@ where
             }
         }
     });
-    store
 }
 
 /// Watches the API and publishes snapshots. Must run inside a tokio runtime; returns once
@@ -149,36 +227,14 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
     let (changed, mut changes) = mpsc::unbounded_channel();
     let ns = options.namespace.as_str();
     let stores = Stores {
-        pools: reflect(
-            "IPAddressPool",
-            Api::namespaced(client.clone(), ns),
-            changed.clone(),
-        ),
-        peers: reflect(
-            "BGPPeer",
-            Api::namespaced(client.clone(), ns),
-            changed.clone(),
-        ),
-        bfd_profiles: reflect(
-            "BFDProfile",
-            Api::namespaced(client.clone(), ns),
-            changed.clone(),
-        ),
-        bgp_advertisements: reflect(
-            "BGPAdvertisement",
-            Api::namespaced(client.clone(), ns),
-            changed.clone(),
-        ),
-        l2_advertisements: reflect(
-            "L2Advertisement",
-            Api::namespaced(client.clone(), ns),
-            changed.clone(),
-        ),
-        communities: reflect(
-            "Community",
-            Api::namespaced(client.clone(), ns),
-            changed.clone(),
-        ),
+        metallb: METALLB_KINDS
+            .iter()
+            .map(|(version, kind, plural)| {
+                let resource = api_resource(version, kind, plural);
+                let api = Api::namespaced_with(client.clone(), ns, &resource);
+                reflect_dynamic(kind, api, resource, changed.clone())
+            })
+            .collect(),
         // Only IronLB's namespace: nobody reads Secrets cluster-wide.
         secrets: reflect(
             "Secret",

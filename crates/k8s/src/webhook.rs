@@ -502,26 +502,26 @@ pub async fn run(
 /// The metallb.io objects as the API has them now (a watch may lag, e.g. re-listing after a
 /// CRD change); Secrets, Namespaces and Nodes from the snapshot.
 async fn live(client: &Client, namespace: &str, mut resources: Resources) -> Resources {
-    async fn list<K>(client: &Client, namespace: &str, into: &mut Vec<K>)
-    where
-        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-        K::DynamicType: Default,
-    {
-        let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let mut objects = Vec::new();
+    for (version, kind, plural) in crate::source::METALLB_KINDS {
+        let resource = crate::source::api_resource(version, kind, plural);
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(client.clone(), namespace, &resource);
         match api.list(&kube::api::ListParams::default()).await {
-            Ok(list) => *into = list.items,
-            Err(error) => warn!(%error, "webhook: listing failed; judging on the watched state"),
+            Ok(list) => objects.extend(list.items),
+            Err(error) => {
+                warn!(%error, kind, "webhook: listing failed; judging on the watched state");
+                return resources;
+            }
         }
     }
-    list(client, namespace, &mut resources.pools).await;
-    list(client, namespace, &mut resources.peers).await;
-    list(client, namespace, &mut resources.bfd_profiles).await;
-    list(client, namespace, &mut resources.bgp_advertisements).await;
-    list(client, namespace, &mut resources.l2_advertisements).await;
-    list(client, namespace, &mut resources.communities).await;
+    let (listed, _problems) = crate::source::decode(objects);
+    resources.pools = listed.pools;
+    resources.peers = listed.peers;
+    resources.bfd_profiles = listed.bfd_profiles;
+    resources.bgp_advertisements = listed.bgp_advertisements;
+    resources.l2_advertisements = listed.l2_advertisements;
+    resources.communities = listed.communities;
     resources
 }
 

@@ -1,0 +1,294 @@
+//! Kubernetes benchmark on the real control plane (`tools/kube`): prints
+//! - the warm build (cache hit) and API-server start times;
+//! - IP assigned after a Service is created: the controller's time from the watch event to
+//!   the status patch being done (its log), median of RUNS (default 10) Services;
+//! - controller and speaker RSS with 10,000 Services in the API (COUNT to change it).
+//!
+//! Needs Go (for the first build) and root-free loopback only. `cargo bench -p ironlb --bench kubernetes`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
+const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/kube");
+
+struct Plane {
+    dir: PathBuf,
+    kubectl: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Plane {
+    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let mut child = Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(self.dir.join("kubeconfig"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "kubectl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn spawn(&mut self, name: &str, args: &[&str]) -> u32 {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(IRONLB)
+            .args(args)
+            .env("KUBECONFIG", self.dir.join("kubeconfig"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Plane {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+        let _ = Command::new(format!("{TOOLS}/down.sh"))
+            .arg(&self.dir)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn service(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{type: LoadBalancer, selector: {{app: {name}}}, ports: [{{port: 80}}]}}\n"
+    )
+}
+
+fn main() {
+    if Command::new("go").arg("version").output().is_err() {
+        println!("kubernetes: SKIPPED: Go is not installed (needed to build kube-apiserver)");
+        return;
+    }
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10);
+    let count: usize = std::env::var("COUNT")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10_000);
+    let start = Instant::now();
+    let build = Command::new(format!("{TOOLS}/build.sh")).output().unwrap();
+    assert!(build.status.success(), "build.sh failed");
+    println!(
+        "kubernetes: build.sh (warm cache) {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    let bin = PathBuf::from(
+        String::from_utf8_lossy(&build.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim(),
+    );
+    let dir = std::env::temp_dir().join(format!("ironlb-kube-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let start = Instant::now();
+    let up = Command::new(format!("{TOOLS}/up.sh"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "up.sh: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    println!(
+        "kubernetes: up.sh to /readyz {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    let mut plane = Plane {
+        dir,
+        kubectl: bin.join("kubectl"),
+        children: Vec::new(),
+    };
+    plane.kubectl(&["create", "namespace", "metallb-system"], None);
+    let crds = Command::new(IRONLB).arg("crds").output().unwrap();
+    plane.kubectl(
+        &["apply", "-f", "-"],
+        Some(&String::from_utf8_lossy(&crds.stdout)),
+    );
+    plane.kubectl(
+        &[
+            "wait",
+            "--for",
+            "condition=established",
+            "--timeout=60s",
+            "crd",
+            "--all",
+        ],
+        None,
+    );
+    // A pool big enough for every Service (addresses only configured, never used on a wire),
+    // a peer nobody answers (the speaker plans and keeps retrying), an advertisement.
+    plane.kubectl(&["apply", "-f", "-"], Some(
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bench, namespace: metallb-system}\nspec: {addresses: [10.200.0.0/16]}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: tor, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 127.0.0.2, peerPort: 1790}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: all, namespace: metallb-system}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: node-1, labels: {kubernetes.io/hostname: node-1}}\n",
+    ));
+    let controller = plane.spawn(
+        "controller",
+        &[
+            "controller",
+            "--kubernetes",
+            "--metrics-address",
+            "off",
+            "--webhook-address",
+            "off",
+            "--identity",
+            "bench",
+        ],
+    );
+    let speaker = plane.spawn(
+        "speaker",
+        &[
+            "speaker",
+            "--kubernetes",
+            "--node",
+            "node-1",
+            "--metrics-address",
+            "off",
+            "--router-id",
+            "10.0.0.21",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(3));
+
+    // IP assignment latency, from the controller's own log.
+    let mut latencies = Vec::new();
+    for run in 0..runs {
+        let before = plane
+            .log("controller")
+            .matches("Service status updated")
+            .count();
+        plane.kubectl(
+            &["apply", "-f", "-"],
+            Some(&service(&format!("latency-{run}"))),
+        );
+        let waited = Instant::now();
+        loop {
+            let log = plane.log("controller");
+            if log.matches("Service status updated").count() > before {
+                let line = log
+                    .lines()
+                    .filter(|l| l.contains("Service status updated"))
+                    .nth(before)
+                    .unwrap_or_default();
+                let total_us: f64 = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("total_us=")?.parse().ok())
+                    .unwrap_or(f64::NAN);
+                latencies.push(total_us / 1000.0);
+                break;
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "no assignment: {}",
+                plane.log("controller")
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "kubernetes: IP assigned after a Service is created: {:.2} ms median from the watch event to the status patch done (min {:.2}, max {:.2}; plus the source's 2 ms batching) — goal ≤ 50 ms",
+        latencies[latencies.len() / 2],
+        latencies[0],
+        latencies[latencies.len() - 1]
+    );
+
+    // 10,000 Services.
+    let start = Instant::now();
+    let mut list = String::new();
+    for i in 0..count {
+        list.push_str("---\n");
+        list.push_str(&service(&format!("svc-{i}")));
+    }
+    plane.kubectl(&["create", "-f", "-"], Some(&list));
+    println!(
+        "kubernetes: {count} Services created in {:.1} s (kubectl)",
+        start.elapsed().as_secs_f64()
+    );
+    let waited = Instant::now();
+    loop {
+        let assigned = plane
+            .kubectl(
+                &[
+                    "get",
+                    "svc",
+                    "-o",
+                    "jsonpath={range .items[*]}{.status.loadBalancer.ingress[0].ip}{\"\\n\"}{end}",
+                ],
+                None,
+            )
+            .lines()
+            .filter(|l| !l.is_empty())
+            .count();
+        if assigned >= count {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(600),
+            "only {assigned} assigned"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    println!(
+        "kubernetes: all {count} assigned {:.1} s after creation began",
+        start.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let (controller_rss, controller_peak) = rss_mib(controller);
+    let (speaker_rss, speaker_peak) = rss_mib(speaker);
+    println!(
+        "kubernetes: with {count} Services: controller RSS {controller_rss:.1} MiB (peak {controller_peak:.1}), speaker RSS {speaker_rss:.1} MiB (peak {speaker_peak:.1}) — goal speaker ≤ 40 MiB"
+    );
+}
