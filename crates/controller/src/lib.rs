@@ -56,6 +56,8 @@ pub struct Controller {
     allocator: Option<Allocator>,
     outcomes: BTreeMap<String, Outcome>,
     events: VecDeque<EventRecord>,
+    /// Every event since the last [`Controller::take_events`] (unbounded, unlike `events`).
+    new_events: Vec<EventRecord>,
     configuration_errors: Vec<String>,
 }
 
@@ -67,6 +69,7 @@ impl Controller {
             allocator: None,
             outcomes: BTreeMap::new(),
             events: VecDeque::new(),
+            new_events: Vec::new(),
             configuration_errors: Vec::new(),
         }
     }
@@ -226,13 +229,15 @@ impl Controller {
         } else {
             format!("Service {object}")
         };
-        self.events.push_back(EventRecord {
+        let record = EventRecord {
             time: now.to_string(),
             type_: type_.to_string(),
             reason: reason.to_string(),
             object,
             message,
-        });
+        };
+        self.new_events.push(record.clone());
+        self.events.push_back(record);
         while self.events.len() > MAX_EVENTS {
             self.events.pop_front();
         }
@@ -283,6 +288,12 @@ impl Controller {
             pools,
             configuration_errors: self.configuration_errors.clone(),
         }
+    }
+
+    /// The events emitted since the last call, all of them (the status keeps only the last
+    /// [`MAX_EVENTS`]).
+    pub fn take_events(&mut self) -> Vec<EventRecord> {
+        std::mem::take(&mut self.new_events)
     }
 
     /// Whether a valid configuration is in force.

@@ -294,6 +294,8 @@ async fn controller_directory(
             &ironlb_cluster::time::now(),
         );
         updates += 1;
+        // Directory mode keeps events in the status file (bounded); nothing else takes them.
+        drop(controller.take_events());
         let _ = published.send(ironlb_k8s::controller::Published {
             status: result.clone(),
             config_loaded: controller.config_loaded(),
