@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::status::{ControllerStatus, SpeakerStatus};
+use crate::status::{BfdSessionStatus, ControllerStatus, PeerSessionStatus, SpeakerStatus};
 
 /// One metric family being written.
 struct Family<'a> {
@@ -121,67 +121,52 @@ pub fn controller(status: &ControllerStatus, loaded: bool, updates: u64) -> Stri
     out
 }
 
+/// Label of a BGP peer in MetalLB's metrics: `ip:port`.
+fn peer_label(address: &str) -> String {
+    if address.contains(':') {
+        format!("[{address}]:179")
+    } else {
+        format!("{address}:179")
+    }
+}
+
+type PeerValue = fn(&PeerSessionStatus) -> u64;
+type BfdValue = fn(&BfdSessionStatus) -> u64;
+
 /// A speaker's metrics.
 pub fn speaker(status: &SpeakerStatus, loaded: bool, updates: u64) -> String {
     let mut out = String::new();
-    let peer_label = |address: &str| {
-        if address.contains(':') {
-            format!("[{address}]:179")
-        } else {
-            format!("{address}:179")
-        }
-    };
-    let mut family = Family::new(
-        &mut out,
-        "metallb_bgp_session_up",
-        "gauge",
-        "BGP session state (1 is up, 0 is down)",
-    );
-    for peer in &status.peers {
-        family.sample(
+    let peer_families: [(&str, &str, &str, PeerValue); 4] = [
+        (
             "metallb_bgp_session_up",
-            &[("peer", &peer_label(&peer.address))],
-            u8::from(peer.state == "Established"),
-        );
-    }
-    let mut family = Family::new(
-        &mut out,
-        "metallb_bgp_updates_total",
-        "counter",
-        "Number of BGP UPDATE messages sent",
-    );
-    for peer in &status.peers {
-        family.sample(
+            "gauge",
+            "BGP session state (1 is up, 0 is down)",
+            |p| u64::from(p.state == "Established"),
+        ),
+        (
             "metallb_bgp_updates_total",
-            &[("peer", &peer_label(&peer.address))],
-            peer.updates_sent,
-        );
-    }
-    let mut family = Family::new(
-        &mut out,
-        "metallb_bgp_announced_prefixes_total",
-        "gauge",
-        "Number of prefixes currently being advertised on the BGP session",
-    );
-    for peer in &status.peers {
-        family.sample(
+            "counter",
+            "Number of BGP UPDATE messages sent",
+            |p| p.updates_sent,
+        ),
+        (
             "metallb_bgp_announced_prefixes_total",
-            &[("peer", &peer_label(&peer.address))],
-            peer.prefixes_sent,
-        );
-    }
-    let mut family = Family::new(
-        &mut out,
-        "metallb_bgp_pending_prefixes_total",
-        "gauge",
-        "Number of prefixes that should be advertised on the BGP session",
-    );
-    for peer in &status.peers {
-        family.sample(
+            "gauge",
+            "Number of prefixes currently being advertised on the BGP session",
+            |p| p.prefixes_sent,
+        ),
+        (
             "metallb_bgp_pending_prefixes_total",
-            &[("peer", &peer_label(&peer.address))],
-            peer.prefixes_wanted,
-        );
+            "gauge",
+            "Number of prefixes that should be advertised on the BGP session",
+            |p| p.prefixes_wanted,
+        ),
+    ];
+    for (name, kind, help, value) in peer_families {
+        let mut family = Family::new(&mut out, name, kind, help);
+        for peer in &status.peers {
+            family.sample(name, &[("peer", &peer_label(&peer.address))], value(peer));
+        }
     }
     let mut family = Family::new(
         &mut out,
@@ -205,44 +190,31 @@ pub fn speaker(status: &SpeakerStatus, loaded: bool, updates: u64) -> String {
             );
         }
     }
-    let mut family = Family::new(
-        &mut out,
-        "metallb_bfd_session_up",
-        "gauge",
-        "BFD session state (1 is up, 0 is down)",
-    );
-    for bfd in &status.bfd {
-        family.sample(
+    let bfd_families: [(&str, &str, &str, BfdValue); 3] = [
+        (
             "metallb_bfd_session_up",
-            &[("peer", &bfd.peer), ("vrf", "")],
-            u8::from(bfd.state == "up"),
-        );
-    }
-    let mut family = Family::new(
-        &mut out,
-        "metallb_bfd_control_packet_input",
-        "counter",
-        "Number of received BFD control packets",
-    );
-    for bfd in &status.bfd {
-        family.sample(
+            "gauge",
+            "BFD session state (1 is up, 0 is down)",
+            |b| u64::from(b.state == "up"),
+        ),
+        (
             "metallb_bfd_control_packet_input",
-            &[("peer", &bfd.peer), ("vrf", "")],
-            bfd.packets_received,
-        );
-    }
-    let mut family = Family::new(
-        &mut out,
-        "metallb_bfd_control_packet_output",
-        "counter",
-        "Number of sent BFD control packets",
-    );
-    for bfd in &status.bfd {
-        family.sample(
+            "counter",
+            "Number of received BFD control packets",
+            |b| b.packets_received,
+        ),
+        (
             "metallb_bfd_control_packet_output",
-            &[("peer", &bfd.peer), ("vrf", "")],
-            bfd.packets_sent,
-        );
+            "counter",
+            "Number of sent BFD control packets",
+            |b| b.packets_sent,
+        ),
+    ];
+    for (name, kind, help, value) in bfd_families {
+        let mut family = Family::new(&mut out, name, kind, help);
+        for bfd in &status.bfd {
+            family.sample(name, &[("peer", &bfd.peer), ("vrf", "")], value(bfd));
+        }
     }
     config_metrics(
         &mut out,

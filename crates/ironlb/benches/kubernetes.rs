@@ -99,7 +99,7 @@ fn rss_mib(pid: u32) -> (f64, f64) {
 
 fn service(name: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{type: LoadBalancer, selector: {{app: {name}}}, ports: [{{port: 80}}]}}\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{type: LoadBalancer, allocateLoadBalancerNodePorts: false, selector: {{app: {name}}}, ports: [{{port: 80}}]}}\n"
     )
 }
 
