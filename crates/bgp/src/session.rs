@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -182,8 +183,9 @@ pub struct Session {
     config: SessionConfig,
     fsm: Fsm,
     /// Everything the caller wants announced; the RIB gets the part the peer can take.
-    desired: BTreeMap<IpNet, RouteAttributes>,
-    rib: AdjRibOut<RouteAttributes>,
+    /// Attributes are shared: thousands of prefixes with the same communities hold one copy.
+    desired: BTreeMap<IpNet, Arc<RouteAttributes>>,
+    rib: AdjRibOut<Arc<RouteAttributes>>,
     context: CodecContext,
     local_address: Option<IpAddr>,
     local_open: Option<Open>,
@@ -242,12 +244,12 @@ impl Session {
     }
 
     /// What the peer has actually been sent: the truth for status reporting.
-    pub fn advertised(&self) -> &BTreeMap<IpNet, RouteAttributes> {
+    pub fn advertised(&self) -> &BTreeMap<IpNet, Arc<RouteAttributes>> {
         self.rib.sent()
     }
 
     /// The routes the caller wants announced.
-    pub fn desired(&self) -> &BTreeMap<IpNet, RouteAttributes> {
+    pub fn desired(&self) -> &BTreeMap<IpNet, Arc<RouteAttributes>> {
         &self.desired
     }
 
@@ -298,9 +300,17 @@ impl Session {
 
     /// Replaces the routes to announce. They are sent after the batch delay once Established.
     pub fn set_routes(&mut self, routes: BTreeMap<IpNet, RouteAttributes>, now: Instant) {
+        let mut shared: BTreeMap<RouteAttributes, Arc<RouteAttributes>> = BTreeMap::new();
         self.desired = routes
             .into_iter()
-            .map(|(prefix, attributes)| (prefix.trunc(), normalized(attributes)))
+            .map(|(prefix, attributes)| {
+                let attributes = normalized(attributes);
+                let shared = shared
+                    .entry(attributes.clone())
+                    .or_insert_with(|| Arc::new(attributes))
+                    .clone();
+                (prefix.trunc(), shared)
+            })
             .collect();
         self.update_rib();
         if self.fsm.state() == State::Established && self.rib.has_changes() {
