@@ -299,17 +299,25 @@ impl Session {
     }
 
     /// Replaces the routes to announce. They are sent after the batch delay once Established.
-    pub fn set_routes(&mut self, routes: BTreeMap<IpNet, RouteAttributes>, now: Instant) {
-        let mut shared: BTreeMap<RouteAttributes, Arc<RouteAttributes>> = BTreeMap::new();
+    pub fn set_routes<A: Into<Arc<RouteAttributes>>>(
+        &mut self,
+        routes: BTreeMap<IpNet, A>,
+        now: Instant,
+    ) {
+        // One copy of each attribute set, however many prefixes carry it.
+        let mut shared: BTreeMap<Arc<RouteAttributes>, Arc<RouteAttributes>> = BTreeMap::new();
         self.desired = routes
             .into_iter()
             .map(|(prefix, attributes)| {
-                let attributes = normalized(attributes);
-                let shared = shared
+                let mut attributes: Arc<RouteAttributes> = attributes.into();
+                if !is_normalized(&attributes) {
+                    attributes = Arc::new(normalized((*attributes).clone()));
+                }
+                let attributes = shared
                     .entry(attributes.clone())
-                    .or_insert_with(|| Arc::new(attributes))
+                    .or_insert(attributes)
                     .clone();
-                (prefix.trunc(), shared)
+                (prefix.trunc(), attributes)
             })
             .collect();
         self.update_rib();
@@ -815,6 +823,11 @@ impl Session {
     fn emit(&mut self, event: SessionEvent) {
         self.outputs.push_back(SessionOutput::Event(event));
     }
+}
+
+fn is_normalized(attributes: &RouteAttributes) -> bool {
+    attributes.communities.windows(2).all(|w| w[0] < w[1])
+        && attributes.large_communities.windows(2).all(|w| w[0] < w[1])
 }
 
 fn normalized(mut attributes: RouteAttributes) -> RouteAttributes {

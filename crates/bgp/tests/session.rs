@@ -306,7 +306,8 @@ fn many_prefixes_with_the_same_attributes_share_updates() {
     assert!(updates <= 2, "{updates} UPDATEs for 10,000 prefixes");
     // Withdrawing them all is as compact.
     let before = pair.updates_sent_by_a();
-    pair.a.set_routes(BTreeMap::new(), pair.now);
+    pair.a
+        .set_routes(BTreeMap::<IpNet, RouteAttributes>::new(), pair.now);
     pair.advance(Duration::from_millis(10));
     assert!(pair.b.received().is_empty());
     assert!(pair.updates_sent_by_a() - before <= 2);

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -175,8 +176,9 @@ fn attributes(args: &Announce) -> anyhow::Result<RouteAttributes> {
 }
 
 /// The routes asked for: `--prefix` and the lines of `--prefix-file`.
-fn routes(args: &Announce) -> anyhow::Result<BTreeMap<IpNet, RouteAttributes>> {
-    let attributes = attributes(args)?;
+fn routes(args: &Announce) -> anyhow::Result<BTreeMap<IpNet, Arc<RouteAttributes>>> {
+    // One attribute set shared by every prefix.
+    let attributes = Arc::new(attributes(args)?);
     let mut prefixes = args.prefixes.clone();
     if let Some(path) = &args.prefix_file {
         let text = std::fs::read_to_string(path)
@@ -204,7 +206,7 @@ fn routes(args: &Announce) -> anyhow::Result<BTreeMap<IpNet, RouteAttributes>> {
 
 fn announce_config(
     args: &Announce,
-) -> anyhow::Result<(PeerConfig, BTreeMap<IpNet, RouteAttributes>)> {
+) -> anyhow::Result<(PeerConfig, BTreeMap<IpNet, Arc<RouteAttributes>>)> {
     let router_id = match (args.router_id, args.source) {
         (Some(id), _) => id,
         (None, Some(IpAddr::V4(source))) => source,
@@ -267,7 +269,7 @@ fn announce_config(
 fn run_announce(
     args: &Announce,
     config: PeerConfig,
-    routes: BTreeMap<IpNet, RouteAttributes>,
+    routes: BTreeMap<IpNet, Arc<RouteAttributes>>,
 ) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

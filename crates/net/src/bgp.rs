@@ -41,7 +41,8 @@ pub struct PeerConfig {
 #[derive(Clone, Debug)]
 pub enum Command {
     /// Replaces the routes to announce.
-    SetRoutes(BTreeMap<IpNet, RouteAttributes>),
+    /// Attributes are shared: give many prefixes clones of one `Arc`.
+    SetRoutes(BTreeMap<IpNet, std::sync::Arc<RouteAttributes>>),
     /// Stops the session with a Cease of this subcode (10: BFD down) and stays down until
     /// [`Command::Start`].
     Stop {

@@ -127,9 +127,9 @@ async fn malformed_messages_get_the_rfc_notification_and_other_sessions_carry_on
         peer_config("healthy", healthy_listener.local_addr().unwrap()),
         events.clone(),
     );
-    let routes: BTreeMap<IpNet, RouteAttributes> = [(
+    let routes: BTreeMap<IpNet, std::sync::Arc<RouteAttributes>> = [(
         "203.0.113.5/32".parse().unwrap(),
-        RouteAttributes::default(),
+        std::sync::Arc::new(RouteAttributes::default()),
     )]
     .into();
     healthy

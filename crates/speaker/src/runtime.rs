@@ -244,8 +244,10 @@ impl Speaker {
                 .map(|routes| {
                     routes
                         .iter()
-                        .map(|(prefix, attributes)| (*prefix, wire_attributes(attributes)))
-                        .collect::<BTreeMap<IpNet, RouteAttributes>>()
+                        .map(|(prefix, attributes)| {
+                            (*prefix, Arc::new(wire_attributes(attributes)))
+                        })
+                        .collect::<BTreeMap<IpNet, Arc<RouteAttributes>>>()
                 })
                 .unwrap_or_default();
             let _ = running.handle.commands.send(Command::SetRoutes(routes));
