@@ -7,7 +7,7 @@
 //! to one poll interval (printed). Needs root and FRR; without them it says so and exits 0.
 //! `cargo bench -p ironlb --bench bgp_frr` (RUNS=5 by default).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use ironlb_lab::{Frr, FrrDaemons, wait_for};
 
@@ -95,7 +95,7 @@ router bgp 65000
         let established = log_text
             .lines()
             .find(|line| line.contains("BGP session established"))
-            .and_then(|line| parse_timestamp(line.split_whitespace().next()?))
+            .and_then(|line| ironlb_cluster::time::parse(line.split_whitespace().next()?))
             .expect("an established line with a timestamp");
         let peak = std::fs::read_to_string(format!("/proc/{}/status", speaker.pid()))
             .ok()
@@ -134,26 +134,4 @@ router bgp 65000
         times[times.len() - 1].as_secs_f64() * 1e3,
         *peaks.last().unwrap_or(&0) as f64 / 1024.0
     );
-}
-
-/// Parses `2026-12-02T09:57:05.725799Z` (tracing's UTC timestamps).
-fn parse_timestamp(text: &str) -> Option<SystemTime> {
-    let text = text.strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut date = date.split('-').map(|p| p.parse::<i64>());
-    let (year, month, day) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
-    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
-    let mut hms = hms.split(':').map(|p| p.parse::<u64>());
-    let (hour, minute, second) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
-    let nanos: u32 = format!("{fraction:0<9}").get(..9)?.parse().ok()?;
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = u64::try_from(era * 146_097 + day_of_era - 719_468).ok()?;
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
-    Some(UNIX_EPOCH + Duration::new(seconds, nanos))
 }

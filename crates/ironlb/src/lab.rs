@@ -79,12 +79,26 @@ pub fn run(args: Args) -> ExitCode {
 
 type Result<T> = std::result::Result<T, String>;
 
-fn full_run() -> Result<()> {
+/// One lab at a time: its namespaces and state file are the machine's.
+fn refuse_if_up() -> Result<()> {
     if Path::new(STATE).exists() {
         return Err(format!(
             "a lab is already up ({STATE}): `ironlb lab down` first"
         ));
     }
+    Ok(())
+}
+
+/// Leaves the fabric running and records where it is for `status`, `drill` and `down`.
+fn detach(fabric: Fabric) -> Result<FabricView> {
+    let view = fabric.detach();
+    let json = serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?;
+    std::fs::write(STATE, json).map_err(|e| format!("cannot write {STATE}: {e}"))?;
+    Ok(view)
+}
+
+fn full_run() -> Result<()> {
+    refuse_if_up()?;
     let fabric = up()?;
     verify(&fabric)?;
     let result = drill(&fabric);
@@ -114,11 +128,7 @@ fn lab_manifests() -> Vec<(&'static str, String)> {
 }
 
 fn full_run_kubernetes() -> Result<()> {
-    if Path::new(STATE).exists() {
-        return Err(format!(
-            "a lab is already up ({STATE}): `ironlb lab down` first"
-        ));
-    }
+    refuse_if_up()?;
     let ironlb = std::env::current_exe().map_err(|e| e.to_string())?;
     let (fabric, kube) = crate::lab_kube::up(ironlb)?;
     let result = crate::lab_kube::scenario(&fabric, &kube, &lab_manifests());
@@ -128,16 +138,10 @@ fn full_run_kubernetes() -> Result<()> {
 }
 
 fn up_kubernetes_and_detach() -> Result<()> {
-    if Path::new(STATE).exists() {
-        return Err(format!(
-            "a lab is already up ({STATE}): `ironlb lab down` first"
-        ));
-    }
+    refuse_if_up()?;
     let ironlb = std::env::current_exe().map_err(|e| e.to_string())?;
     let (fabric, kube) = crate::lab_kube::up(ironlb)?;
-    let view = fabric.detach();
-    let json = serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?;
-    std::fs::write(STATE, json).map_err(|e| format!("cannot write {STATE}: {e}"))?;
+    detach(fabric)?;
     println!(
         "The lab is up, with no seed objects yet: apply them with kubectl.\n{}\n  ironlb lab down   removes everything",
         crate::lab_kube::exports(&kube)
@@ -173,16 +177,10 @@ fn agent(nodes: &[String]) -> Result<()> {
 }
 
 fn up_and_detach() -> Result<()> {
-    if Path::new(STATE).exists() {
-        return Err(format!(
-            "a lab is already up ({STATE}): `ironlb lab down` first"
-        ));
-    }
+    refuse_if_up()?;
     let fabric = up()?;
     verify(&fabric)?;
-    let view = fabric.detach();
-    let json = serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?;
-    std::fs::write(STATE, json).map_err(|e| format!("cannot write {STATE}: {e}"))?;
+    let view = detach(fabric)?;
     println!(
         "\nThe lab is up. Cluster directory: {}\n  ironlb get services --cluster-dir {0}\n  ironlb lab status | ironlb lab drill | ironlb lab down",
         view.cluster_dir.display()
