@@ -123,8 +123,10 @@ impl ClusterDirectory {
         snapshot.resources = Resources::from_objects(objects.iter().copied());
         for object in &objects {
             match object {
-                Object::Service(service) => snapshot.services.push(service.clone()),
-                Object::EndpointSlice(slice) => snapshot.endpoint_slices.push(slice.clone()),
+                Object::Service(service) => snapshot.services.push(Arc::new(service.clone())),
+                Object::EndpointSlice(slice) => {
+                    snapshot.endpoint_slices.push(Arc::new(slice.clone()))
+                }
                 _ => {}
             }
         }
@@ -198,20 +200,19 @@ impl From<ManifestError> for Problem {
 
 /// The controller's assignments become the Services' `status.loadBalancer.ingress`.
 fn apply_controller_status(snapshot: &mut Snapshot, controller: &ControllerStatus) {
+    let by_key: BTreeMap<(&str, &str), _> = controller
+        .services
+        .iter()
+        .map(|s| ((s.namespace.as_str(), s.name.as_str()), s))
+        .collect();
     for service in &mut snapshot.services {
-        let namespace = service
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into());
-        let name = service.metadata.name.clone().unwrap_or_default();
-        let Some(assigned) = controller
-            .services
-            .iter()
-            .find(|s| s.namespace == namespace && s.name == name)
-        else {
+        let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
+        let name = service.metadata.name.as_deref().unwrap_or_default();
+        let Some(&assigned) = by_key.get(&(namespace, name)) else {
             continue;
         };
+        // Made by snapshot() just before: not shared yet, so this does not copy.
+        let service = Arc::make_mut(service);
         let status = service.status.get_or_insert_with(Default::default);
         let load_balancer = status.load_balancer.get_or_insert_with(Default::default);
         load_balancer.ingress = (!assigned.ingress.is_empty()).then(|| {

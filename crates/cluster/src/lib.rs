@@ -13,6 +13,7 @@ pub mod status;
 pub mod time;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -25,9 +26,11 @@ pub use directory::{ClusterDirectory, watch};
 pub struct Snapshot {
     /// metallb.io objects, plus the Secrets, Namespaces and Nodes beside them.
     pub resources: Resources,
-    /// Services, with `status.loadBalancer.ingress` as the controller last wrote it.
-    pub services: Vec<Service>,
-    pub endpoint_slices: Vec<EndpointSlice>,
+    /// Services, with `status.loadBalancer.ingress` as the controller last wrote it. Shared
+    /// with the source's cache (and the previous snapshot): a new snapshot after one change
+    /// costs a pointer per object, not a copy of every object.
+    pub services: Vec<Arc<Service>>,
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     /// Files that could not be read; their last good content is in the snapshot.
     pub problems: Vec<Problem>,
     /// Unknown fields and similar notes.

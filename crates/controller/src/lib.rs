@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ironlb_alloc::{AllocError, Allocator, IpFamily, RequestOptions, ServiceRequest, ingress_ips};
 use ironlb_api::k8s_openapi::api::core::v1::Service;
@@ -79,7 +80,7 @@ impl Controller {
     pub fn update(
         &mut self,
         resources: &Resources,
-        services: &[Service],
+        services: &[Arc<Service>],
         now: &str,
     ) -> ControllerStatus {
         self.load_config(resources, now);

@@ -1,12 +1,14 @@
 //! The controller's decisions over snapshots written as YAML.
 
+use std::sync::Arc;
+
 use ironlb_api::k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use ironlb_api::manifest::{self, Object};
 use ironlb_cluster::status::ControllerStatus;
 use ironlb_config::Resources;
 use ironlb_controller::{Controller, Options};
 
-fn load(yaml: &str) -> (Resources, Vec<Service>) {
+fn load(yaml: &str) -> (Resources, Vec<Arc<Service>>) {
     let documents = manifest::parse(yaml.as_bytes(), "test.yaml").expect("YAML");
     let objects: Vec<Object> = documents
         .into_iter()
@@ -15,7 +17,7 @@ fn load(yaml: &str) -> (Resources, Vec<Service>) {
     let services = objects
         .iter()
         .filter_map(|o| match o {
-            Object::Service(s) => Some(s.clone()),
+            Object::Service(s) => Some(Arc::new(s.clone())),
             _ => None,
         })
         .collect();
@@ -73,7 +75,9 @@ fn a_service_gets_an_ip_and_one_event_and_updates_are_idempotent() {
 fn a_restart_keeps_existing_assignments() {
     let (resources, mut services) = load(&format!("{POOL}{}", service("web", "")));
     // The status a previous controller wrote: .77, not the lowest free address.
-    let status = services[0].status.get_or_insert_with(Default::default);
+    let status = Arc::make_mut(&mut services[0])
+        .status
+        .get_or_insert_with(Default::default);
     status
         .load_balancer
         .get_or_insert_with(Default::default)
@@ -123,7 +127,7 @@ spec: {addresses: [203.0.113.9/32]}
     let status = controller.update(&resources, &services, "t1");
     assert_eq!(ingress(&status, "a"), ["203.0.113.9"]);
     assert!(ingress(&status, "b").is_empty());
-    let remaining: Vec<Service> = services
+    let remaining: Vec<Arc<Service>> = services
         .into_iter()
         .filter(|s| s.metadata.name.as_deref() == Some("b"))
         .collect();

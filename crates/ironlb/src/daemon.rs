@@ -348,6 +348,10 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
                     client,
                     ironlb_k8s::SourceOptions {
                         namespace: args.namespace.clone(),
+                        scope: ironlb_k8s::Scope::Speaker {
+                            node: args.node.clone(),
+                            can_serve: ironlb_speaker::plan::endpoint_can_serve,
+                        },
                         ..Default::default()
                     },
                 )

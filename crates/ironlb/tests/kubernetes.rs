@@ -296,6 +296,38 @@ fn controller_on_a_real_api_server_assigns_leads_fails_over_and_keeps_assignment
     plane.apply(&service("web4"));
     let ip4 = plane.wait_external_ip("web4", Duration::from_secs(60));
     assert_eq!(ip4, ip, "the lowest free address again");
+
+    // A Service that stops being a LoadBalancer: the API server clears its status, the
+    // controller removes its pool annotation, and its address is free for the next one.
+    plane.kubectl(&[
+        "patch",
+        "svc",
+        "web2",
+        "-p",
+        r#"{"spec": {"type": "ClusterIP"}}"#,
+    ]);
+    let waited = Instant::now();
+    let annotation = || {
+        plane.kubectl(&[
+            "get",
+            "svc",
+            "web2",
+            "-o",
+            "jsonpath={.metadata.annotations.metallb\\.io/ip-allocated-from-pool}",
+        ])
+    };
+    while !annotation().is_empty() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the pool annotation stayed on a ClusterIP Service: {}",
+            plane.log("replica-c")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(plane.external_ip("web2"), "");
+    plane.apply(&service("web5"));
+    let ip5 = plane.wait_external_ip("web5", Duration::from_secs(60));
+    assert_eq!(ip5, ip2, "web2's address was freed");
 }
 
 #[test]

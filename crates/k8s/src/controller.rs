@@ -99,33 +99,42 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
         .iter()
         .map(|s| (format!("{}/{}", s.namespace, s.name), s))
         .collect();
-    let mut changes = Vec::new();
+    // Per Service: the ingress to write, and the pool annotation to write (None: remove).
+    let mut changes: Vec<(&Service, Option<&[IpAddr]>, Option<Option<&String>>)> = Vec::new();
     for service in &snapshot.services {
-        let Some(wanted) = decided.get(&key(service)) else {
-            continue;
-        };
-        let current: Vec<IpAddr> = ingress_ips(service).unwrap_or_default();
         let current_pool = service
             .metadata
             .annotations
             .as_ref()
             .and_then(|a| a.get(ALLOCATED_FROM_POOL));
-        let status_changed = current != wanted.ingress;
-        let pool_changed = current_pool != wanted.pool.as_ref();
-        if status_changed || pool_changed {
-            changes.push((service, *wanted, status_changed, pool_changed));
+        let Some(wanted) = decided.get(&key(service)) else {
+            // A Service that left LoadBalancer: the API server cleared its status, the
+            // annotation is ours to remove (MetalLB does the same).
+            let load_balancer = service
+                .spec
+                .as_ref()
+                .is_some_and(|spec| spec.type_.as_deref() == Some("LoadBalancer"));
+            if !load_balancer && current_pool.is_some() {
+                changes.push((service, None, Some(None)));
+            }
+            continue;
+        };
+        let current: Vec<IpAddr> = ingress_ips(service).unwrap_or_default();
+        let ingress = (current != wanted.ingress).then_some(wanted.ingress.as_slice());
+        let pool = (current_pool != wanted.pool.as_ref()).then_some(wanted.pool.as_ref());
+        if ingress.is_some() || pool.is_some() {
+            changes.push((service, ingress, pool));
         }
     }
     // Patched 16 at a time: 10,000 Services do not wait for each other's round trips.
     futures::stream::iter(changes)
-        .map(|(service, wanted, status_changed, pool_changed)| async move {
+        .map(|(service, ingress, pool)| async move {
             let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
             let name = service.metadata.name.as_deref().unwrap_or_default();
             let api: Api<Service> = Api::namespaced(client.clone(), namespace);
             let mut patched = false;
-            if status_changed {
-                let ingress: Vec<_> = wanted
-                    .ingress
+            if let Some(ingress) = ingress {
+                let ingress: Vec<_> = ingress
                     .iter()
                     .map(|ip| json!({"ip": ip.to_string(), "ipMode": "VIP"}))
                     .collect();
@@ -140,14 +149,17 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
                     }
                 }
             }
-            if pool_changed {
-                let patch =
-                    json!({"metadata": {"annotations": {ALLOCATED_FROM_POOL: wanted.pool}}});
-                if let Err(error) = api
+            if let Some(pool) = pool {
+                // A merge patch: null removes the annotation.
+                let patch = json!({"metadata": {"annotations": {ALLOCATED_FROM_POOL: pool}}});
+                match api
                     .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                 {
-                    warn!(service = %key(service), %error, "cannot annotate the Service");
+                    Ok(_) => patched = true,
+                    Err(error) => {
+                        warn!(service = %key(service), %error, "cannot annotate the Service; retried on the next change")
+                    }
                 }
             }
             patched
@@ -167,7 +179,7 @@ async fn publish_events(recorder: &Recorder, snapshot: &Snapshot, events: Vec<Ev
     let services: BTreeMap<String, &Service> = snapshot
         .services
         .iter()
-        .map(|service| (ironlb_controller::key(service), service))
+        .map(|service| (ironlb_controller::key(service), &**service))
         .collect();
     futures::stream::iter(events)
         .map(|record| {

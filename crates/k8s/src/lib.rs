@@ -8,6 +8,7 @@ pub mod bgp_status;
 pub mod controller;
 pub mod lease;
 pub mod source;
+pub mod trim;
 pub mod webhook;
 
-pub use source::{SourceOptions, watch};
+pub use source::{Scope, SourceOptions, watch};

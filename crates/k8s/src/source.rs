@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use ironlb_api::k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
-use ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice;
+use ironlb_api::k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use ironlb_api::manifest::{self, Origin};
 use ironlb_cluster::{Problem, Snapshot};
 use ironlb_config::Resources;
@@ -26,6 +26,24 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use crate::trim;
+
+/// Who reads the snapshots, which decides what is watched and what of it is kept.
+#[derive(Clone, Debug, Default)]
+pub enum Scope {
+    /// The controller (and its webhook): every LoadBalancer Service whole, every Node and
+    /// Namespace (pool and peer selectors are judged against all of them).
+    #[default]
+    Controller,
+    /// The speaker of one node: its own Node only, and of each LoadBalancer Service and
+    /// EndpointSlice only what decides its announcement ([`crate::trim`]). `can_serve` is
+    /// the speaker's rule for an endpoint that counts.
+    Speaker {
+        node: String,
+        can_serve: fn(&Endpoint) -> bool,
+    },
+}
+
 /// What to watch.
 #[derive(Clone, Debug)]
 pub struct SourceOptions {
@@ -33,6 +51,7 @@ pub struct SourceOptions {
     pub namespace: String,
     /// How long to gather changes before publishing a snapshot.
     pub debounce: Duration,
+    pub scope: Scope,
 }
 
 impl Default for SourceOptions {
@@ -40,6 +59,7 @@ impl Default for SourceOptions {
         SourceOptions {
             namespace: "metallb-system".into(),
             debounce: Duration::from_millis(2),
+            scope: Scope::Controller,
         }
     }
 }
@@ -53,7 +73,7 @@ struct Stores {
     namespaces: Store<Namespace>,
     nodes: Store<Node>,
     services: Store<Service>,
-    endpoint_slices: Store<EndpointSlice>,
+    endpoint_slices: Option<Store<EndpointSlice>>,
 }
 
 fn owned<K>(store: &Store<K>) -> Vec<K>
@@ -68,6 +88,16 @@ where
         .collect()
 }
 
+/// Services and EndpointSlices are shared with the cache, not copied: with thousands of
+/// them, a snapshot per change must not cost a copy of each.
+fn shared<K>(store: &Store<K>) -> Vec<Arc<K>>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store.state()
+}
+
 impl Stores {
     async fn wait_until_ready(&self) {
         // Each returns an error only if its writer is gone (the task ended): then there is
@@ -79,7 +109,9 @@ impl Stores {
         let _ = self.namespaces.wait_until_ready().await;
         let _ = self.nodes.wait_until_ready().await;
         let _ = self.services.wait_until_ready().await;
-        let _ = self.endpoint_slices.wait_until_ready().await;
+        if let Some(slices) = &self.endpoint_slices {
+            let _ = slices.wait_until_ready().await;
+        }
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -95,8 +127,12 @@ impl Stores {
         resources.nodes = owned(&self.nodes);
         Snapshot {
             resources,
-            services: owned(&self.services),
-            endpoint_slices: owned(&self.endpoint_slices),
+            services: shared(&self.services),
+            endpoint_slices: self
+                .endpoint_slices
+                .as_ref()
+                .map(shared)
+                .unwrap_or_default(),
             problems,
             warnings: Vec::new(),
         }
@@ -178,17 +214,23 @@ fn reflect_dynamic(
     store
 }
 
-/// Starts a reflector for `api`; every change is signalled on `changed`.
-fn reflect<K>(kind: &'static str, api: Api<K>, changed: mpsc::UnboundedSender<()>) -> Store<K>
+/// Starts a reflector for `api` with `config`, keeping of each object what `trim` leaves;
+/// every change is signalled on `changed`.
+fn reflect<K>(
+    kind: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+    trim: impl FnMut(&mut K) + Send + 'static,
+    changed: mpsc::UnboundedSender<()>,
+) -> Store<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
     let (store, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
+    let stream = watcher(api, config)
         .default_backoff()
-        // managedFields are a large share of every object and IronLB never reads them.
-        .modify(|object: &mut K| object.managed_fields_mut().clear())
+        .modify(trim)
         .reflect(writer);
     spawn_watch(kind, stream, changed);
     store
@@ -239,12 +281,69 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
         secrets: reflect(
             "Secret",
             Api::namespaced(client.clone(), ns),
+            watcher::Config::default(),
+            |secret: &mut Secret| secret.metadata.managed_fields = None,
             changed.clone(),
         ),
-        namespaces: reflect("Namespace", Api::all(client.clone()), changed.clone()),
-        nodes: reflect("Node", Api::all(client.clone()), changed.clone()),
-        services: reflect("Service", Api::all(client.clone()), changed.clone()),
-        endpoint_slices: reflect("EndpointSlice", Api::all(client), changed),
+        namespaces: reflect(
+            "Namespace",
+            Api::all(client.clone()),
+            watcher::Config::default(),
+            trim::namespace,
+            changed.clone(),
+        ),
+        nodes: match &options.scope {
+            Scope::Controller => reflect(
+                "Node",
+                Api::all(client.clone()),
+                watcher::Config::default(),
+                trim::node,
+                changed.clone(),
+            ),
+            Scope::Speaker { node, .. } => reflect(
+                "Node",
+                Api::all(client.clone()),
+                watcher::Config::default().fields(&format!("metadata.name={node}")),
+                trim::node,
+                changed.clone(),
+            ),
+        },
+        services: match &options.scope {
+            // Every Service, the others than LoadBalancer cut to their identity: one that
+            // leaves LoadBalancer must have its pool annotation removed.
+            Scope::Controller => reflect(
+                "Service",
+                Api::all(client.clone()),
+                watcher::Config::default(),
+                trim::service_for_controller,
+                changed.clone(),
+            ),
+            // Only LoadBalancer Services (a field selector since Kubernetes 1.31): one that
+            // stops being one arrives as a deletion, and its routes are withdrawn.
+            Scope::Speaker { .. } => reflect(
+                "Service",
+                Api::all(client.clone()),
+                watcher::Config::default().fields("spec.type=LoadBalancer"),
+                trim::service_for_speaker,
+                changed.clone(),
+            ),
+        },
+        endpoint_slices: match &options.scope {
+            // The controller does not read endpoints: it watches none.
+            Scope::Controller => None,
+            Scope::Speaker { node, can_serve } => {
+                let (node, can_serve) = (node.clone(), *can_serve);
+                Some(reflect(
+                    "EndpointSlice",
+                    Api::all(client),
+                    watcher::Config::default(),
+                    move |slice: &mut EndpointSlice| {
+                        trim::endpoint_slice_for_speaker(slice, &node, can_serve)
+                    },
+                    changed,
+                ))
+            }
+        },
     };
     stores.wait_until_ready().await;
     while changes.try_recv().is_ok() {}

@@ -16,10 +16,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use ironlb_api::k8s_openapi::api::core::v1::{Node, Service};
-use ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice;
+use ironlb_api::k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use ironlb_config::selector::any_matches;
 use ironlb_config::{BgpAdvertisement, Community, Config, Peer, PeerAddress};
 
@@ -116,8 +117,8 @@ pub fn plan(
     config: &Config,
     node_name: &str,
     nodes: &[Node],
-    services: &[Service],
-    endpoint_slices: &[EndpointSlice],
+    services: &[Arc<Service>],
+    endpoint_slices: &[Arc<EndpointSlice>],
     options: &PlanOptions,
 ) -> Plan {
     let node = nodes
@@ -134,6 +135,8 @@ pub fn plan(
         }
     }
     let network_unavailable = node.is_some_and(node_network_unavailable);
+    let serving = serving_endpoint_nodes(endpoint_slices);
+    let nobody = BTreeSet::new();
     let excluded = !options.ignore_exclude_label && node_labels.contains_key(EXCLUDE_LABEL);
 
     for service in services {
@@ -159,8 +162,9 @@ pub fn plan(
             network_unavailable,
             excluded,
             service,
-            &key,
-            endpoint_slices,
+            serving
+                .get(&(key.namespace.as_str(), key.name.as_str()))
+                .unwrap_or(&nobody),
         );
         if let Ok(routes) = &outcome {
             let mut prefixes = BTreeSet::new();
@@ -202,8 +206,7 @@ fn decide(
     network_unavailable: bool,
     excluded: bool,
     service: &Service,
-    key: &ServiceKey,
-    endpoint_slices: &[EndpointSlice],
+    serving_nodes: &BTreeSet<Option<&str>>,
 ) -> Result<Routes, Reason> {
     let ips: Vec<IpAddr> = service
         .status
@@ -260,9 +263,8 @@ fn decide(
         .as_ref()
         .and_then(|s| s.external_traffic_policy.as_deref())
         .is_some_and(|p| p == "Local");
-    let serving_nodes = serving_endpoint_nodes(key, endpoint_slices);
     if local_policy {
-        if !serving_nodes.contains(&Some(node_name.to_string())) {
+        if !serving_nodes.contains(&Some(node_name)) {
             return Err(Reason::NoLocalEndpoints);
         }
     } else if serving_nodes.is_empty() {
@@ -336,29 +338,35 @@ fn node_network_unavailable(node: &Node) -> bool {
         .any(|c| c.type_ == "NetworkUnavailable" && c.status == "True")
 }
 
-/// Nodes hosting an endpoint of the Service that can serve (None: an endpoint without a node).
+/// Whether an endpoint counts for announcing: it has an address and is ready, or serving
+/// while terminating (MetalLB's rule).
+pub fn endpoint_can_serve(endpoint: &Endpoint) -> bool {
+    let conditions = endpoint.conditions.as_ref();
+    let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
+    let serving = conditions.and_then(|c| c.serving).unwrap_or(false);
+    !endpoint.addresses.is_empty() && (ready || serving)
+}
+
+/// Per Service (namespace, name): the nodes hosting an endpoint that can serve (None: an
+/// endpoint without a node). One pass over the slices, however many Services there are.
 fn serving_endpoint_nodes(
-    key: &ServiceKey,
-    endpoint_slices: &[EndpointSlice],
-) -> BTreeSet<Option<String>> {
-    endpoint_slices
-        .iter()
-        .filter(|slice| {
-            slice.metadata.namespace.as_deref().unwrap_or("default") == key.namespace
-                && slice
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                    .is_some_and(|name| *name == key.name)
-        })
-        .flat_map(|slice| slice.endpoints.iter())
-        .filter(|endpoint| {
-            let conditions = endpoint.conditions.as_ref();
-            let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
-            let serving = conditions.and_then(|c| c.serving).unwrap_or(false);
-            !endpoint.addresses.is_empty() && (ready || serving)
-        })
-        .map(|endpoint| endpoint.node_name.clone())
-        .collect()
+    endpoint_slices: &[Arc<EndpointSlice>],
+) -> BTreeMap<(&str, &str), BTreeSet<Option<&str>>> {
+    let mut serving: BTreeMap<(&str, &str), BTreeSet<Option<&str>>> = BTreeMap::new();
+    for slice in endpoint_slices {
+        let Some(service) = slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        else {
+            continue;
+        };
+        let namespace = slice.metadata.namespace.as_deref().unwrap_or("default");
+        let nodes = serving.entry((namespace, service.as_str())).or_default();
+        for endpoint in slice.endpoints.iter().filter(|e| endpoint_can_serve(e)) {
+            nodes.insert(endpoint.node_name.as_deref());
+        }
+    }
+    serving
 }

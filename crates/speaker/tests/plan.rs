@@ -1,6 +1,7 @@
 //! The announcement plan, scenario by scenario, from YAML as a user writes it.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use ironlb_api::Object;
@@ -73,8 +74,8 @@ const READY: &str = "{ready: true}";
 struct Cluster {
     config: ironlb_config::Config,
     nodes: Vec<Node>,
-    services: Vec<Service>,
-    slices: Vec<EndpointSlice>,
+    services: Vec<Arc<Service>>,
+    slices: Vec<Arc<EndpointSlice>>,
 }
 
 fn cluster(documents: &[&str]) -> Cluster {
@@ -95,8 +96,8 @@ fn cluster(documents: &[&str]) -> Cluster {
     for object in objects {
         match object {
             Object::Node(n) => cluster.nodes.push(n),
-            Object::Service(s) => cluster.services.push(s),
-            Object::EndpointSlice(e) => cluster.slices.push(e),
+            Object::Service(s) => cluster.services.push(Arc::new(s)),
+            Object::EndpointSlice(e) => cluster.slices.push(Arc::new(e)),
             _ => {}
         }
     }

@@ -1,0 +1,325 @@
+//! What IronLB keeps of each object it caches. A watch cache holds every object of its kind
+//! for as long as the process runs, so fields nobody reads are dropped as objects arrive:
+//! `managedFields` and `kubectl.kubernetes.io/last-applied-configuration` are often most of
+//! an object, a Node's image list is kilobytes, and a speaker needs only a sliver of each
+//! Service and EndpointSlice. These functions are pure and say exactly which fields stay;
+//! the decisions that read the objects (allocation, the speaker's plan) read nothing else.
+
+use std::collections::BTreeMap;
+
+use ironlb_api::k8s_openapi::api::core::v1::{
+    Namespace, Node, NodeCondition, NodeStatus, Service, ServiceSpec,
+};
+use ironlb_api::k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+/// Label an EndpointSlice carries with its Service's name.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Whether IronLB reads an annotation: MetalLB's, current and deprecated.
+fn read_annotation(key: &str) -> bool {
+    key.starts_with("metallb.io/") || key.starts_with("metallb.universe.tf/")
+}
+
+/// Identity, labels and MetalLB's annotations; nothing else of the metadata.
+fn metadata(meta: &mut ObjectMeta) -> ObjectMeta {
+    let annotations = meta.annotations.take().and_then(|annotations| {
+        let kept: BTreeMap<String, String> = annotations
+            .into_iter()
+            .filter(|(key, _)| read_annotation(key))
+            .collect();
+        (!kept.is_empty()).then_some(kept)
+    });
+    ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        uid: meta.uid.take(),
+        resource_version: meta.resource_version.take(),
+        deletion_timestamp: meta.deletion_timestamp.take(),
+        labels: meta.labels.take(),
+        annotations,
+        ..ObjectMeta::default()
+    }
+}
+
+/// A Service as the controller keeps it: a LoadBalancer Service with its whole spec (ports,
+/// selector and traffic policy decide IP sharing) and status; any other only its identity,
+/// type and MetalLB's annotations (one that left LoadBalancer has its
+/// `metallb.io/ip-allocated-from-pool` removed).
+pub fn service_for_controller(service: &mut Service) {
+    service.metadata = metadata(&mut service.metadata);
+    let load_balancer = service
+        .spec
+        .as_ref()
+        .is_some_and(|spec| spec.type_.as_deref() == Some("LoadBalancer"));
+    if !load_balancer {
+        service.spec = service.spec.take().map(|spec| ServiceSpec {
+            type_: spec.type_,
+            ..ServiceSpec::default()
+        });
+        service.status = None;
+    }
+}
+
+/// A Service as a speaker keeps it: what decides whether and how it is announced.
+pub fn service_for_speaker(service: &mut Service) {
+    service.metadata = metadata(&mut service.metadata);
+    service.spec = service.spec.take().map(|spec| ServiceSpec {
+        type_: spec.type_,
+        load_balancer_class: spec.load_balancer_class,
+        external_traffic_policy: spec.external_traffic_policy,
+        ip_families: spec.ip_families,
+        ..ServiceSpec::default()
+    });
+    if let Some(status) = &mut service.status {
+        status.conditions = None;
+    }
+}
+
+/// An endpoint as the speaker's rule sees it: one address (it only asks whether there is
+/// one), the conditions, the node.
+fn endpoint(endpoint: &Endpoint) -> Endpoint {
+    Endpoint {
+        addresses: endpoint.addresses.iter().take(1).cloned().collect(),
+        conditions: endpoint.conditions.clone(),
+        node_name: endpoint.node_name.clone(),
+        ..Endpoint::default()
+    }
+}
+
+/// An EndpointSlice as the speaker of `node` keeps it. The speaker asks two questions of a
+/// Service's endpoints: can one on this node serve (externalTrafficPolicy Local), and can
+/// any serve at all (Cluster). `can_serve` is the speaker's rule; what stays is every
+/// endpoint on this node that can serve, and one other that can, so both answers are the
+/// same as over the whole slice.
+pub fn endpoint_slice_for_speaker(
+    slice: &mut EndpointSlice,
+    node: &str,
+    can_serve: impl Fn(&Endpoint) -> bool,
+) {
+    let mut meta = metadata(&mut slice.metadata);
+    meta.annotations = None;
+    meta.labels = meta.labels.take().and_then(|labels| {
+        let kept: BTreeMap<String, String> = labels
+            .into_iter()
+            .filter(|(key, _)| key == SERVICE_NAME_LABEL)
+            .collect();
+        (!kept.is_empty()).then_some(kept)
+    });
+    slice.metadata = meta;
+    let mut kept = Vec::new();
+    let mut elsewhere = false;
+    for candidate in slice.endpoints.iter().filter(|e| can_serve(e)) {
+        if candidate.node_name.as_deref() == Some(node) {
+            kept.push(endpoint(candidate));
+        } else if !elsewhere {
+            elsewhere = true;
+            kept.push(endpoint(candidate));
+        }
+    }
+    slice.endpoints = kept;
+    slice.ports = None;
+}
+
+/// A Node: its labels (selectors), conditions (NetworkUnavailable) and addresses (the
+/// router ID); not its images, capacity or system info.
+pub fn node(node: &mut Node) {
+    node.metadata = metadata(&mut node.metadata);
+    node.spec = None;
+    node.status = node.status.take().map(|status| NodeStatus {
+        addresses: status.addresses,
+        conditions: status.conditions.map(|conditions| {
+            conditions
+                .into_iter()
+                .map(|c| NodeCondition {
+                    type_: c.type_,
+                    status: c.status,
+                    ..NodeCondition::default()
+                })
+                .collect()
+        }),
+        ..NodeStatus::default()
+    });
+}
+
+/// A Namespace: its name and labels (pool namespaceSelectors).
+pub fn namespace(namespace: &mut Namespace) {
+    namespace.metadata = metadata(&mut namespace.metadata);
+    namespace.spec = None;
+    namespace.status = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironlb_api::k8s_openapi::api::discovery::v1::EndpointConditions;
+
+    fn endpoint_on(node: &str, ready: bool) -> Endpoint {
+        Endpoint {
+            addresses: vec!["10.244.0.1".into(), "10.244.0.2".into()],
+            conditions: Some(EndpointConditions {
+                ready: Some(ready),
+                ..Default::default()
+            }),
+            node_name: Some(node.into()),
+            hostname: Some("pod".into()),
+            ..Default::default()
+        }
+    }
+
+    fn ready(endpoint: &Endpoint) -> bool {
+        endpoint.conditions.as_ref().and_then(|c| c.ready) == Some(true)
+    }
+
+    #[test]
+    fn service_keeps_what_decisions_read() {
+        let mut service: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "web", "namespace": "default", "uid": "u1", "resourceVersion": "7",
+                "labels": {"app": "web"},
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{...}",
+                    "metallb.io/loadBalancerIPs": "203.0.113.5",
+                    "metallb.universe.tf/allow-shared-ip": "k"
+                },
+                "managedFields": [{"manager": "kubectl"}],
+                "finalizers": ["x"]
+            },
+            "spec": {
+                "type": "LoadBalancer", "externalTrafficPolicy": "Local",
+                "loadBalancerClass": "c", "ipFamilies": ["IPv4"],
+                "ports": [{"port": 80}], "selector": {"app": "web"}, "clusterIP": "10.96.0.9"
+            },
+            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.5"}]}}
+        }))
+        .unwrap();
+        let mut controller = service.clone();
+        service_for_controller(&mut controller);
+        assert_eq!(
+            controller.metadata.annotations.as_ref().unwrap().len(),
+            2,
+            "MetalLB's annotations stay, kubectl's goes"
+        );
+        assert!(controller.metadata.managed_fields.is_none());
+        assert!(controller.metadata.finalizers.is_none());
+        assert_eq!(
+            controller
+                .spec
+                .as_ref()
+                .unwrap()
+                .ports
+                .as_ref()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        service_for_speaker(&mut service);
+        let spec = service.spec.as_ref().unwrap();
+        assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+        assert_eq!(spec.external_traffic_policy.as_deref(), Some("Local"));
+        assert_eq!(spec.load_balancer_class.as_deref(), Some("c"));
+        assert!(spec.ports.is_none() && spec.selector.is_none() && spec.cluster_ip.is_none());
+        assert_eq!(service.metadata.labels.as_ref().unwrap()["app"], "web");
+        assert_eq!(service.metadata.uid.as_deref(), Some("u1"));
+        let ingress = service
+            .status
+            .as_ref()
+            .unwrap()
+            .load_balancer
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            ingress.ingress.as_ref().unwrap()[0].ip.as_deref(),
+            Some("203.0.113.5")
+        );
+    }
+
+    #[test]
+    fn endpoint_slice_keeps_both_answers() {
+        let slice = EndpointSlice {
+            metadata: ObjectMeta {
+                name: Some("web-abc".into()),
+                namespace: Some("default".into()),
+                labels: Some(
+                    [
+                        (SERVICE_NAME_LABEL.to_string(), "web".to_string()),
+                        ("endpointslice.kubernetes.io/managed-by".into(), "x".into()),
+                    ]
+                    .into(),
+                ),
+                ..Default::default()
+            },
+            address_type: "IPv4".into(),
+            endpoints: vec![
+                endpoint_on("node-2", false),
+                endpoint_on("node-2", true),
+                endpoint_on("node-3", true),
+                endpoint_on("node-1", true),
+                endpoint_on("node-1", false),
+            ],
+            ports: Some(vec![Default::default()]),
+        };
+        let mut on_1 = slice.clone();
+        endpoint_slice_for_speaker(&mut on_1, "node-1", ready);
+        let nodes: Vec<_> = on_1
+            .endpoints
+            .iter()
+            .map(|e| e.node_name.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            nodes,
+            ["node-2", "node-1"],
+            "one elsewhere, every local one that serves"
+        );
+        assert!(
+            on_1.endpoints
+                .iter()
+                .all(|e| e.addresses.len() == 1 && e.hostname.is_none())
+        );
+        assert_eq!(on_1.metadata.labels.as_ref().unwrap().len(), 1);
+        assert!(on_1.ports.is_none());
+
+        let mut on_9 = slice.clone();
+        endpoint_slice_for_speaker(&mut on_9, "node-9", ready);
+        assert_eq!(
+            on_9.endpoints.len(),
+            1,
+            "Cluster still sees a serving endpoint"
+        );
+
+        let mut none = slice;
+        none.endpoints.retain(|e| !ready(e));
+        endpoint_slice_for_speaker(&mut none, "node-1", ready);
+        assert!(none.endpoints.is_empty());
+    }
+
+    #[test]
+    fn node_keeps_labels_conditions_addresses() {
+        let mut node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "node-1", "labels": {"zone": "a"}},
+            "spec": {"podCIDR": "10.244.1.0/24"},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.21"}],
+                "conditions": [{"type": "NetworkUnavailable", "status": "True", "message": "m",
+                                "lastHeartbeatTime": "2026-01-01T00:00:00Z"}],
+                "images": [{"names": ["a", "b"], "sizeBytes": 1}],
+                "nodeInfo": {"architecture": "amd64", "bootID": "", "containerRuntimeVersion": "",
+                             "kernelVersion": "", "kubeProxyVersion": "", "kubeletVersion": "",
+                             "machineID": "", "operatingSystem": "", "osImage": "", "systemUUID": ""}
+            }
+        }))
+        .unwrap();
+        super::node(&mut node);
+        let status = node.status.as_ref().unwrap();
+        assert!(status.images.is_none() && status.node_info.is_none() && node.spec.is_none());
+        assert_eq!(status.addresses.as_ref().unwrap()[0].address, "10.0.0.21");
+        let condition = &status.conditions.as_ref().unwrap()[0];
+        assert_eq!(
+            (condition.type_.as_str(), condition.status.as_str()),
+            ("NetworkUnavailable", "True")
+        );
+        assert!(condition.message.is_none());
+        assert_eq!(node.metadata.labels.as_ref().unwrap()["zone"], "a");
+    }
+}
