@@ -90,6 +90,13 @@ fn key(service: &Service) -> String {
     ironlb_controller::key(service)
 }
 
+/// A Service to patch: the ingress to write, and the pool annotation to write (None: remove).
+type Change<'a> = (
+    &'a Service,
+    Option<&'a [IpAddr]>,
+    Option<Option<&'a String>>,
+);
+
 /// Patches every Service whose status or annotation differs from the decision. Returns how
 /// many were patched.
 async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) -> usize {
@@ -99,8 +106,7 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
         .iter()
         .map(|s| (format!("{}/{}", s.namespace, s.name), s))
         .collect();
-    // Per Service: the ingress to write, and the pool annotation to write (None: remove).
-    let mut changes: Vec<(&Service, Option<&[IpAddr]>, Option<Option<&String>>)> = Vec::new();
+    let mut changes: Vec<Change> = Vec::new();
     for service in &snapshot.services {
         let current_pool = service
             .metadata
