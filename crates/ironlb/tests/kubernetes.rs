@@ -359,6 +359,58 @@ fn the_install_manifests_are_accepted_by_a_real_api_server() {
     ] {
         assert!(output.contains(kind), "{kind} missing from:\n{output}");
     }
+
+    // The Helm chart: helm (built from Go modules: Debian and PyPI have none) lints and
+    // renders it, CRDs included, and the API server accepts the result.
+    let helm = Command::new(format!("{TOOLS}/helm.sh")).output().unwrap();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if !helm.status.success() {
+        let why = String::from_utf8_lossy(&helm.stderr);
+        assert!(!ci, "tools/kube/helm.sh failed in CI: {why}");
+        eprintln!("\n!!!! SKIPPED the Helm chart: tools/kube/helm.sh failed: {why} !!!!\n");
+        return;
+    }
+    let helm = String::from_utf8_lossy(&helm.stdout).trim().to_string();
+    let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/../../charts/ironlb");
+    let run = |args: &[&str]| {
+        let output = Command::new(&helm).args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "helm {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    run(&["lint", "--strict", chart]);
+    let server = plane.kubectl(&["version", "-o", "json"]);
+    let version: serde_json::Value = serde_json::from_str(&server).unwrap();
+    let server = version["serverVersion"]["gitVersion"].as_str().unwrap();
+    let rendered = run(&[
+        "template",
+        "ironlb",
+        chart,
+        "--namespace",
+        "metallb-system",
+        "--include-crds",
+        "--kube-version",
+        server,
+    ]);
+    let output = plane
+        .try_kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&rendered))
+        .unwrap_or_else(|e| panic!("kubectl apply --dry-run=server refused the chart: {e}"));
+    for kind in [
+        "deployment.apps/ironlb-controller",
+        "daemonset.apps/ironlb-speaker",
+        "validatingwebhookconfiguration.admissionregistration.k8s.io/ironlb-webhook-configuration",
+        "customresourcedefinition.apiextensions.k8s.io/bgppeers.metallb.io",
+    ] {
+        assert!(
+            output.contains(kind),
+            "{kind} missing from the chart:\n{output}"
+        );
+    }
+    println!("helm template charts/ironlb: accepted by the API server ({server})");
 }
 
 fn free_port() -> u16 {
