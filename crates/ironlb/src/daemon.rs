@@ -219,6 +219,15 @@ async fn controller_kubernetes(args: &ControllerArgs, options: ControllerOptions
     };
     let (published, metrics) =
         tokio::sync::watch::channel(ironlb_k8s::controller::Published::default());
+    spawn_configuration_state(
+        client.clone(),
+        args.namespace.clone(),
+        ironlb_k8s::config_state::Component::controller(),
+        metrics.clone(),
+        |published: &ironlb_k8s::controller::Published| {
+            (published.updates > 0).then(|| published.errors())
+        },
+    );
     serve_controller_metrics(&args.metrics_address, metrics).await;
     ironlb_k8s::controller::run(
         client.clone(),
@@ -252,6 +261,38 @@ async fn serve_controller_metrics(
         )
     })
     .await;
+}
+
+/// Keeps the component's ConfigurationState in line with what it publishes (`errors`:
+/// `None` until it has decided something).
+fn spawn_configuration_state<P: Send + Sync + 'static>(
+    client: kube::Client,
+    namespace: String,
+    component: ironlb_k8s::config_state::Component,
+    mut published: tokio::sync::watch::Receiver<P>,
+    errors: fn(&P) -> Option<Vec<String>>,
+) {
+    let (sender, receiver) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        loop {
+            let now = errors(&published.borrow_and_update());
+            sender.send_if_modified(|current| {
+                let changed = *current != now;
+                *current = now;
+                changed
+            });
+            if published.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::spawn(ironlb_k8s::config_state::run(
+        client,
+        namespace,
+        component,
+        ironlb_k8s::config_state::owner_from_env(),
+        receiver,
+    ));
 }
 
 fn default_identity() -> String {
@@ -300,6 +341,7 @@ async fn controller_directory(
             status: result.clone(),
             config_loaded: controller.config_loaded(),
             updates,
+            problems: snapshot.problems.iter().map(ToString::to_string).collect(),
         });
         if written.as_ref() != Some(&result) {
             for event in &result.events {
@@ -392,11 +434,20 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
                 }
             });
             tokio::spawn(ironlb_k8s::bgp_status::run(
-                client,
+                client.clone(),
                 args.namespace.clone(),
                 args.node.clone(),
                 receiver,
             ));
+            spawn_configuration_state(
+                client,
+                args.namespace.clone(),
+                ironlb_k8s::config_state::Component::speaker(&args.node),
+                metrics.clone(),
+                |published: &runtime::Published| {
+                    (published.updates > 0).then(|| published.errors())
+                },
+            );
         }
         serve_metrics(&args.metrics_address, move || {
             let published = metrics.borrow();

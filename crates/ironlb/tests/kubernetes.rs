@@ -106,6 +106,24 @@ impl ControlPlane {
         }
     }
 
+    /// Waits until `kubectl get ARGS` prints `expected` (with `-o jsonpath=...` in ARGS).
+    fn wait_output(&self, args: &[&str], expected: &str, log_of: &str) {
+        let waited = Instant::now();
+        loop {
+            let now = self.try_kubectl(args, None).unwrap_or_else(|e| e);
+            if now == expected {
+                return;
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "kubectl {}: {now:?}, waited for {expected:?}; {log_of}'s log:\n{}",
+                args.join(" "),
+                self.log(log_of)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn apply(&self, yaml: &str) {
         self.try_kubectl(&["apply", "-f", "-"], Some(yaml))
             .unwrap_or_else(|e| panic!("kubectl apply: {e}\n{yaml}"));
@@ -328,6 +346,71 @@ fn controller_on_a_real_api_server_assigns_leads_fails_over_and_keeps_assignment
     plane.apply(&service("web5"));
     let ip5 = plane.wait_external_ip("web5", Duration::from_secs(60));
     assert_eq!(ip5, ip2, "web2's address was freed");
+
+    // The pool's status counts what is in use (web3, web4, web5) and what is left of the /24.
+    plane.wait_output(
+        &[
+            "get",
+            "ipaddresspool",
+            "prod-pool",
+            "-n",
+            "metallb-system",
+            "-o",
+            "jsonpath={.status.assignedIPv4} {.status.availableIPv4} {.status.assignedIPv6} {.status.availableIPv6}",
+        ],
+        "3 253 0 0",
+        "replica-c",
+    );
+    let state = [
+        "get",
+        "configurationstate",
+        "controller",
+        "-n",
+        "metallb-system",
+        "-o",
+        "jsonpath={.status.result}|{.status.errorSummary}|{.status.conditions[0].type}={.status.conditions[0].status}|{.metadata.labels.metallb\\.io/component-type}",
+    ];
+    plane.wait_output(
+        &state,
+        "Valid||poolReconcilerValid=True|controller",
+        "replica-c",
+    );
+    // Invalid configuration gets in (no webhook here): a second pool overlapping the first.
+    // The controller keeps the last valid configuration, assigns from it, and says so.
+    plane.apply(
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: overlap, namespace: metallb-system}\nspec: {addresses: [203.0.113.128/25]}\n",
+    );
+    let summary = [
+        "get",
+        "configurationstate",
+        "controller",
+        "-n",
+        "metallb-system",
+        "-o",
+        "jsonpath={.status.result}|{.status.conditions[0].reason}",
+    ];
+    plane.wait_output(&summary, "Invalid|ConfigurationError", "replica-c");
+    let error = plane.kubectl(&[
+        "get",
+        "configurationstate",
+        "controller",
+        "-n",
+        "metallb-system",
+        "-o",
+        "jsonpath={.status.errorSummary}",
+    ]);
+    assert!(
+        error.starts_with("configuration error: ") && error.contains("overlap"),
+        "{error}"
+    );
+    println!("ConfigurationState controller: Invalid: {error}");
+    let table = plane.kubectl(&["get", "configurationstates", "-n", "metallb-system"]);
+    println!("$ kubectl get configurationstates -n metallb-system\n{table}");
+    plane.apply(&service("web6"));
+    let ip6 = plane.wait_external_ip("web6", Duration::from_secs(60));
+    assert!(ip6.starts_with("203.0.113."), "{ip6}");
+    plane.kubectl(&["delete", "ipaddresspool", "overlap", "-n", "metallb-system"]);
+    plane.wait_output(&summary, "Valid|Reconciled", "replica-c");
 }
 
 #[test]

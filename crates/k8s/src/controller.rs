@@ -1,6 +1,7 @@
 //! The controller on Kubernetes: applies [`ironlb_controller::Controller`]'s decisions to the
 //! API. `status.loadBalancer.ingress` through the status subresource, the
-//! `metallb.io/ip-allocated-from-pool` annotation, and MetalLB's events. Only the Lease holder
+//! `metallb.io/ip-allocated-from-pool` annotation, MetalLB's events, and each
+//! IPAddressPool's usage counts in its status. Only the Lease holder
 //! acts; a new leader starts from the addresses Services already hold, so a restart or a
 //! failover never reshuffles assignments.
 
@@ -10,15 +11,18 @@ use std::sync::Arc;
 
 use ironlb_alloc::ingress_ips;
 use ironlb_api::k8s_openapi::api::core::v1::Service;
+use ironlb_api::v1beta1::IPAddressPoolStatus;
 use ironlb_cluster::Snapshot;
-use ironlb_cluster::status::{ControllerStatus, EventRecord, ServiceStatus};
+use ironlb_cluster::status::{ControllerStatus, EventRecord, PoolStatus, ServiceStatus};
 use ironlb_controller::{Controller, Options};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{info, warn};
+
+use crate::source::api_resource;
 
 /// The annotation naming the pool a Service's addresses come from.
 pub const ALLOCATED_FROM_POOL: &str = "metallb.io/ip-allocated-from-pool";
@@ -29,6 +33,20 @@ pub struct Published {
     pub status: ControllerStatus,
     pub config_loaded: bool,
     pub updates: u64,
+    /// metallb.io objects that could not be read (they are ignored until fixed).
+    pub problems: Vec<String>,
+}
+
+impl Published {
+    /// Everything wrong with the configuration as the API holds it: unreadable objects and
+    /// validation errors (the last valid configuration stays in force meanwhile).
+    pub fn errors(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .chain(&self.status.configuration_errors)
+            .cloned()
+            .collect()
+    }
 }
 
 /// Runs until `shutdown` resolves.
@@ -43,6 +61,7 @@ pub async fn run(
 ) {
     let mut updates = 0u64;
     let recorder = Recorder::new(client.clone(), reporter);
+    let mut pools_written = BTreeMap::new();
     let mut controller: Option<Controller> = None;
     tokio::pin!(shutdown);
     loop {
@@ -64,8 +83,17 @@ pub async fn run(
                 status: status.clone(),
                 config_loaded: controller.config_loaded(),
                 updates,
+                problems: snapshot.problems.iter().map(ToString::to_string).collect(),
             });
             let patched = apply(&client, &snapshot, &status).await;
+            write_pool_statuses(
+                &client,
+                &options.validate.namespace,
+                &snapshot,
+                &status,
+                &mut pools_written,
+            )
+            .await;
             publish_events(&recorder, &snapshot, controller.take_events()).await;
             if patched > 0 {
                 info!(
@@ -77,6 +105,7 @@ pub async fn run(
             }
         } else if controller.take().is_some() {
             warn!("not the leader any more: standing by");
+            pools_written.clear();
         }
         tokio::select! {
             changed = snapshots.changed() => if changed.is_err() { return },
@@ -174,6 +203,58 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
         .filter(|patched| std::future::ready(*patched))
         .count()
         .await
+}
+
+/// Pool counts written, by (pool name, uid): a pool deleted and made again is written anew.
+type PoolsWritten = BTreeMap<(String, String), PoolStatus>;
+
+/// Writes each IPAddressPool's assigned/available counts to its status where the API's
+/// differ (MetalLB's PoolStatusReconciler), skipping what was just written and has not come
+/// back through the watch yet.
+async fn write_pool_statuses(
+    client: &Client,
+    namespace: &str,
+    snapshot: &Snapshot,
+    status: &ControllerStatus,
+    written: &mut PoolsWritten,
+) {
+    let resource = api_resource("v1beta1", "IPAddressPool", "ipaddresspools");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    for counts in &status.pools {
+        let Some(pool) = snapshot
+            .resources
+            .pools
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(counts.name.as_str()))
+        else {
+            continue;
+        };
+        let wanted = IPAddressPoolStatus {
+            assigned_ipv4: counts.assigned_ipv4,
+            assigned_ipv6: counts.assigned_ipv6,
+            available_ipv4: counts.available_ipv4,
+            available_ipv6: counts.available_ipv6,
+        };
+        let key = (
+            counts.name.clone(),
+            pool.metadata.uid.clone().unwrap_or_default(),
+        );
+        if pool.status.as_ref() == Some(&wanted) || written.get(&key) == Some(counts) {
+            continue;
+        }
+        let patch = json!({"status": wanted});
+        match api
+            .patch_status(&counts.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                written.insert(key, counts.clone());
+            }
+            Err(error) => {
+                warn!(pool = %counts.name, %error, "cannot write the IPAddressPool's status; retried on the next change")
+            }
+        }
+    }
 }
 
 /// Publishes events, attached to their Services, 16 at a time.

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod bgp_status;
+pub mod config_state;
 pub mod controller;
 pub mod lease;
 pub mod source;

@@ -54,6 +54,20 @@ pub struct Published {
     pub config_loaded: bool,
     /// Cluster snapshots applied.
     pub updates: u64,
+    /// Objects that could not be read (ignored until fixed).
+    pub problems: Vec<String>,
+}
+
+impl Published {
+    /// Everything wrong with the configuration as the cluster holds it: unreadable objects
+    /// and validation errors (the last valid configuration stays in force meanwhile).
+    pub fn errors(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .chain(&self.status.configuration_errors)
+            .cloned()
+            .collect()
+    }
 }
 
 /// Everything that, when changed, needs a new session.
@@ -81,6 +95,7 @@ pub async fn run(
         options,
         config: None,
         configuration_errors: Vec::new(),
+        problems: Vec::new(),
         sessions: BTreeMap::new(),
         bfd: None,
         plan: Plan::default(),
@@ -139,6 +154,8 @@ struct Speaker {
     options: Options,
     config: Option<Config>,
     configuration_errors: Vec<String>,
+    /// The last snapshot's unreadable objects.
+    problems: Vec<String>,
     sessions: BTreeMap<String, Running>,
     bfd: Option<bfd::Handle>,
     plan: Plan,
@@ -158,6 +175,7 @@ impl Speaker {
         for problem in &snapshot.problems {
             warn!(%problem, "cluster file not usable; its last good content stays in force");
         }
+        self.problems = snapshot.problems.iter().map(ToString::to_string).collect();
         match ironlb_config::validate(&snapshot.resources, &self.options.validate) {
             Ok(config) => {
                 self.config = Some(config);
@@ -490,6 +508,7 @@ impl Speaker {
                 status,
                 config_loaded: self.config.is_some(),
                 updates: self.updates,
+                problems: self.problems.clone(),
             });
         }
     }
