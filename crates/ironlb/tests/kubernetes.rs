@@ -443,6 +443,118 @@ fn the_install_manifests_are_accepted_by_a_real_api_server() {
         assert!(output.contains(kind), "{kind} missing from:\n{output}");
     }
 
+    // Least privilege, asked of the real API server's authorizer with deploy/'s RBAC in force.
+    plane.apply(&std::fs::read_to_string(format!("{deploy}/rbac.yaml")).unwrap());
+    // RESOURCE[/NAME], or RESOURCE/status for the status subresource.
+    let can = |account: &str, verb: &str, resource: &str, namespace: &str| {
+        let account = format!("--as=system:serviceaccount:metallb-system:{account}");
+        let mut args = vec!["auth", "can-i", verb, "-n", namespace, &account];
+        match resource.strip_suffix("/status") {
+            Some(resource) => args.extend([resource, "--subresource=status"]),
+            None => args.push(resource),
+        }
+        let answer = plane.try_kubectl(&args, None).unwrap_or_else(|e| e);
+        answer.trim() == "yes"
+    };
+    for (account, verb, resource, namespace, allowed) in [
+        ("speaker", "update", "services", "default", false),
+        ("speaker", "patch", "services/status", "default", false),
+        ("speaker", "list", "secrets", "default", false),
+        ("speaker", "list", "secrets", "metallb-system", true),
+        (
+            "speaker",
+            "list",
+            "endpointslices.discovery.k8s.io",
+            "default",
+            true,
+        ),
+        (
+            "speaker",
+            "create",
+            "servicebgpstatuses.metallb.io",
+            "metallb-system",
+            true,
+        ),
+        (
+            "speaker",
+            "patch",
+            "configurationstates.metallb.io/speaker-node-1",
+            "metallb-system",
+            true,
+        ),
+        (
+            "speaker",
+            "patch",
+            "ipaddresspools.metallb.io",
+            "metallb-system",
+            false,
+        ),
+        ("controller", "list", "secrets", "default", false),
+        ("controller", "patch", "services/status", "default", true),
+        (
+            "controller",
+            "patch",
+            "ipaddresspools.metallb.io/status",
+            "metallb-system",
+            true,
+        ),
+        (
+            "controller",
+            "patch",
+            "ipaddresspools.metallb.io",
+            "metallb-system",
+            false,
+        ),
+        (
+            "controller",
+            "patch",
+            "configurationstates.metallb.io/controller",
+            "metallb-system",
+            true,
+        ),
+        (
+            "controller",
+            "patch",
+            "configurationstates.metallb.io/speaker-node-1",
+            "metallb-system",
+            false,
+        ),
+        (
+            "controller",
+            "update",
+            "secrets/ironlb-webhook-cert",
+            "metallb-system",
+            true,
+        ),
+        (
+            "controller",
+            "update",
+            "secrets/other",
+            "metallb-system",
+            false,
+        ),
+        (
+            "controller",
+            "update",
+            "customresourcedefinitions.apiextensions.k8s.io/bgppeers.metallb.io",
+            "default",
+            true,
+        ),
+        (
+            "controller",
+            "update",
+            "customresourcedefinitions.apiextensions.k8s.io/ipaddresspools.metallb.io",
+            "default",
+            false,
+        ),
+    ] {
+        assert_eq!(
+            can(account, verb, resource, namespace),
+            allowed,
+            "{account} {verb} {resource} in {namespace:?}"
+        );
+    }
+
     // The Helm chart: helm (built from Go modules: Debian and PyPI have none) lints and
     // renders it, CRDs included, and the API server accepts the result.
     let helm = Command::new(format!("{TOOLS}/helm.sh")).output().unwrap();
