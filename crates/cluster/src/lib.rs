@@ -35,6 +35,10 @@ pub struct Snapshot {
     pub problems: Vec<Problem>,
     /// Unknown fields and similar notes.
     pub warnings: Vec<String>,
+    /// Set when this view of the cluster is older than the reader's staleness bound (the
+    /// source has not heard from the cluster for that long): why, for the logs. A speaker
+    /// announces nothing from a stale view.
+    pub stale: Option<String>,
 }
 
 /// A file that could not be used as it is now.

@@ -81,6 +81,20 @@ pub struct SpeakerArgs {
     /// This speaker restarted: peers with graceful restart keep its routes until it is back.
     #[arg(long)]
     restarting: bool,
+    /// With --kubernetes: after this long without any answer from the API server (e.g. 5m),
+    /// stop trusting the last known state and withdraw every route until it answers again;
+    /// BGP sessions stay up. Default: announce the last known state for as long as the API
+    /// is away, as MetalLB does. Either way the speaker logs loudly while it is away.
+    #[arg(long, value_name = "DURATION", value_parser = parse_bound, requires = "kubernetes")]
+    api_staleness_bound: Option<Duration>,
+}
+
+fn parse_bound(text: &str) -> Result<Duration, String> {
+    let duration = ironlb_api::Duration::parse(text).map_err(|e| e.to_string())?;
+    match duration.to_std() {
+        Some(bound) if bound >= Duration::from_secs(1) => Ok(bound),
+        _ => Err("must be at least 1s, e.g. 90s or 5m".into()),
+    }
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
@@ -394,6 +408,7 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
                             node: args.node.clone(),
                             can_serve: ironlb_speaker::plan::endpoint_can_serve,
                         },
+                        staleness_bound: args.api_staleness_bound,
                         ..Default::default()
                     },
                 )

@@ -168,7 +168,14 @@ pub fn up(ironlb: PathBuf) -> Result<(Fabric, Kube)> {
                 &namespace,
                 &format!("speaker-{name}"),
                 &env,
-                &["speaker", "--kubernetes", "--node", &name],
+                &[
+                    "speaker",
+                    "--kubernetes",
+                    "--node",
+                    &name,
+                    "--api-staleness-bound",
+                    LAB_STALENESS_BOUND,
+                ],
             )
             .map_err(|e| e.to_string())?;
     }
@@ -180,6 +187,10 @@ pub fn up(ironlb: PathBuf) -> Result<(Fabric, Kube)> {
     println!("\n{}", kube.kubectl(&["get", "nodes", "-o", "wide"], None)?);
     Ok((fabric, kube))
 }
+
+/// The lab's speakers keep announcing their last known state this long without the API
+/// server, then withdraw (production default: for ever, as MetalLB).
+pub const LAB_STALENESS_BOUND: &str = "75s";
 
 /// Shell lines for using the lab's cluster. The API server is reachable only from the lab's
 /// namespaces, so kubectl runs in the switch namespace.

@@ -210,10 +210,25 @@ fn the_main_job_and_its_kubernetes_variant() {
         );
         std::thread::sleep(Duration::from_secs(5));
     }
+    // Past the lab's --api-staleness-bound (75 s) the speakers stop trusting their view and
+    // withdraw, loudly; their sessions stay up.
+    view.wait_next_hops("tor1", &ip, &[], Duration::from_secs(60))
+        .expect("routes withdrawn past the staleness bound");
+    let withdrawn = frozen.elapsed();
+    println!("API server frozen: routes withdrawn after {withdrawn:?} (bound 75 s)");
+    assert!(withdrawn >= Duration::from_secs(75), "{withdrawn:?}");
+    let log = view.log("speaker-node-21");
+    assert!(log.contains("Kubernetes API unreachable"), "{log}");
+    assert!(log.contains("cluster view stale"), "{log}");
     Command::new("kill")
         .args(["-CONT", &apiserver])
         .status()
         .unwrap();
+    // The API answers again: the routes come back at once.
+    let thawed = Instant::now();
+    view.wait_next_hops("tor1", &ip, &expected, Duration::from_secs(30))
+        .expect("routes back once the API answers");
+    println!("API server back: routes back after {:?}", thawed.elapsed());
     // Changes flow again: scaling to one replica leaves one next hop.
     ironlb_lab::wait_for("the API server back", Duration::from_secs(60), || {
         Command::new("true").status().ok()?;

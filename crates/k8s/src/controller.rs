@@ -49,6 +49,9 @@ impl Published {
     }
 }
 
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(500);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -63,8 +66,12 @@ pub async fn run(
     let recorder = Recorder::new(client.clone(), reporter);
     let mut pools_written = BTreeMap::new();
     let mut controller: Option<Controller> = None;
+    // A write that failed is tried again after this long (doubling to 30 s), even if nothing
+    // else changes.
+    let mut backoff = RETRY_FIRST;
     tokio::pin!(shutdown);
     loop {
+        let mut retry: Option<tokio::time::Instant> = None;
         if *leader.borrow_and_update() {
             let controller = controller.get_or_insert_with(|| {
                 info!("leading: assigning addresses");
@@ -85,8 +92,8 @@ pub async fn run(
                 updates,
                 problems: snapshot.problems.iter().map(ToString::to_string).collect(),
             });
-            let patched = apply(&client, &snapshot, &status).await;
-            write_pool_statuses(
+            let (patched, mut failed) = apply(&client, &snapshot, &status).await;
+            failed += write_pool_statuses(
                 &client,
                 &options.validate.namespace,
                 &snapshot,
@@ -94,6 +101,17 @@ pub async fn run(
                 &mut pools_written,
             )
             .await;
+            if failed > 0 {
+                warn!(
+                    failed,
+                    retry_ms = backoff.as_millis() as u64,
+                    "some writes to the API failed; trying again"
+                );
+                retry = Some(tokio::time::Instant::now() + backoff);
+                backoff = (backoff * 2).min(RETRY_MAX);
+            } else {
+                backoff = RETRY_FIRST;
+            }
             publish_events(&recorder, &snapshot, controller.take_events()).await;
             if patched > 0 {
                 info!(
@@ -110,6 +128,12 @@ pub async fn run(
         tokio::select! {
             changed = snapshots.changed() => if changed.is_err() { return },
             changed = leader.changed() => if changed.is_err() { return },
+            () = async {
+                match retry {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             () = &mut shutdown => return,
         }
     }
@@ -127,8 +151,8 @@ type Change<'a> = (
 );
 
 /// Patches every Service whose status or annotation differs from the decision. Returns how
-/// many were patched.
-async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) -> usize {
+/// many were patched and how many patches failed.
+async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) -> (usize, usize) {
     use futures::StreamExt;
     let decided: BTreeMap<String, &ServiceStatus> = status
         .services
@@ -167,7 +191,7 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
             let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
             let name = service.metadata.name.as_deref().unwrap_or_default();
             let api: Api<Service> = Api::namespaced(client.clone(), namespace);
-            let mut patched = false;
+            let (mut patched, mut failed) = (false, false);
             if let Some(ingress) = ingress {
                 let ingress: Vec<_> = ingress
                     .iter()
@@ -180,7 +204,8 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
                 {
                     Ok(_) => patched = true,
                     Err(error) => {
-                        warn!(service = %key(service), %error, "cannot patch the Service's status; retried on the next change")
+                        failed = true;
+                        warn!(service = %key(service), %error, "cannot patch the Service's status")
                     }
                 }
             }
@@ -193,15 +218,17 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
                 {
                     Ok(_) => patched = true,
                     Err(error) => {
-                        warn!(service = %key(service), %error, "cannot annotate the Service; retried on the next change")
+                        failed = true;
+                        warn!(service = %key(service), %error, "cannot annotate the Service")
                     }
                 }
             }
-            patched
+            (patched, failed)
         })
         .buffer_unordered(16)
-        .filter(|patched| std::future::ready(*patched))
-        .count()
+        .fold((0, 0), |(patched, failed), (ok, bad)| async move {
+            (patched + usize::from(ok), failed + usize::from(bad))
+        })
         .await
 }
 
@@ -217,7 +244,8 @@ async fn write_pool_statuses(
     snapshot: &Snapshot,
     status: &ControllerStatus,
     written: &mut PoolsWritten,
-) {
+) -> usize {
+    let mut failed = 0;
     let resource = api_resource("v1beta1", "IPAddressPool", "ipaddresspools");
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
     for counts in &status.pools {
@@ -251,10 +279,12 @@ async fn write_pool_statuses(
                 written.insert(key, counts.clone());
             }
             Err(error) => {
-                warn!(pool = %counts.name, %error, "cannot write the IPAddressPool's status; retried on the next change")
+                failed += 1;
+                warn!(pool = %counts.name, %error, "cannot write the IPAddressPool's status")
             }
         }
     }
+    failed
 }
 
 /// Publishes events, attached to their Services, 16 at a time.

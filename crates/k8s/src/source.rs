@@ -10,7 +10,7 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ironlb_api::k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
@@ -24,7 +24,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::trim;
 
@@ -52,6 +52,9 @@ pub struct SourceOptions {
     /// How long to gather changes before publishing a snapshot.
     pub debounce: Duration,
     pub scope: Scope,
+    /// How long the view may go without news from the API before snapshots say it is stale
+    /// (`--api-staleness-bound`); `None`: the last known state is trusted for ever (MetalLB).
+    pub staleness_bound: Option<Duration>,
 }
 
 impl Default for SourceOptions {
@@ -60,6 +63,7 @@ impl Default for SourceOptions {
             namespace: "metallb-system".into(),
             debounce: Duration::from_millis(2),
             scope: Scope::Controller,
+            staleness_bound: None,
         }
     }
 }
@@ -135,6 +139,7 @@ impl Stores {
                 .unwrap_or_default(),
             problems,
             warnings: Vec::new(),
+            stale: None,
         }
     }
 }
@@ -335,7 +340,7 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
                 let (node, can_serve) = (node.clone(), *can_serve);
                 Some(reflect(
                     "EndpointSlice",
-                    Api::all(client),
+                    Api::all(client.clone()),
                     watcher::Config::default(),
                     move |slice: &mut EndpointSlice| {
                         trim::endpoint_slice_for_speaker(slice, &node, can_serve)
@@ -354,15 +359,180 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
         "initial list of the cluster complete"
     );
     let (sender, receiver) = watch::channel(Arc::new(first));
+    let contact = Arc::new(std::sync::Mutex::new(Instant::now()));
+    let staleness = Staleness::new(options.staleness_bound);
+    tokio::spawn(probe(
+        client.clone(),
+        staleness.probe_interval,
+        contact.clone(),
+    ));
     tokio::spawn(async move {
-        while changes.recv().await.is_some() {
-            // Gather the burst (a Deployment scaling touches many objects at once).
-            tokio::time::sleep(options.debounce).await;
-            while changes.try_recv().is_ok() {}
-            if sender.send(Arc::new(stores.snapshot())).is_err() {
-                return;
+        let mut verdict = Verdict::Fresh;
+        let mut warned: Option<Instant> = None;
+        let mut tick = tokio::time::interval(staleness.probe_interval / 2);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let publish = tokio::select! {
+                change = changes.recv() => {
+                    if change.is_none() {
+                        return;
+                    }
+                    *contact.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                    // Gather the burst (a Deployment scaling touches many objects at once).
+                    tokio::time::sleep(options.debounce).await;
+                    while changes.try_recv().is_ok() {}
+                    true
+                }
+                _ = tick.tick() => false,
+            };
+            let silent = contact.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+            let now = staleness.judge(silent);
+            let changed = now != verdict;
+            match now {
+                Verdict::Fresh if verdict != Verdict::Fresh => {
+                    info!(
+                        silent_s = silent.as_secs(),
+                        "Kubernetes API reachable again"
+                    )
+                }
+                Verdict::Unreachable | Verdict::Stale
+                    if warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) || changed =>
+                {
+                    warned = Some(Instant::now());
+                    match (now, staleness.bound) {
+                        (Verdict::Stale, Some(bound)) => error!(
+                            silent_s = silent.as_secs(),
+                            bound_s = bound.as_secs(),
+                            "Kubernetes API unreachable for longer than --api-staleness-bound: the last known state is not trusted any more, routes are withdrawn until the API answers"
+                        ),
+                        (_, Some(bound)) => warn!(
+                            silent_s = silent.as_secs(),
+                            bound_s = bound.as_secs(),
+                            "Kubernetes API unreachable: announcing the last known state until the staleness bound"
+                        ),
+                        (_, None) => warn!(
+                            silent_s = silent.as_secs(),
+                            "Kubernetes API unreachable: announcing the last known state (no --api-staleness-bound: for as long as it takes)"
+                        ),
+                    }
+                }
+                _ => {}
+            }
+            if now == Verdict::Fresh {
+                warned = None;
+            }
+            let was_stale = verdict == Verdict::Stale;
+            verdict = now;
+            if publish || was_stale != (now == Verdict::Stale) {
+                let mut snapshot = stores.snapshot();
+                if now == Verdict::Stale {
+                    snapshot.stale = Some(format!(
+                        "nothing heard from the Kubernetes API for {} s",
+                        silent.as_secs()
+                    ));
+                }
+                if sender.send(Arc::new(snapshot)).is_err() {
+                    return;
+                }
             }
         }
     });
     receiver
+}
+
+/// How often a component warns while the API is unreachable.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// How long the cluster view may go without news from the API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Staleness {
+    /// `--api-staleness-bound`: past it the view is not trusted; `None`: always trusted.
+    pub bound: Option<Duration>,
+    /// Probe the API (GET /version, which costs it no storage read) after this long without
+    /// a watch event.
+    pub probe_interval: Duration,
+}
+
+/// What a silence of the API means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Fresh,
+    /// No answer for a few probes: the last known state stays in force.
+    Unreachable,
+    /// No answer for longer than the bound.
+    Stale,
+}
+
+impl Staleness {
+    /// Probes often enough to notice the bound passing within a sixth of it (between 1 s
+    /// and 30 s); with no bound, every 30 s, for the logs only.
+    pub fn new(bound: Option<Duration>) -> Staleness {
+        let probe_interval = bound.map_or(Duration::from_secs(30), |bound| {
+            (bound / 6).clamp(Duration::from_secs(1), Duration::from_secs(30))
+        });
+        Staleness {
+            bound,
+            probe_interval,
+        }
+    }
+
+    /// The verdict after `silent` without any answer or event from the API.
+    pub fn judge(&self, silent: Duration) -> Verdict {
+        match self.bound {
+            Some(bound) if silent > bound => Verdict::Stale,
+            _ if silent > self.probe_interval * 2 + PROBE_TIMEOUT_MARGIN => Verdict::Unreachable,
+            _ => Verdict::Fresh,
+        }
+    }
+}
+
+/// A probe gets this much longer than its interval before it counts as missed.
+const PROBE_TIMEOUT_MARGIN: Duration = Duration::from_secs(1);
+
+/// Records the time of every answer from the API server; asks only after half a probe
+/// interval without a watch event (a busy cluster is never probed), so the silence seen
+/// by a healthy component stays under two intervals.
+async fn probe(client: Client, interval: Duration, contact: Arc<std::sync::Mutex<Instant>>) {
+    loop {
+        tokio::time::sleep(interval / 2).await;
+        let last = *contact.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() < interval / 2 {
+            continue;
+        }
+        let answer = tokio::time::timeout(interval, client.apiserver_version()).await;
+        if let Ok(Ok(_)) = answer {
+            *contact.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staleness_judges_silences() {
+        let unbounded = Staleness::new(None);
+        assert_eq!(unbounded.probe_interval, Duration::from_secs(30));
+        assert_eq!(unbounded.judge(Duration::from_secs(5)), Verdict::Fresh);
+        assert_eq!(
+            unbounded.judge(Duration::from_secs(62)),
+            Verdict::Unreachable
+        );
+        assert_eq!(
+            unbounded.judge(Duration::from_secs(86_400)),
+            Verdict::Unreachable
+        );
+
+        let bounded = Staleness::new(Some(Duration::from_secs(60)));
+        assert_eq!(bounded.probe_interval, Duration::from_secs(10));
+        assert_eq!(bounded.judge(Duration::from_secs(15)), Verdict::Fresh);
+        assert_eq!(bounded.judge(Duration::from_secs(22)), Verdict::Unreachable);
+        assert_eq!(bounded.judge(Duration::from_secs(60)), Verdict::Unreachable);
+        assert_eq!(bounded.judge(Duration::from_secs(61)), Verdict::Stale);
+
+        let short = Staleness::new(Some(Duration::from_secs(3)));
+        assert_eq!(short.probe_interval, Duration::from_secs(1));
+        assert_eq!(short.judge(Duration::from_millis(3500)), Verdict::Stale);
+    }
 }

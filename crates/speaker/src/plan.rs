@@ -63,6 +63,9 @@ pub enum Reason {
     NodeLabeledExcludeBalancers,
     NoLocalEndpoints,
     NoEndpoints,
+    /// IronLB's: the speaker has not heard from the cluster for longer than its staleness
+    /// bound, so it no longer trusts its last view.
+    ClusterViewStale,
 }
 
 impl fmt::Display for Reason {
@@ -77,6 +80,7 @@ impl fmt::Display for Reason {
             Reason::NodeLabeledExcludeBalancers => "nodeLabeledExcludeBalancers",
             Reason::NoLocalEndpoints => "noLocalEndpoints",
             Reason::NoEndpoints => "noEndpoints",
+            Reason::ClusterViewStale => "clusterViewStale",
         })
     }
 }
@@ -193,6 +197,20 @@ pub fn plan(
         }
     }
     result
+}
+
+/// The plan when the cluster view is too old to trust: the same sessions (they stay up, so
+/// routes return at once when the view is fresh again), no routes, and every Service that
+/// would have been announced says why not.
+pub fn withhold(plan: &mut Plan) {
+    for routes in plan.routes.values_mut() {
+        routes.clear();
+    }
+    for outcome in plan.services.values_mut() {
+        if matches!(outcome, ServiceOutcome::Announced { .. }) {
+            *outcome = ServiceOutcome::NotAnnounced(Reason::ClusterViewStale);
+        }
+    }
 }
 
 type Routes = Vec<(String, IpNet, RouteAttributes)>;

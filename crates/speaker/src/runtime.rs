@@ -201,6 +201,10 @@ impl Speaker {
             &snapshot.endpoint_slices,
             &self.options.plan,
         );
+        if let Some(why) = &snapshot.stale {
+            error!(node = %self.options.node, %why, "cluster view stale: every route withdrawn, BGP sessions kept");
+            crate::plan::withhold(&mut self.plan);
+        }
         let decided = started.elapsed();
         let router_id = self
             .options

@@ -404,3 +404,18 @@ fn load_balancer_class_filters_services() {
     );
     assert_eq!(prefixes(&ours, "tor1"), ["203.0.113.7/32"]);
 }
+
+#[test]
+fn a_stale_view_withholds_every_route_but_keeps_the_sessions() {
+    let web = service("web", "Cluster", "203.0.113.5", "");
+    let eps = endpoints("web", &[("node1", READY)]);
+    let cluster = cluster(&[SEED_CONFIG, NODES, &web, &eps]);
+    let mut plan = cluster.plan("node1");
+    let sessions = plan.sessions.clone();
+    assert_eq!(prefixes(&plan, "tor1"), ["203.0.113.5/32"]);
+    ironlb_speaker::plan::withhold(&mut plan);
+    assert_eq!(plan.sessions, sessions);
+    assert!(prefixes(&plan, "tor1").is_empty() && prefixes(&plan, "tor2").is_empty());
+    assert_eq!(reason(&plan, "web"), Some(Reason::ClusterViewStale));
+    assert_eq!(Reason::ClusterViewStale.to_string(), "clusterViewStale");
+}
