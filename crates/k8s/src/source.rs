@@ -211,11 +211,14 @@ fn reflect_dynamic(
 ) -> Store<DynamicObject> {
     let writer = reflector::store::Writer::new(resource);
     let store = writer.as_reader();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(|object: &mut DynamicObject| object.managed_fields_mut().clear())
-        .reflect(writer);
-    spawn_watch(kind, stream, changed);
+    spawn_reflector(
+        kind,
+        api,
+        watcher::Config::default(),
+        |object: &mut DynamicObject| object.managed_fields_mut().clear(),
+        writer,
+        changed,
+    );
     store
 }
 
@@ -225,7 +228,7 @@ fn reflect<K>(
     kind: &'static str,
     api: Api<K>,
     config: watcher::Config,
-    trim: impl FnMut(&mut K) + Send + 'static,
+    trim: impl Fn(&mut K) + Clone + Send + 'static,
     changed: mpsc::UnboundedSender<()>,
 ) -> Store<K>
 where
@@ -233,37 +236,64 @@ where
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
     let (store, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(trim)
-        .reflect(writer);
-    spawn_watch(kind, stream, changed);
+    spawn_reflector(kind, api, config, trim, writer, changed);
     store
 }
 
-fn spawn_watch<S, T>(kind: &'static str, stream: S, changed: mpsc::UnboundedSender<()>)
-where
-    S: futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+/// Whether a watcher error means its resourceVersion is gone for good (410 Gone).
+fn expired(error: &watcher::Error) -> bool {
+    matches!(
+        error,
+        watcher::Error::WatchStartFailed(kube::Error::Api(status)) if status.code == 410
+    )
+}
+
+/// Feeds `writer` from a watcher until the process ends. The watcher retries with backoff
+/// and re-lists on a 410 Gone *event*; a watch request answered with HTTP 410 it would retry
+/// from the same expired resourceVersion for ever, so then the watcher is started afresh,
+/// which lists again (objects deleted meanwhile leave the store).
+fn spawn_reflector<K>(
+    kind: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+    trim: impl Fn(&mut K) + Clone + Send + 'static,
+    mut writer: reflector::store::Writer<K>,
+    changed: mpsc::UnboundedSender<()>,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
 {
     tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
         let mut failing = false;
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(_) => {
-                    if failing {
-                        info!(kind, "watch resumed");
-                        failing = false;
+        loop {
+            let stream = watcher(api.clone(), config.clone())
+                .default_backoff()
+                .modify(trim.clone());
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(event) => {
+                        writer.apply_watcher_event(&event);
+                        if failing {
+                            info!(kind, "watch resumed");
+                            failing = false;
+                        }
+                        if changed.send(()).is_err() {
+                            return;
+                        }
                     }
-                    if changed.send(()).is_err() {
-                        return;
+                    Err(error) if expired(&error) => {
+                        warn!(kind, %error, "watch expired (410 Gone): listing again");
+                        failing = true;
+                        break;
                     }
-                }
-                Err(error) => {
-                    warn!(kind, %error, "watch failed; retrying with backoff, the last known state stays in force");
-                    failing = true;
+                    Err(error) => {
+                        warn!(kind, %error, "watch failed; retrying with backoff, the last known state stays in force");
+                        failing = true;
+                    }
                 }
             }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
 }
