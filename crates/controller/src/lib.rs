@@ -134,7 +134,7 @@ impl Controller {
             order.sort_by_key(|key| (allocator.assignment(key).is_none(), (*key).clone()));
         }
         for key in order {
-            let (_, request) = &requests[key];
+            let (service, request) = &requests[key];
             let outcome = match (request, self.allocator.as_mut()) {
                 (Err(message), _) => Outcome::Pending(message.clone()),
                 (Ok(_), None) => Outcome::Pending(
@@ -148,7 +148,8 @@ impl Controller {
                     Err(error) => Outcome::Pending(describe(&error)),
                 },
             };
-            self.record(key, outcome, now);
+            let current = ingress_ips(service).unwrap_or_default();
+            self.record(key, outcome, &current, now);
         }
         self.status()
     }
@@ -198,11 +199,15 @@ impl Controller {
         }
     }
 
-    fn record(&mut self, key: &str, outcome: Outcome, now: &str) {
+    /// Keeps `outcome` for the Service `key`, whose status holds `current`; a change makes an
+    /// event. An assignment the Service already holds (a restart or failover adopting it) is
+    /// not news: MetalLB announces IPAllocated only for addresses the Service did not have.
+    fn record(&mut self, key: &str, outcome: Outcome, current: &[IpAddr], now: &str) {
         if self.outcomes.get(key) == Some(&outcome) {
             return;
         }
         match &outcome {
+            Outcome::Assigned { ips, .. } if ips.as_slice() == current => {}
             Outcome::Assigned { ips, pool } => {
                 let shown: Vec<String> = ips.iter().map(|ip| format!("\"{ip}\"")).collect();
                 self.event(

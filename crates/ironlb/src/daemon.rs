@@ -452,11 +452,20 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
             let mut source = metrics.clone();
             tokio::spawn(async move {
                 while source.changed().await.is_ok() {
-                    let status = source.borrow_and_update().status.clone();
+                    // Only what ServiceBGPStatus shows: Services sent to some peer (not the
+                    // thousands that are not announced here, with their reasons).
+                    let services: Vec<_> = source
+                        .borrow_and_update()
+                        .status
+                        .services
+                        .iter()
+                        .filter(|s| !s.peers.is_empty())
+                        .cloned()
+                        .collect();
                     statuses.send_if_modified(|current| {
                         // Ignore the timestamp: only real changes go to the API.
-                        let changed = current.services != status.services;
-                        *current = status;
+                        let changed = current.services != services;
+                        current.services = services;
                         changed
                     });
                 }
@@ -466,6 +475,7 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
                 args.namespace.clone(),
                 args.node.clone(),
                 receiver,
+                snapshots.clone(),
             ));
             spawn_configuration_state(
                 client,

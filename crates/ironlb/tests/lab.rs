@@ -185,6 +185,36 @@ fn the_main_job_and_its_kubernetes_variant() {
     })
     .unwrap();
     assert!(statuses.contains("\"serviceName\": \"web\""), "{statuses}");
+    // MetalLB's speaker event, and each component's ConfigurationState.
+    ironlb_lab::wait_for("nodeAssigned", Duration::from_secs(20), || {
+        kubectl(&view, &["describe", "svc", "web"])
+            .contains("nodeAssigned")
+            .then_some(())
+    })
+    .unwrap();
+    let states = ironlb_lab::wait_for("ConfigurationStates", Duration::from_secs(20), || {
+        let text = kubectl(
+            &view,
+            &[
+                "-n",
+                "metallb-system",
+                "get",
+                "configurationstates",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name}={.status.result} {end}",
+            ],
+        );
+        (text.split_whitespace().count() == 4).then_some(text)
+    })
+    .unwrap();
+    for state in [
+        "controller=Valid",
+        "speaker-node-21=Valid",
+        "speaker-node-22=Valid",
+        "speaker-node-23=Valid",
+    ] {
+        assert!(states.contains(state), "{states}");
+    }
 
     // The API server becomes unreachable (frozen) for 60 s: routes stay.
     let pids = std::fs::read_to_string(view.directory.join("kube/pids")).unwrap();

@@ -2,10 +2,17 @@
 //! IronLB's namespace, labelled `metallb.io/node`, `metallb.io/service-name`,
 //! `metallb.io/service-namespace`, with `status.peers` the sorted BGPPeer names the Service's
 //! prefixes were handed to from this node. IronLB lists the peers that were actually sent
-//! the prefixes (the Adj-RIB-Out), not intent. Deleted when the list becomes empty.
+//! the prefixes (the Adj-RIB-Out), not intent. Deleted when the list becomes empty. And the
+//! speaker's `nodeAssigned` event when a Service starts being announced from the node.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
+
+use ironlb_api::k8s_openapi::api::core::v1::Service;
+use ironlb_cluster::Snapshot;
+use kube::Resource;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use ironlb_api::v1beta1::{ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus};
 use ironlb_cluster::status::SpeakerStatus;
@@ -18,6 +25,58 @@ use tracing::warn;
 const NODE_LABEL: &str = "metallb.io/node";
 const NAME_LABEL: &str = "metallb.io/service-name";
 const NAMESPACE_LABEL: &str = "metallb.io/service-namespace";
+
+/// `nodeAssigned` on each Service in `started`, 16 at a time.
+async fn publish_node_assigned(
+    recorder: &Recorder,
+    node: &str,
+    snapshot: &Snapshot,
+    started: Vec<(String, String)>,
+) {
+    use futures::StreamExt;
+    if started.is_empty() {
+        return;
+    }
+    let services: BTreeMap<(&str, &str), &Service> = snapshot
+        .services
+        .iter()
+        .map(|s| {
+            (
+                (
+                    s.metadata.namespace.as_deref().unwrap_or("default"),
+                    s.metadata.name.as_deref().unwrap_or_default(),
+                ),
+                &**s,
+            )
+        })
+        .collect();
+    let note = format!("announcing from node {node:?} with protocol \"bgp\"");
+    // Owned references and clones: a future that borrows across the stream is not Send.
+    let targets: Vec<_> = started
+        .iter()
+        .filter_map(|(namespace, name)| services.get(&(namespace.as_str(), name.as_str())))
+        .map(|service| service.object_ref(&()))
+        .collect();
+    futures::stream::iter(targets)
+        .map(|reference| {
+            let recorder = recorder.clone();
+            let event = Event {
+                type_: EventType::Normal,
+                reason: "nodeAssigned".into(),
+                note: Some(note.clone()),
+                action: "nodeAssigned".into(),
+                secondary: None,
+            };
+            async move {
+                if let Err(error) = recorder.publish(&event, &reference).await {
+                    warn!(%error, "cannot publish the nodeAssigned event");
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+}
 
 /// (service namespace, service name) → peers.
 type Wanted = BTreeMap<(String, String), Vec<String>>;
@@ -35,16 +94,36 @@ fn wanted(status: &SpeakerStatus) -> Wanted {
         .collect()
 }
 
-/// Keeps this node's ServiceBGPStatus objects in line with `statuses` until it closes.
+/// Keeps this node's ServiceBGPStatus objects in line with `statuses` until it closes, and
+/// posts MetalLB's `nodeAssigned` event on a Service when this node starts announcing it
+/// (`snapshots` give the Service's identity).
 pub async fn run(
     client: Client,
     namespace: String,
     node: String,
     mut statuses: watch::Receiver<SpeakerStatus>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
 ) {
-    let api: Api<ServiceBGPStatus> = Api::namespaced(client, &namespace);
+    let api: Api<ServiceBGPStatus> = Api::namespaced(client.clone(), &namespace);
+    let mut announced: BTreeSet<(String, String)> = BTreeSet::new();
     loop {
         let want = wanted(&statuses.borrow_and_update());
+        let started: Vec<(String, String)> = want
+            .keys()
+            .filter(|key| !announced.contains(*key))
+            .cloned()
+            .collect();
+        announced = want.keys().cloned().collect();
+        let snapshot = snapshots.borrow().clone();
+        // A recorder per batch: kube's keeps every event it posted in a map that never shrinks.
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "ironlb-speaker".into(),
+                instance: Some(node.clone()),
+            },
+        );
+        publish_node_assigned(&recorder, &node, &snapshot, started).await;
         if let Err(error) = reconcile(&api, &namespace, &node, &want).await {
             warn!(%error, "cannot update ServiceBGPStatus objects; retrying");
             tokio::time::sleep(Duration::from_secs(2)).await;

@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use ironlb_api::k8s_openapi::api::core::v1::{
-    Namespace, Node, NodeCondition, NodeStatus, Service, ServiceSpec,
+    LoadBalancerIngress, LoadBalancerStatus, Namespace, Node, NodeCondition, NodeStatus, Service,
+    ServiceSpec, ServiceStatus,
 };
 use ironlb_api::k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -61,19 +62,39 @@ pub fn service_for_controller(service: &mut Service) {
     }
 }
 
-/// A Service as a speaker keeps it: what decides whether and how it is announced.
+/// A Service as a speaker keeps it: what decides whether and how it is announced (name,
+/// labels for serviceSelectors, type, class, traffic policy, ingress IPs), nothing else. A
+/// speaker reads no annotation (even a one-entry map costs a 544-byte B-tree node), nor the
+/// resourceVersion (the watcher takes it before trimming); the uid stays for its events.
 pub fn service_for_speaker(service: &mut Service) {
-    service.metadata = metadata(&mut service.metadata);
+    let meta = &mut service.metadata;
+    service.metadata = ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        uid: meta.uid.take(),
+        labels: meta.labels.take(),
+        ..ObjectMeta::default()
+    };
     service.spec = service.spec.take().map(|spec| ServiceSpec {
         type_: spec.type_,
         load_balancer_class: spec.load_balancer_class,
         external_traffic_policy: spec.external_traffic_policy,
-        ip_families: spec.ip_families,
         ..ServiceSpec::default()
     });
-    if let Some(status) = &mut service.status {
-        status.conditions = None;
-    }
+    service.status = service.status.take().map(|status| ServiceStatus {
+        load_balancer: status.load_balancer.map(|lb| LoadBalancerStatus {
+            ingress: lb.ingress.map(|ingress| {
+                ingress
+                    .into_iter()
+                    .map(|i| LoadBalancerIngress {
+                        ip: i.ip,
+                        ..LoadBalancerIngress::default()
+                    })
+                    .collect()
+            }),
+        }),
+        conditions: None,
+    });
 }
 
 /// An endpoint as the speaker's rule sees it: one address (it only asks whether there is
@@ -221,6 +242,7 @@ mod tests {
         assert_eq!(spec.load_balancer_class.as_deref(), Some("c"));
         assert!(spec.ports.is_none() && spec.selector.is_none() && spec.cluster_ip.is_none());
         assert_eq!(service.metadata.labels.as_ref().unwrap()["app"], "web");
+        assert!(service.metadata.annotations.is_none());
         assert_eq!(service.metadata.uid.as_deref(), Some("u1"));
         let ingress = service
             .status
