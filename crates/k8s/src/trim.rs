@@ -110,35 +110,35 @@ fn endpoint(endpoint: &Endpoint) -> Endpoint {
 
 /// An EndpointSlice as the speaker of `node` keeps it. The speaker asks two questions of a
 /// Service's endpoints: can one on this node serve (externalTrafficPolicy Local), and can
-/// any serve at all (Cluster). `can_serve` is the speaker's rule; what stays is every
-/// endpoint on this node that can serve, and one other that can, so both answers are the
-/// same as over the whole slice.
+/// any serve at all (Cluster). `can_serve` is the speaker's rule; what stays is one endpoint
+/// that answers both: one on this node that can serve if there is one, else one elsewhere
+/// that can (without its node's name, which the speaker does not need), else none. Of the
+/// metadata only the name (the cache's key), namespace and Service name label stay.
 pub fn endpoint_slice_for_speaker(
     slice: &mut EndpointSlice,
     node: &str,
     can_serve: impl Fn(&Endpoint) -> bool,
 ) {
-    let mut meta = metadata(&mut slice.metadata);
-    meta.annotations = None;
-    meta.labels = meta.labels.take().and_then(|labels| {
-        let kept: BTreeMap<String, String> = labels
-            .into_iter()
-            .filter(|(key, _)| key == SERVICE_NAME_LABEL)
-            .collect();
-        (!kept.is_empty()).then_some(kept)
+    let meta = &mut slice.metadata;
+    let labels = meta.labels.take().and_then(|mut labels| {
+        let service = labels.remove(SERVICE_NAME_LABEL)?;
+        Some(BTreeMap::from([(SERVICE_NAME_LABEL.to_string(), service)]))
     });
-    slice.metadata = meta;
-    let mut kept = Vec::new();
-    let mut elsewhere = false;
-    for candidate in slice.endpoints.iter().filter(|e| can_serve(e)) {
-        if candidate.node_name.as_deref() == Some(node) {
-            kept.push(endpoint(candidate));
-        } else if !elsewhere {
-            elsewhere = true;
-            kept.push(endpoint(candidate));
-        }
-    }
-    slice.endpoints = kept;
+    slice.metadata = ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        labels,
+        ..ObjectMeta::default()
+    };
+    let serving = || slice.endpoints.iter().filter(|e| can_serve(e));
+    let kept = match serving().find(|e| e.node_name.as_deref() == Some(node)) {
+        Some(local) => Some(endpoint(local)),
+        None => serving().next().map(|other| Endpoint {
+            node_name: None,
+            ..endpoint(other)
+        }),
+    };
+    slice.endpoints = kept.into_iter().collect();
     slice.ports = None;
 }
 
@@ -287,12 +287,12 @@ mod tests {
         let nodes: Vec<_> = on_1
             .endpoints
             .iter()
-            .map(|e| e.node_name.as_deref().unwrap())
+            .map(|e| e.node_name.as_deref())
             .collect();
         assert_eq!(
             nodes,
-            ["node-2", "node-1"],
-            "one elsewhere, every local one that serves"
+            [Some("node-1")],
+            "the local one answers both questions"
         );
         assert!(
             on_1.endpoints
@@ -300,14 +300,20 @@ mod tests {
                 .all(|e| e.addresses.len() == 1 && e.hostname.is_none())
         );
         assert_eq!(on_1.metadata.labels.as_ref().unwrap().len(), 1);
+        assert_eq!(on_1.metadata.name.as_deref(), Some("web-abc"));
         assert!(on_1.ports.is_none());
 
         let mut on_9 = slice.clone();
         endpoint_slice_for_speaker(&mut on_9, "node-9", ready);
+        let nodes: Vec<_> = on_9
+            .endpoints
+            .iter()
+            .map(|e| e.node_name.as_deref())
+            .collect();
         assert_eq!(
-            on_9.endpoints.len(),
-            1,
-            "Cluster still sees a serving endpoint"
+            nodes,
+            [None],
+            "Cluster still sees a serving endpoint, Local none here"
         );
 
         let mut none = slice;
