@@ -76,6 +76,13 @@ pub struct PoolStatus {
     pub available_ipv6: i64,
 }
 
+/// Everything wrong with the configuration as the cluster holds it, for ConfigurationState:
+/// objects that could not be read (ignored until fixed), then validation errors (the last
+/// valid configuration stays in force meanwhile).
+pub fn configuration_problems(unreadable: &[String], invalid: &[String]) -> Vec<String> {
+    unreadable.iter().chain(invalid).cloned().collect()
+}
+
 /// `DIR/.ironlb/NAME`.
 pub fn status_path(root: &Path, name: &str) -> PathBuf {
     root.join(STATUS_DIRECTORY).join(name)

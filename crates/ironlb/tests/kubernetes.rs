@@ -431,17 +431,7 @@ fn the_install_manifests_are_accepted_by_a_real_api_server() {
         "crd",
         "--all",
     ]);
-    let output = plane
-        .try_kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&rendered))
-        .unwrap_or_else(|e| panic!("kubectl apply --dry-run=server refused deploy/: {e}"));
-    for kind in [
-        "deployment.apps/ironlb-controller",
-        "daemonset.apps/ironlb-speaker",
-        "validatingwebhookconfiguration.admissionregistration.k8s.io/ironlb-webhook-configuration",
-        "customresourcedefinition.apiextensions.k8s.io/bgppeers.metallb.io",
-    ] {
-        assert!(output.contains(kind), "{kind} missing from:\n{output}");
-    }
+    server_accepts(&plane, &rendered, "deploy/");
 
     // Least privilege, asked of the real API server's authorizer with deploy/'s RBAC in force.
     plane.apply(&std::fs::read_to_string(format!("{deploy}/rbac.yaml")).unwrap());
@@ -591,9 +581,16 @@ fn the_install_manifests_are_accepted_by_a_real_api_server() {
         "--kube-version",
         server,
     ]);
+    server_accepts(&plane, &rendered, "the Helm chart");
+    println!("helm template charts/ironlb: accepted by the API server ({server})");
+}
+
+/// `kubectl apply --dry-run=server` of `rendered` succeeds and names IronLB's workloads,
+/// webhook configuration and CRDs.
+fn server_accepts(plane: &ControlPlane, rendered: &str, what: &str) {
     let output = plane
-        .try_kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&rendered))
-        .unwrap_or_else(|e| panic!("kubectl apply --dry-run=server refused the chart: {e}"));
+        .try_kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(rendered))
+        .unwrap_or_else(|e| panic!("kubectl apply --dry-run=server refused {what}: {e}"));
     for kind in [
         "deployment.apps/ironlb-controller",
         "daemonset.apps/ironlb-speaker",
@@ -602,10 +599,9 @@ fn the_install_manifests_are_accepted_by_a_real_api_server() {
     ] {
         assert!(
             output.contains(kind),
-            "{kind} missing from the chart:\n{output}"
+            "{kind} missing from {what}:\n{output}"
         );
     }
-    println!("helm template charts/ironlb: accepted by the API server ({server})");
 }
 
 fn free_port() -> u16 {

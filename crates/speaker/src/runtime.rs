@@ -62,11 +62,10 @@ impl Published {
     /// Everything wrong with the configuration as the cluster holds it: unreadable objects
     /// and validation errors (the last valid configuration stays in force meanwhile).
     pub fn errors(&self) -> Vec<String> {
-        self.problems
-            .iter()
-            .chain(&self.status.configuration_errors)
-            .cloned()
-            .collect()
+        ironlb_cluster::status::configuration_problems(
+            &self.problems,
+            &self.status.configuration_errors,
+        )
     }
 }
 
