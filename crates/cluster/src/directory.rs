@@ -124,9 +124,9 @@ impl ClusterDirectory {
         for object in &objects {
             match object {
                 Object::Service(service) => snapshot.services.push(Arc::new(service.clone())),
-                Object::EndpointSlice(slice) => {
-                    snapshot.endpoint_slices.push(Arc::new(slice.clone()))
-                }
+                Object::EndpointSlice(slice) => snapshot
+                    .endpoints
+                    .extend(crate::SliceEndpoints::of(slice).map(Arc::new)),
                 _ => {}
             }
         }

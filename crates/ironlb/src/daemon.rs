@@ -419,7 +419,6 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
                         namespace: args.namespace.clone(),
                         scope: ironlb_k8s::Scope::Speaker {
                             node: args.node.clone(),
-                            can_serve: ironlb_speaker::plan::endpoint_can_serve,
                         },
                         staleness_bound: args.api_staleness_bound,
                         ..Default::default()

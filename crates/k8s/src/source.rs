@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ironlb_api::k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
-use ironlb_api::k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice;
 use ironlb_api::manifest::{self, Origin};
-use ironlb_cluster::{Problem, Snapshot};
+use ironlb_cluster::{Problem, SliceEndpoints, Snapshot};
 use ironlb_config::Resources;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
@@ -35,13 +35,10 @@ pub enum Scope {
     /// Namespace (pool and peer selectors are judged against all of them).
     #[default]
     Controller,
-    /// The speaker of one node: its own Node only, and of each LoadBalancer Service and
-    /// EndpointSlice only what decides its announcement ([`crate::trim`]). `can_serve` is
-    /// the speaker's rule for an endpoint that counts.
-    Speaker {
-        node: String,
-        can_serve: fn(&Endpoint) -> bool,
-    },
+    /// The speaker of one node: its own Node only, of each LoadBalancer Service only what
+    /// decides its announcement ([`crate::trim`]), and of each EndpointSlice only whether an
+    /// endpoint here, or anywhere, can serve ([`SliceEndpoints::for_node`]).
+    Speaker { node: String },
 }
 
 /// What to watch.
@@ -77,7 +74,7 @@ struct Stores {
     namespaces: Store<Namespace>,
     nodes: Store<Node>,
     services: Store<Service>,
-    endpoint_slices: Option<Store<EndpointSlice>>,
+    endpoints: Option<EndpointStore>,
 }
 
 fn owned<K>(store: &Store<K>) -> Vec<K>
@@ -92,8 +89,8 @@ where
         .collect()
 }
 
-/// Services and EndpointSlices are shared with the cache, not copied: with thousands of
-/// them, a snapshot per change must not cost a copy of each.
+/// Services are shared with the cache, not copied: with thousands of them, a snapshot per
+/// change must not cost a copy of each.
 fn shared<K>(store: &Store<K>) -> Vec<Arc<K>>
 where
     K: Resource + Clone + 'static,
@@ -113,8 +110,9 @@ impl Stores {
         let _ = self.namespaces.wait_until_ready().await;
         let _ = self.nodes.wait_until_ready().await;
         let _ = self.services.wait_until_ready().await;
-        if let Some(slices) = &self.endpoint_slices {
-            let _ = slices.wait_until_ready().await;
+        if let Some(endpoints) = &self.endpoints {
+            let mut ready = endpoints.ready.clone();
+            let _ = ready.wait_for(|ready| *ready).await;
         }
     }
 
@@ -132,16 +130,128 @@ impl Stores {
         Snapshot {
             resources,
             services: shared(&self.services),
-            endpoint_slices: self
-                .endpoint_slices
+            endpoints: self
+                .endpoints
                 .as_ref()
-                .map(shared)
+                .map(EndpointStore::state)
                 .unwrap_or_default(),
             problems,
             warnings: Vec::new(),
             stale: None,
         }
     }
+}
+
+/// Where a watcher's events go: a kube reflector store, or the speaker's endpoint table.
+trait Sink<K>: Send + 'static {
+    fn apply(&mut self, event: &watcher::Event<K>);
+}
+
+impl<K> Sink<K> for reflector::store::Writer<K>
+where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+{
+    fn apply(&mut self, event: &watcher::Event<K>) {
+        self.apply_watcher_event(event);
+    }
+}
+
+type SliceKey = (String, String);
+
+/// The speaker's EndpointSlices, each kept as the few words of [`SliceEndpoints`] its node
+/// needs, not as the slice (a trimmed slice still costs over a kilobyte).
+#[derive(Clone)]
+struct EndpointStore {
+    table: Arc<std::sync::RwLock<std::collections::HashMap<SliceKey, Arc<SliceEndpoints>>>>,
+    ready: watch::Receiver<bool>,
+}
+
+impl EndpointStore {
+    fn state(&self) -> Vec<Arc<SliceEndpoints>> {
+        let table = self.table.read().unwrap_or_else(|e| e.into_inner());
+        table.values().cloned().collect()
+    }
+}
+
+/// Feeds an [`EndpointStore`]: a full list replaces the table at its end, as kube's stores do.
+struct EndpointSink {
+    node: String,
+    table: Arc<std::sync::RwLock<std::collections::HashMap<SliceKey, Arc<SliceEndpoints>>>>,
+    listing: std::collections::HashMap<SliceKey, Arc<SliceEndpoints>>,
+    ready: watch::Sender<bool>,
+}
+
+impl EndpointSink {
+    fn key(slice: &EndpointSlice) -> SliceKey {
+        (
+            slice.metadata.namespace.clone().unwrap_or_default(),
+            slice.metadata.name.clone().unwrap_or_default(),
+        )
+    }
+
+    fn entry(&self, slice: &EndpointSlice) -> Option<Arc<SliceEndpoints>> {
+        SliceEndpoints::of(slice).map(|e| Arc::new(e.for_node(&self.node)))
+    }
+}
+
+impl Sink<EndpointSlice> for EndpointSink {
+    fn apply(&mut self, event: &watcher::Event<EndpointSlice>) {
+        let table = || self.table.write().unwrap_or_else(|e| e.into_inner());
+        match event {
+            watcher::Event::Init => self.listing = Default::default(),
+            watcher::Event::InitApply(slice) => {
+                if let Some(entry) = self.entry(slice) {
+                    self.listing.insert(Self::key(slice), entry);
+                }
+            }
+            watcher::Event::InitDone => {
+                *table() = std::mem::take(&mut self.listing);
+                self.ready.send_replace(true);
+            }
+            watcher::Event::Apply(slice) => {
+                let entry = self.entry(slice);
+                let mut table = table();
+                match entry {
+                    Some(entry) => table.insert(Self::key(slice), entry),
+                    None => table.remove(&Self::key(slice)),
+                };
+            }
+            watcher::Event::Delete(slice) => {
+                table().remove(&Self::key(slice));
+            }
+        }
+    }
+}
+
+/// Watches every EndpointSlice for the speaker of `node`.
+fn reflect_endpoints(
+    api: Api<EndpointSlice>,
+    node: String,
+    changed: mpsc::UnboundedSender<()>,
+) -> EndpointStore {
+    let (ready_sender, ready) = watch::channel(false);
+    let table = Arc::default();
+    let sink = EndpointSink {
+        node,
+        table: Arc::clone(&table),
+        listing: Default::default(),
+        ready: ready_sender,
+    };
+    // Nothing of the slice is kept but what SliceEndpoints reads.
+    let trim = |slice: &mut EndpointSlice| {
+        slice.metadata.managed_fields = None;
+        slice.metadata.annotations = None;
+    };
+    spawn_reflector(
+        "EndpointSlice",
+        api,
+        watcher::Config::default(),
+        trim,
+        sink,
+        changed,
+    );
+    EndpointStore { table, ready }
 }
 
 /// The metallb.io kinds IronLB reads, as (version, kind, plural). BGPPeer in its storage
@@ -257,7 +367,7 @@ fn spawn_reflector<K>(
     api: Api<K>,
     config: watcher::Config,
     trim: impl Fn(&mut K) + Clone + Send + 'static,
-    mut writer: reflector::store::Writer<K>,
+    mut sink: impl Sink<K>,
     changed: mpsc::UnboundedSender<()>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -273,7 +383,7 @@ fn spawn_reflector<K>(
             while let Some(event) = stream.next().await {
                 match event {
                     Ok(event) => {
-                        writer.apply_watcher_event(&event);
+                        sink.apply(&event);
                         if failing {
                             info!(kind, "watch resumed");
                             failing = false;
@@ -363,21 +473,14 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
                 changed.clone(),
             ),
         },
-        endpoint_slices: match &options.scope {
+        endpoints: match &options.scope {
             // The controller does not read endpoints: it watches none.
             Scope::Controller => None,
-            Scope::Speaker { node, can_serve } => {
-                let (node, can_serve) = (node.clone(), *can_serve);
-                Some(reflect(
-                    "EndpointSlice",
-                    Api::all(client.clone()),
-                    watcher::Config::default(),
-                    move |slice: &mut EndpointSlice| {
-                        trim::endpoint_slice_for_speaker(slice, &node, can_serve)
-                    },
-                    changed,
-                ))
-            }
+            Scope::Speaker { node } => Some(reflect_endpoints(
+                Api::all(client.clone()),
+                node.clone(),
+                changed,
+            )),
         },
     };
     stores.wait_until_ready().await;

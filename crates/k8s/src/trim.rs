@@ -2,7 +2,7 @@
 //! for as long as the process runs, so fields nobody reads are dropped as objects arrive:
 //! `managedFields` and `kubectl.kubernetes.io/last-applied-configuration` are often most of
 //! an object, a Node's image list is kilobytes, and a speaker needs only a sliver of each
-//! Service and EndpointSlice. These functions are pure and say exactly which fields stay;
+//! Service (of an EndpointSlice it keeps only [`ironlb_cluster::SliceEndpoints`]). These functions are pure and say exactly which fields stay;
 //! the decisions that read the objects (allocation, the speaker's plan) read nothing else.
 
 use std::collections::BTreeMap;
@@ -11,11 +11,7 @@ use ironlb_api::k8s_openapi::api::core::v1::{
     LoadBalancerIngress, LoadBalancerStatus, Namespace, Node, NodeCondition, NodeStatus, Service,
     ServiceSpec, ServiceStatus,
 };
-use ironlb_api::k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-/// Label an EndpointSlice carries with its Service's name.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Whether IronLB reads an annotation: MetalLB's, current and deprecated.
 fn read_annotation(key: &str) -> bool {
@@ -97,51 +93,6 @@ pub fn service_for_speaker(service: &mut Service) {
     });
 }
 
-/// An endpoint as the speaker's rule sees it: one address (it only asks whether there is
-/// one), the conditions, the node.
-fn endpoint(endpoint: &Endpoint) -> Endpoint {
-    Endpoint {
-        addresses: endpoint.addresses.iter().take(1).cloned().collect(),
-        conditions: endpoint.conditions.clone(),
-        node_name: endpoint.node_name.clone(),
-        ..Endpoint::default()
-    }
-}
-
-/// An EndpointSlice as the speaker of `node` keeps it. The speaker asks two questions of a
-/// Service's endpoints: can one on this node serve (externalTrafficPolicy Local), and can
-/// any serve at all (Cluster). `can_serve` is the speaker's rule; what stays is one endpoint
-/// that answers both: one on this node that can serve if there is one, else one elsewhere
-/// that can (without its node's name, which the speaker does not need), else none. Of the
-/// metadata only the name (the cache's key), namespace and Service name label stay.
-pub fn endpoint_slice_for_speaker(
-    slice: &mut EndpointSlice,
-    node: &str,
-    can_serve: impl Fn(&Endpoint) -> bool,
-) {
-    let meta = &mut slice.metadata;
-    let labels = meta.labels.take().and_then(|mut labels| {
-        let service = labels.remove(SERVICE_NAME_LABEL)?;
-        Some(BTreeMap::from([(SERVICE_NAME_LABEL.to_string(), service)]))
-    });
-    slice.metadata = ObjectMeta {
-        name: meta.name.take(),
-        namespace: meta.namespace.take(),
-        labels,
-        ..ObjectMeta::default()
-    };
-    let serving = || slice.endpoints.iter().filter(|e| can_serve(e));
-    let kept = match serving().find(|e| e.node_name.as_deref() == Some(node)) {
-        Some(local) => Some(endpoint(local)),
-        None => serving().next().map(|other| Endpoint {
-            node_name: None,
-            ..endpoint(other)
-        }),
-    };
-    slice.endpoints = kept.into_iter().collect();
-    slice.ports = None;
-}
-
 /// A Node: its labels (selectors), conditions (NetworkUnavailable) and addresses (the
 /// router ID); not its images, capacity or system info.
 pub fn node(node: &mut Node) {
@@ -173,24 +124,6 @@ pub fn namespace(namespace: &mut Namespace) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ironlb_api::k8s_openapi::api::discovery::v1::EndpointConditions;
-
-    fn endpoint_on(node: &str, ready: bool) -> Endpoint {
-        Endpoint {
-            addresses: vec!["10.244.0.1".into(), "10.244.0.2".into()],
-            conditions: Some(EndpointConditions {
-                ready: Some(ready),
-                ..Default::default()
-            }),
-            node_name: Some(node.into()),
-            hostname: Some("pod".into()),
-            ..Default::default()
-        }
-    }
-
-    fn ready(endpoint: &Endpoint) -> bool {
-        endpoint.conditions.as_ref().and_then(|c| c.ready) == Some(true)
-    }
 
     #[test]
     fn service_keeps_what_decisions_read() {
@@ -255,71 +188,6 @@ mod tests {
             ingress.ingress.as_ref().unwrap()[0].ip.as_deref(),
             Some("203.0.113.5")
         );
-    }
-
-    #[test]
-    fn endpoint_slice_keeps_both_answers() {
-        let slice = EndpointSlice {
-            metadata: ObjectMeta {
-                name: Some("web-abc".into()),
-                namespace: Some("default".into()),
-                labels: Some(
-                    [
-                        (SERVICE_NAME_LABEL.to_string(), "web".to_string()),
-                        ("endpointslice.kubernetes.io/managed-by".into(), "x".into()),
-                    ]
-                    .into(),
-                ),
-                ..Default::default()
-            },
-            address_type: "IPv4".into(),
-            endpoints: vec![
-                endpoint_on("node-2", false),
-                endpoint_on("node-2", true),
-                endpoint_on("node-3", true),
-                endpoint_on("node-1", true),
-                endpoint_on("node-1", false),
-            ],
-            ports: Some(vec![Default::default()]),
-        };
-        let mut on_1 = slice.clone();
-        endpoint_slice_for_speaker(&mut on_1, "node-1", ready);
-        let nodes: Vec<_> = on_1
-            .endpoints
-            .iter()
-            .map(|e| e.node_name.as_deref())
-            .collect();
-        assert_eq!(
-            nodes,
-            [Some("node-1")],
-            "the local one answers both questions"
-        );
-        assert!(
-            on_1.endpoints
-                .iter()
-                .all(|e| e.addresses.len() == 1 && e.hostname.is_none())
-        );
-        assert_eq!(on_1.metadata.labels.as_ref().unwrap().len(), 1);
-        assert_eq!(on_1.metadata.name.as_deref(), Some("web-abc"));
-        assert!(on_1.ports.is_none());
-
-        let mut on_9 = slice.clone();
-        endpoint_slice_for_speaker(&mut on_9, "node-9", ready);
-        let nodes: Vec<_> = on_9
-            .endpoints
-            .iter()
-            .map(|e| e.node_name.as_deref())
-            .collect();
-        assert_eq!(
-            nodes,
-            [None],
-            "Cluster still sees a serving endpoint, Local none here"
-        );
-
-        let mut none = slice;
-        none.endpoints.retain(|e| !ready(e));
-        endpoint_slice_for_speaker(&mut none, "node-1", ready);
-        assert!(none.endpoints.is_empty());
     }
 
     #[test]

@@ -1010,3 +1010,84 @@ async fn a_failed_status_patch_is_retried_without_a_new_event() {
         .await
         .expect("the controller stops on shutdown");
 }
+
+fn endpoint_slice(name: &str, service: &str, endpoints: Value) -> Value {
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": name, "namespace": "default",
+                        "labels": {"kubernetes.io/service-name": service}},
+           "addressType": "IPv4", "endpoints": endpoints})
+}
+
+/// (service, serving nodes) of each slice the speaker keeps, sorted.
+fn endpoints(snapshot: &Snapshot) -> Vec<(String, Vec<Option<String>>)> {
+    let mut all: Vec<_> = snapshot
+        .endpoints
+        .iter()
+        .map(|e| (e.service.clone(), e.serving_nodes.clone()))
+        .collect();
+    all.sort();
+    all
+}
+
+/// A speaker's source asks only for its Node and LoadBalancer Services, and keeps of each
+/// EndpointSlice whether an endpoint on its node, or elsewhere, can serve, through the list,
+/// changes and deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speaker_keeps_of_each_slice_only_what_its_node_needs() {
+    let ready = |node: &str| json!({"addresses": ["10.244.0.1"], "nodeName": node, "conditions": {"ready": true}});
+    let fake = Fake::start(vec![
+        namespace("default"),
+        service("a", "10.96.0.1"),
+        endpoint_slice("a-1", "a", json!([ready("node-2"), ready("node-1")])),
+        endpoint_slice("b-1", "b", json!([ready("node-2"), ready("node-3")])),
+    ])
+    .await;
+    let options = SourceOptions {
+        scope: ironlb_k8s::Scope::Speaker {
+            node: "node-1".into(),
+        },
+        ..SourceOptions::default()
+    };
+    let mut snapshots = tokio::time::timeout(PATIENCE, ironlb_k8s::watch(fake.client(), options))
+        .await
+        .unwrap_or_else(|_| panic!("no first snapshot; requests:\n{}", fake.log()));
+    let local = |s: &str| (s.to_string(), vec![Some("node-1".to_string())]);
+    let elsewhere = |s: &str| (s.to_string(), vec![None]);
+    assert_eq!(endpoints(&snapshots.borrow()), [local("a"), elsewhere("b")]);
+
+    // a's local endpoint stops being ready; b gains one here; a slice without a Service
+    // label is not kept; b's slice goes away.
+    let not_ready =
+        json!({"addresses": ["10.244.0.1"], "nodeName": "node-1", "conditions": {"ready": false}});
+    fake.push(
+        "MODIFIED",
+        endpoint_slice("a-1", "a", json!([ready("node-2"), not_ready])),
+    );
+    fake.push(
+        "MODIFIED",
+        endpoint_slice("b-1", "b", json!([ready("node-1")])),
+    );
+    let mut stray = endpoint_slice("x-1", "x", json!([ready("node-1")]));
+    stray["metadata"]["labels"] = json!({});
+    fake.push("ADDED", stray);
+    snapshot_where(&mut snapshots, &fake, "a elsewhere, b here", |s| {
+        endpoints(s) == [elsewhere("a"), local("b")]
+    })
+    .await;
+    fake.push("DELETED", endpoint_slice("b-1", "b", json!([])));
+    snapshot_where(&mut snapshots, &fake, "b's slice gone", |s| {
+        endpoints(s) == [elsewhere("a")]
+    })
+    .await;
+
+    // What the speaker asked for.
+    let query = |path: &str| {
+        fake.requests_to(path)
+            .iter()
+            .find(|r| r.is_list())
+            .map(|r| r.param("fieldSelector"))
+            .unwrap_or_else(|| panic!("no LIST of {path}; requests:\n{}", fake.log()))
+    };
+    assert_eq!(query(SERVICES), Some("spec.type=LoadBalancer".into()));
+    assert_eq!(query("/api/v1/nodes"), Some("metadata.name=node-1".into()));
+}

@@ -20,14 +20,12 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 use ironlb_api::k8s_openapi::api::core::v1::{Node, Service};
-use ironlb_api::k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use ironlb_config::selector::any_matches;
 use ironlb_config::{BgpAdvertisement, Community, Config, Peer, PeerAddress};
 
 /// Label that takes a node out of load-balancer announcements.
 pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
-/// Label an EndpointSlice carries with its Service's name.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub use ironlb_cluster::{SERVICE_NAME_LABEL, SliceEndpoints, endpoint_can_serve};
 
 /// A Service's identity.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -122,7 +120,7 @@ pub fn plan(
     node_name: &str,
     nodes: &[Node],
     services: &[Arc<Service>],
-    endpoint_slices: &[Arc<EndpointSlice>],
+    endpoints: &[Arc<SliceEndpoints>],
     options: &PlanOptions,
 ) -> Plan {
     let node = nodes
@@ -139,7 +137,7 @@ pub fn plan(
         }
     }
     let network_unavailable = node.is_some_and(node_network_unavailable);
-    let serving = serving_endpoint_nodes(endpoint_slices);
+    let serving = serving_endpoint_nodes(endpoints);
     let nobody = BTreeSet::new();
     let excluded = !options.ignore_exclude_label && node_labels.contains_key(EXCLUDE_LABEL);
 
@@ -356,35 +354,17 @@ fn node_network_unavailable(node: &Node) -> bool {
         .any(|c| c.type_ == "NetworkUnavailable" && c.status == "True")
 }
 
-/// Whether an endpoint counts for announcing: it has an address and is ready, or serving
-/// while terminating (MetalLB's rule).
-pub fn endpoint_can_serve(endpoint: &Endpoint) -> bool {
-    let conditions = endpoint.conditions.as_ref();
-    let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
-    let serving = conditions.and_then(|c| c.serving).unwrap_or(false);
-    !endpoint.addresses.is_empty() && (ready || serving)
-}
-
 /// Per Service (namespace, name): the nodes hosting an endpoint that can serve (None: an
 /// endpoint without a node). One pass over the slices, however many Services there are.
 fn serving_endpoint_nodes(
-    endpoint_slices: &[Arc<EndpointSlice>],
+    endpoints: &[Arc<SliceEndpoints>],
 ) -> BTreeMap<(&str, &str), BTreeSet<Option<&str>>> {
     let mut serving: BTreeMap<(&str, &str), BTreeSet<Option<&str>>> = BTreeMap::new();
-    for slice in endpoint_slices {
-        let Some(service) = slice
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SERVICE_NAME_LABEL))
-        else {
-            continue;
-        };
-        let namespace = slice.metadata.namespace.as_deref().unwrap_or("default");
-        let nodes = serving.entry((namespace, service.as_str())).or_default();
-        for endpoint in slice.endpoints.iter().filter(|e| endpoint_can_serve(e)) {
-            nodes.insert(endpoint.node_name.as_deref());
-        }
+    for slice in endpoints {
+        serving
+            .entry((slice.namespace.as_str(), slice.service.as_str()))
+            .or_default()
+            .extend(slice.serving_nodes.iter().map(Option::as_deref));
     }
     serving
 }

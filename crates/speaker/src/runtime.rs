@@ -197,7 +197,7 @@ impl Speaker {
             &self.options.node,
             &nodes,
             &snapshot.services,
-            &snapshot.endpoint_slices,
+            &snapshot.endpoints,
             &self.options.plan,
         );
         if let Some(why) = &snapshot.stale {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use ironlb_api::Object;
 use ironlb_api::k8s_openapi::api::core::v1::{Node, Service};
-use ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice;
 use ironlb_config::{Community, Resources, ValidateOptions};
+use ironlb_speaker::plan::SliceEndpoints;
 use ironlb_speaker::{Plan, PlanOptions, Reason, ServiceKey, ServiceOutcome, plan};
 
 const SEED_CONFIG: &str = "
@@ -75,7 +75,7 @@ struct Cluster {
     config: ironlb_config::Config,
     nodes: Vec<Node>,
     services: Vec<Arc<Service>>,
-    slices: Vec<Arc<EndpointSlice>>,
+    slices: Vec<Arc<SliceEndpoints>>,
 }
 
 fn cluster(documents: &[&str]) -> Cluster {
@@ -97,7 +97,7 @@ fn cluster(documents: &[&str]) -> Cluster {
         match object {
             Object::Node(n) => cluster.nodes.push(n),
             Object::Service(s) => cluster.services.push(Arc::new(s)),
-            Object::EndpointSlice(e) => cluster.slices.push(Arc::new(e)),
+            Object::EndpointSlice(e) => cluster.slices.extend(SliceEndpoints::of(&e).map(Arc::new)),
             _ => {}
         }
     }
