@@ -2,7 +2,10 @@
 //! - the warm build (cache hit) and API-server start times;
 //! - IP assigned after a Service is created: the controller's time from the watch event to
 //!   the status patch being done (its log), median of RUNS (default 10) Services;
-//! - controller and speaker RSS with 10,000 Services in the API (COUNT to change it).
+//! - controller and speaker RSS with 10,000 Services in the API (COUNT to change it), then
+//!   again once each has an EndpointSlice with a ready endpoint on the speaker's node (so
+//!   the speaker plans a route for every one). The slices are made by the bench: no
+//!   kube-controller-manager runs here.
 //!
 //! Needs Go (for the first build) and root-free loopback only. `cargo bench -p ironlb --bench kubernetes`.
 
@@ -317,4 +320,64 @@ fn main() {
     println!(
         "kubernetes: with {count} Services: controller RSS {controller_rss:.1} MiB (peak {controller_peak:.1}), speaker RSS {speaker_rss:.1} MiB (peak {speaker_peak:.1}) — goal speaker ≤ 40 MiB"
     );
+
+    // An EndpointSlice per Service, a ready endpoint on node-1 and one elsewhere.
+    let start = Instant::now();
+    runtime.block_on(async {
+        use futures::StreamExt;
+        use ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice;
+        let config = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        let api: kube::Api<EndpointSlice> = kube::Api::namespaced(client, "default");
+        futures::stream::iter(0..count)
+            .map(|i| {
+                let api = api.clone();
+                async move {
+                    let slice: EndpointSlice = serde_saphyr::from_str(&endpoint_slice(i)).unwrap();
+                    api.create(&Default::default(), &slice).await.map(|_| ())
+                }
+            })
+            .buffer_unordered(16)
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    panic!("create: {error}");
+                }
+            })
+            .await;
+    });
+    println!(
+        "kubernetes: {count} EndpointSlices created in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    let waited = Instant::now();
+    let planned = format!("routes={count}");
+    while !plane
+        .log("speaker")
+        .lines()
+        .rev()
+        .take(5)
+        .any(|l| l.contains(&planned))
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(300),
+            "the speaker never planned {count} routes"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    std::thread::sleep(Duration::from_secs(12));
+    let (speaker_rss, speaker_peak) = rss_mib(speaker);
+    println!(
+        "kubernetes: with {count} Services and their EndpointSlices (a route planned for each): speaker RSS {speaker_rss:.1} MiB (peak {speaker_peak:.1}) — goal ≤ 40 MiB"
+    );
+}
+
+fn endpoint_slice(i: usize) -> String {
+    format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: svc-{i}-bench, namespace: default, labels: {{kubernetes.io/service-name: svc-{i}}}}}\naddressType: IPv4\nports: [{{port: 80, protocol: TCP}}]\nendpoints: [{{addresses: [10.244.{}.{}], conditions: {{ready: true}}, nodeName: node-1}}, {{addresses: [10.244.200.1], conditions: {{ready: true}}, nodeName: node-2}}]\n",
+        i / 250,
+        i % 250 + 1
+    )
 }

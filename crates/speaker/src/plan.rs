@@ -88,8 +88,11 @@ impl fmt::Display for Reason {
 pub enum ServiceOutcome {
     /// Announced: the prefixes, and the names of the peers they go to.
     Announced {
-        prefixes: BTreeSet<IpNet>,
-        peers: BTreeSet<String>,
+        /// Sorted, distinct (a Vec: a B-tree set allocates a whole node even for the one or
+        /// two entries a Service has, which with 10,000 Services is megabytes).
+        prefixes: Vec<IpNet>,
+        /// Sorted, distinct BGPPeer names.
+        peers: Vec<String>,
     },
     NotAnnounced(Reason),
 }
@@ -169,11 +172,15 @@ pub fn plan(
                 .unwrap_or(&nobody),
         );
         if let Ok(routes) = &outcome {
-            let mut prefixes = BTreeSet::new();
-            let mut peers = BTreeSet::new();
+            let mut prefixes = Vec::new();
+            let mut peers: Vec<String> = Vec::new();
             for (peer_name, prefix, attributes) in routes {
-                prefixes.insert(*prefix);
-                peers.insert(peer_name.clone());
+                if !prefixes.contains(prefix) {
+                    prefixes.push(*prefix);
+                }
+                if !peers.contains(peer_name) {
+                    peers.push(peer_name.clone());
+                }
                 let entry = result
                     .routes
                     .entry(peer_name.clone())
@@ -185,6 +192,10 @@ pub fn plan(
                     .extend(attributes.communities.iter().copied());
                 entry.local_pref = entry.local_pref.max(attributes.local_pref);
             }
+            prefixes.sort();
+            peers.sort();
+            prefixes.shrink_to_fit();
+            peers.shrink_to_fit();
             result
                 .services
                 .insert(key, ServiceOutcome::Announced { prefixes, peers });

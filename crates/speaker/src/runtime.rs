@@ -277,6 +277,7 @@ impl Speaker {
             node = %self.options.node,
             sessions = self.sessions.len(),
             services = self.plan.services.len(),
+            routes = self.plan.routes.values().map(BTreeMap::len).sum::<usize>(),
             decide_us = decided.as_micros() as u64,
             "cluster state applied"
         );

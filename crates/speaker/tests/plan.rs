@@ -159,8 +159,8 @@ fn local_policy_announces_only_from_nodes_with_a_ready_endpoint() {
     assert_eq!(
         node1.services[&key("web")],
         ServiceOutcome::Announced {
-            prefixes: BTreeSet::from([net("203.0.113.5/32")]),
-            peers: BTreeSet::from(["tor1".into(), "tor2".into()])
+            prefixes: vec![net("203.0.113.5/32")],
+            peers: vec!["tor1".into(), "tor2".into()]
         }
     );
     assert_eq!(
