@@ -41,9 +41,10 @@ enum LabCommand {
     Drill,
     /// Remove the running lab: every process it started and every namespace.
     Down,
-    /// (internal) Play the kubelets of the lab's nodes against the lab's API server.
+    /// (internal) Register the lab's nodes with the lab's API server, for kwok to play
+    /// their kubelets.
     #[command(hide = true)]
-    Agent {
+    RegisterNodes {
         /// NAME=IPV4, once per node.
         #[arg(long = "node", value_name = "NAME=IP")]
         nodes: Vec<String>,
@@ -59,7 +60,7 @@ pub fn run(args: Args) -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match args.command {
-        Some(LabCommand::Agent { nodes }) => agent(&nodes),
+        Some(LabCommand::RegisterNodes { nodes }) => register_nodes(&nodes),
         None if args.kubernetes => full_run_kubernetes(),
         Some(LabCommand::Up) if args.kubernetes => up_kubernetes_and_detach(),
         None => full_run(),
@@ -149,7 +150,7 @@ fn up_kubernetes_and_detach() -> Result<()> {
     Ok(())
 }
 
-fn agent(nodes: &[String]) -> Result<()> {
+fn register_nodes(nodes: &[String]) -> Result<()> {
     let mut played = ironlb_k8s::agent::Nodes::new();
     for node in nodes {
         let (name, address) = node
@@ -170,9 +171,7 @@ fn agent(nodes: &[String]) -> Result<()> {
             .map_err(|e| format!("cannot reach the API server: {e}"))?;
         ironlb_k8s::agent::register(&client, &played)
             .await
-            .map_err(|e| format!("cannot register the Nodes: {e}"))?;
-        ironlb_k8s::agent::run(client, played).await;
-        Ok(())
+            .map_err(|e| format!("cannot register the Nodes: {e}"))
     })
 }
 

@@ -1,7 +1,7 @@
 //! `ironlb lab --kubernetes`: the same fabric, plus a real Kubernetes control plane (etcd,
 //! kube-apiserver, kube-controller-manager, kube-scheduler built from Go modules by
-//! `tools/kube/build.sh`) listening in the switch namespace at 10.0.0.250, the lab agent
-//! playing the nodes' kubelets, and IronLB's controller and speakers in Kubernetes mode. The
+//! `tools/kube/build.sh`) listening in the switch namespace at 10.0.0.250, kwok playing the
+//! nodes' kubelets, and IronLB's controller and speakers in Kubernetes mode. The
 //! seed's scenario then runs with the seed's own kubectl commands.
 
 use std::path::PathBuf;
@@ -101,6 +101,7 @@ pub fn up(ironlb: PathBuf) -> Result<(Fabric, Kube)> {
         .args(["netns", "exec", fabric.switch_namespace(), "env"])
         .arg("IRONLB_KUBE_KCM=1")
         .arg("IRONLB_KUBE_SCHEDULER=1")
+        .arg("IRONLB_KUBE_KWOK=1")
         .arg("IRONLB_KCM_CONTROLLERS=namespace,garbagecollector,serviceaccount,serviceaccount-token,endpoint,endpointslice,deployment,replicaset")
         .arg(tools.join("up.sh"))
         .arg(&state)
@@ -140,15 +141,25 @@ pub fn up(ironlb: PathBuf) -> Result<(Fabric, Kube)> {
     let kubeconfig = kube.kubeconfig.display().to_string();
     let env = [("KUBECONFIG", kubeconfig.as_str())];
     let switch = fabric.switch_namespace().to_string();
-    let mut agent = vec!["lab".to_string(), "agent".to_string()];
+    // The nodes' kubelets are kwok's (started by up.sh): register the Nodes for it.
+    let mut register = Command::new("ip");
+    register
+        .args(["netns", "exec", &switch])
+        .arg(&fabric.spec.ironlb)
+        .args(["lab", "register-nodes"])
+        .env("KUBECONFIG", &kubeconfig);
     for node in &fabric.nodes {
-        agent.push("--node".into());
-        agent.push(format!("{}={}", node.name, node.address));
+        register
+            .arg("--node")
+            .arg(format!("{}={}", node.name, node.address));
     }
-    let agent: Vec<&str> = agent.iter().map(String::as_str).collect();
-    fabric
-        .spawn_ironlb(&switch, "agent", &env, &agent)
-        .map_err(|e| e.to_string())?;
+    let registered = register.output().map_err(|e| e.to_string())?;
+    if !registered.status.success() {
+        return Err(format!(
+            "registering the lab's Nodes failed: {}",
+            String::from_utf8_lossy(&registered.stderr)
+        ));
+    }
     fabric
         .spawn_ironlb(
             &switch,
@@ -217,7 +228,7 @@ spec:
     metadata:
       labels: {app: web}
     spec:
-      # One replica per node (the lab's nodes run no containers; the lab agent reports them Running).
+      # One replica per node (the lab's nodes run no containers; kwok reports them Running).
       affinity:
         podAntiAffinity:
           requiredDuringSchedulingIgnoredDuringExecution:

@@ -624,20 +624,31 @@ const PROBE_TIMEOUT_MARGIN: Duration = Duration::from_secs(1);
 
 /// Records the time of every answer from the API server; asks only after half a probe
 /// interval without a watch event (a busy cluster is never probed), so the silence seen
-/// by a healthy component stays under two intervals.
+/// by a healthy component stays under two intervals. Once a probe goes unanswered it asks
+/// every few seconds, so the API's return is noticed at once (a quiet cluster sends no
+/// event to notice it by).
 async fn probe(client: Client, interval: Duration, contact: Arc<std::sync::Mutex<Instant>>) {
+    let timeout = interval.min(PROBE_RETRY);
+    let mut pause = interval / 2;
     loop {
-        tokio::time::sleep(interval / 2).await;
+        tokio::time::sleep(pause).await;
         let last = *contact.lock().unwrap_or_else(|e| e.into_inner());
         if last.elapsed() < interval / 2 {
+            pause = interval / 2;
             continue;
         }
-        let answer = tokio::time::timeout(interval, client.apiserver_version()).await;
+        let answer = tokio::time::timeout(timeout, client.apiserver_version()).await;
         if let Ok(Ok(_)) = answer {
             *contact.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            pause = interval / 2;
+        } else {
+            pause = PROBE_RETRY.min(interval / 2);
         }
     }
 }
+
+/// How long a probe waits for an answer, and how soon an unanswered one is tried again.
+const PROBE_RETRY: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
