@@ -502,7 +502,8 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
     tokio::spawn(async move {
         let mut verdict = Verdict::Fresh;
         let mut warned: Option<Instant> = None;
-        let mut tick = tokio::time::interval(staleness.probe_interval / 2);
+        // Judged every second: a mutex read; the verdict flips soon after the probe answers.
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let publish = tokio::select! {
