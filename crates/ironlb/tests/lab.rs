@@ -246,7 +246,9 @@ fn the_main_job_and_its_kubernetes_variant() {
         .expect("routes withdrawn past the staleness bound");
     let withdrawn = frozen.elapsed();
     println!("API server frozen: routes withdrawn after {withdrawn:?} (bound 75 s)");
-    assert!(withdrawn >= Duration::from_secs(75), "{withdrawn:?}");
+    // The bound counts from the speaker's last word with the API, which may precede the
+    // freeze by up to half a probe interval (75 s / 6 / 2) and a probe's answer.
+    assert!(withdrawn >= Duration::from_secs(68), "{withdrawn:?}");
     let log = view.log("speaker-node-21");
     assert!(log.contains("Kubernetes API unreachable"), "{log}");
     assert!(log.contains("cluster view stale"), "{log}");

@@ -502,6 +502,8 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
     tokio::spawn(async move {
         let mut verdict = Verdict::Fresh;
         let mut warned: Option<Instant> = None;
+        // Since the last answer before the API went away.
+        let mut away_since: Option<Instant> = None;
         // Judged every second: a mutex read; the verdict flips soon after the probe answers.
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -525,7 +527,7 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
             match now {
                 Verdict::Fresh if verdict != Verdict::Fresh => {
                     info!(
-                        silent_s = silent.as_secs(),
+                        away_s = away_since.map_or(0, |at| at.elapsed().as_secs()),
                         "Kubernetes API reachable again"
                     )
                 }
@@ -554,6 +556,9 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
             }
             if now == Verdict::Fresh {
                 warned = None;
+                away_since = None;
+            } else {
+                away_since = away_since.or_else(|| Instant::now().checked_sub(silent));
             }
             let was_stale = verdict == Verdict::Stale;
             verdict = now;
