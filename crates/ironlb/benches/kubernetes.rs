@@ -256,32 +256,12 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        use futures::StreamExt;
-        use ironlb_api::k8s_openapi::api::core::v1::Service;
-        let config = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
-            .await
-            .unwrap();
-        let client = kube::Client::try_from(config).unwrap();
-        let api: kube::Api<Service> = kube::Api::namespaced(client, "default");
-        futures::stream::iter(0..count)
-            .map(|i| {
-                let api = api.clone();
-                async move {
-                    let service: Service =
-                        serde_saphyr::from_str(&service(&format!("svc-{i}"))).unwrap();
-                    api.create(&Default::default(), &service).await.map(|_| ())
-                }
-            })
-            .buffer_unordered(16)
-            .for_each(|result| async move {
-                if let Err(error) = result {
-                    panic!("create: {error}");
-                }
-            })
-            .await;
-    });
+    create_all::<ironlb_api::k8s_openapi::api::core::v1::Service>(
+        &runtime,
+        &kubeconfig,
+        count,
+        |i| service(&format!("svc-{i}")),
+    );
     println!(
         "kubernetes: {count} Services created in {:.1} s (API client, 16 at a time)",
         start.elapsed().as_secs_f64()
@@ -323,31 +303,12 @@ fn main() {
 
     // An EndpointSlice per Service, a ready endpoint on node-1 and one elsewhere.
     let start = Instant::now();
-    runtime.block_on(async {
-        use futures::StreamExt;
-        use ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice;
-        let config = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
-            .await
-            .unwrap();
-        let client = kube::Client::try_from(config).unwrap();
-        let api: kube::Api<EndpointSlice> = kube::Api::namespaced(client, "default");
-        futures::stream::iter(0..count)
-            .map(|i| {
-                let api = api.clone();
-                async move {
-                    let slice: EndpointSlice = serde_saphyr::from_str(&endpoint_slice(i)).unwrap();
-                    api.create(&Default::default(), &slice).await.map(|_| ())
-                }
-            })
-            .buffer_unordered(16)
-            .for_each(|result| async move {
-                if let Err(error) = result {
-                    panic!("create: {error}");
-                }
-            })
-            .await;
-    });
+    create_all::<ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice>(
+        &runtime,
+        &kubeconfig,
+        count,
+        endpoint_slice,
+    );
     println!(
         "kubernetes: {count} EndpointSlices created in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -372,6 +333,44 @@ fn main() {
     println!(
         "kubernetes: with {count} Services and their EndpointSlices (a route planned for each): speaker RSS {speaker_rss:.1} MiB (peak {speaker_peak:.1}) — goal ≤ 40 MiB"
     );
+}
+
+/// Creates `count` objects in `default`, the i-th from the YAML `make(i)`, 16 at a time
+/// with the API client (kubectl creates one by one).
+fn create_all<K>(
+    runtime: &tokio::runtime::Runtime,
+    kubeconfig: &std::path::Path,
+    count: usize,
+    make: impl Fn(usize) -> String,
+) where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + ironlb_api::k8s_openapi::serde::Serialize
+        + ironlb_api::k8s_openapi::serde::de::DeserializeOwned,
+{
+    runtime.block_on(async {
+        use futures::StreamExt;
+        let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        let api: kube::Api<K> = kube::Api::namespaced(client, "default");
+        futures::stream::iter(0..count)
+            .map(|i| {
+                let api = api.clone();
+                let object: K = serde_saphyr::from_str(&make(i)).unwrap();
+                async move { api.create(&Default::default(), &object).await.map(|_| ()) }
+            })
+            .buffer_unordered(16)
+            .for_each(|result| async move {
+                if let Err(error) = result {
+                    panic!("create: {error}");
+                }
+            })
+            .await;
+    });
 }
 
 fn endpoint_slice(i: usize) -> String {
