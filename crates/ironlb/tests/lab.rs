@@ -106,6 +106,20 @@ fn the_main_job_and_its_kubernetes_variant() {
     assert!(output.contains("export KUBECONFIG="), "{output}");
     let view: FabricView =
         serde_json::from_str(&std::fs::read_to_string("/run/ironlb-lab.json").unwrap()).unwrap();
+    // kwok plays the kubelets, and keeps the nodes' own addresses.
+    let addresses = kubectl(
+        &view,
+        &[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.status.addresses[?(@.type==\"InternalIP\")].address} {end}",
+        ],
+    );
+    assert_eq!(
+        addresses.trim(),
+        "node-21=10.0.0.21 node-22=10.0.0.22 node-23=10.0.0.23"
+    );
     let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/seed");
     for file in [
         "pool.yaml",

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use ironlb_api::k8s_openapi::api::core::v1::Node;
 use ironlb_api::k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 /// The nodes played: name → InternalIP.
@@ -19,22 +19,37 @@ pub type Nodes = BTreeMap<String, Ipv4Addr>;
 /// kwok plays the kubelet of Nodes carrying this annotation.
 const KWOK_NODE: &str = "kwok.x-k8s.io/node";
 
-/// Registers the Nodes, Ready with their InternalIP, for kwok.
+/// Registers the Nodes, Ready with their InternalIP, for kwok. A Node is created with its
+/// status, as a kubelet registers one: kwok keeps addresses it finds on a Node, and gives its
+/// own `--node-ip` to one that has none yet.
 pub async fn register(client: &Client, nodes: &Nodes) -> Result<(), kube::Error> {
     let api: Api<Node> = Api::all(client.clone());
     let params = PatchParams::apply("ironlb-lab").force();
     for (name, address) in nodes {
-        let node = json!({
+        let metadata = json!({
+            "name": name,
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok"},
+            "annotations": {KWOK_NODE: "fake"},
+        });
+        let node: Node = serde_json::from_value(json!({
             "apiVersion": "v1",
             "kind": "Node",
-            "metadata": {
-                "name": name,
-                "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok"},
-                "annotations": {KWOK_NODE: "fake"},
-            },
-        });
-        api.patch(name, &params, &Patch::Apply(&node)).await?;
-        set_ready(&api, name, *address).await?;
+            "metadata": metadata,
+            "status": status(name, *address),
+        }))
+        .map_err(kube::Error::SerdeError)?;
+        match api.create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            // Registered before (a lab brought up again on the same API server).
+            Err(kube::Error::Api(response)) if response.code == 409 => {
+                let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": metadata});
+                api.patch(name, &params, &Patch::Apply(&node)).await?;
+                let status = json!({"status": status(name, *address)});
+                api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+                    .await?;
+            }
+            Err(error) => return Err(error),
+        }
         // The API server taints new Nodes not-ready; the node lifecycle controller (not run in
         // the lab: it would evict Pods after the API freeze the lab test makes) would lift it
         // once they report Ready.
@@ -45,16 +60,14 @@ pub async fn register(client: &Client, nodes: &Nodes) -> Result<(), kube::Error>
     Ok(())
 }
 
-async fn set_ready(api: &Api<Node>, name: &str, address: Ipv4Addr) -> Result<(), kube::Error> {
+/// A Ready Node's status with its InternalIP.
+fn status(name: &str, address: Ipv4Addr) -> serde_json::Value {
     let now = Timestamp::now().to_string();
-    let status = json!({"status": {
+    json!({
         "addresses": [{"type": "InternalIP", "address": address.to_string()}, {"type": "Hostname", "address": name}],
         "capacity": {"cpu": "8", "memory": "16Gi", "pods": "110"},
         "allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"},
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                         "message": "ironlb lab (kwok keeps it)", "lastHeartbeatTime": now, "lastTransitionTime": now}],
-    }});
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .map(|_| ())
+    })
 }
