@@ -97,21 +97,13 @@ router bgp 65000
             .find(|line| line.contains("BGP session established"))
             .and_then(|line| ironlb_cluster::time::parse(line.split_whitespace().next()?))
             .expect("an established line with a timestamp");
-        let peak = std::fs::read_to_string(format!("/proc/{}/status", speaker.pid()))
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find(|l| l.starts_with("VmHWM:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            })
-            .unwrap_or(0);
+        let (_, peak) = ironlb_lab::memory_mib(speaker.pid());
         let elapsed = seen.duration_since(established).unwrap_or_default();
         println!(
             "run {run}: 10,000 /32s in FRR's table {:.1} ms after Established (poll ≤ {:.1} ms); speaker peak RSS {:.2} MiB",
             elapsed.as_secs_f64() * 1e3,
             poll_max.as_secs_f64() * 1e3,
-            peak as f64 / 1024.0
+            peak
         );
         times.push(elapsed);
         peaks.push(peak);
@@ -125,13 +117,13 @@ router bgp 65000
         .expect("withdrawn on Cease");
     }
     times.sort();
-    peaks.sort_unstable();
+    peaks.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     println!(
         "bgp_frr: 10,000 /32s to FRR: median {:.1} ms (min {:.1}, max {:.1}) over {runs} runs; peak RSS max {:.2} MiB (target ≤ 50 ms, ≤ 8 MiB)",
         median.as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,
         times[times.len() - 1].as_secs_f64() * 1e3,
-        *peaks.last().unwrap_or(&0) as f64 / 1024.0
+        peaks.last().copied().unwrap_or(0.0)
     );
 }

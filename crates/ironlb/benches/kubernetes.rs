@@ -9,95 +9,17 @@
 //!
 //! Needs Go (for the first build) and root-free loopback only. `cargo bench -p ironlb --bench kubernetes`.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
+
+use ironlb_lab::kube::ControlPlane;
 use std::time::{Duration, Instant};
 
 const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
-const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/kube");
 
-struct Plane {
-    dir: PathBuf,
-    kubectl: PathBuf,
-    children: Vec<Child>,
-}
-
-impl Plane {
-    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let mut child = Command::new(&self.kubectl)
-            .arg("--kubeconfig")
-            .arg(self.dir.join("kubeconfig"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        drop(child.stdin.take());
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "kubectl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    fn spawn(&mut self, name: &str, args: &[&str]) -> u32 {
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
-        let child = Command::new(IRONLB)
-            .args(args)
-            .env("KUBECONFIG", self.dir.join("kubeconfig"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        self.children.push(child);
-        pid
-    }
-
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
-    }
-}
-
-impl Drop for Plane {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
-        let _ = Command::new(format!("{TOOLS}/down.sh"))
-            .arg(&self.dir)
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn rss_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+/// kubectl against the bench's plane; panics with its stderr.
+fn kubectl(plane: &ControlPlane, args: &[&str], stdin: Option<&str>) -> String {
+    plane.kubectl(args, stdin).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn service(name: &str) -> String {
@@ -120,48 +42,26 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(10_000);
     let start = Instant::now();
-    let build = Command::new(format!("{TOOLS}/build.sh")).output().unwrap();
-    assert!(build.status.success(), "build.sh failed");
+    ironlb_lab::kube::build(false).unwrap_or_else(|e| panic!("{e}"));
     println!(
         "kubernetes: build.sh (warm cache) {:.2} s",
         start.elapsed().as_secs_f64()
     );
-    let bin = PathBuf::from(
-        String::from_utf8_lossy(&build.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim(),
-    );
-    let dir = std::env::temp_dir().join(format!("ironlb-kube-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
     let start = Instant::now();
-    let up = Command::new(format!("{TOOLS}/up.sh"))
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "up.sh: {}",
-        String::from_utf8_lossy(&up.stderr)
-    );
+    let mut plane = ControlPlane::start("bench").unwrap_or_else(|e| panic!("{e}"));
     println!(
         "kubernetes: up.sh to /readyz {:.2} s",
         start.elapsed().as_secs_f64()
     );
-    let mut plane = Plane {
-        dir,
-        kubectl: bin.join("kubectl"),
-        children: Vec::new(),
-    };
-    plane.kubectl(&["create", "namespace", "metallb-system"], None);
+    kubectl(&plane, &["create", "namespace", "metallb-system"], None);
     let crds = Command::new(IRONLB).arg("crds").output().unwrap();
-    plane.kubectl(
+    kubectl(
+        &plane,
         &["apply", "-f", "-"],
         Some(&String::from_utf8_lossy(&crds.stdout)),
     );
-    plane.kubectl(
+    kubectl(
+        &plane,
         &[
             "wait",
             "--for",
@@ -174,10 +74,15 @@ fn main() {
     );
     // A pool big enough for every Service (addresses only configured, never used on a wire),
     // a peer nobody answers (the speaker plans and keeps retrying), an advertisement.
-    plane.kubectl(&["apply", "-f", "-"], Some(
-        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bench, namespace: metallb-system}\nspec: {addresses: [10.200.0.0/16]}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: tor, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 127.0.0.2, peerPort: 1790}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: all, namespace: metallb-system}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: node-1, labels: {kubernetes.io/hostname: node-1}}\n",
-    ));
+    kubectl(
+        &plane,
+        &["apply", "-f", "-"],
+        Some(
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bench, namespace: metallb-system}\nspec: {addresses: [10.200.0.0/16]}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: tor, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 127.0.0.2, peerPort: 1790}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: all, namespace: metallb-system}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: node-1, labels: {kubernetes.io/hostname: node-1}}\n",
+        ),
+    );
     let controller = plane.spawn(
+        Path::new(IRONLB),
         "controller",
         &[
             "controller",
@@ -191,6 +96,7 @@ fn main() {
         ],
     );
     let speaker = plane.spawn(
+        Path::new(IRONLB),
         "speaker",
         &[
             "speaker",
@@ -212,7 +118,8 @@ fn main() {
             .log("controller")
             .matches("Service status updated")
             .count();
-        plane.kubectl(
+        kubectl(
+            &plane,
             &["apply", "-f", "-"],
             Some(&service(&format!("latency-{run}"))),
         );
@@ -250,7 +157,7 @@ fn main() {
 
     // 10,000 Services, created 16 at a time with the API client (kubectl creates one by one).
     let start = Instant::now();
-    let kubeconfig = plane.dir.join("kubeconfig");
+    let kubeconfig = plane.kubeconfig();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -268,19 +175,19 @@ fn main() {
     );
     let waited = Instant::now();
     loop {
-        let assigned = plane
-            .kubectl(
-                &[
-                    "get",
-                    "svc",
-                    "-o",
-                    "jsonpath={range .items[*]}{.status.loadBalancer.ingress[0].ip}{\"\\n\"}{end}",
-                ],
-                None,
-            )
-            .lines()
-            .filter(|l| !l.is_empty())
-            .count();
+        let assigned = kubectl(
+            &plane,
+            &[
+                "get",
+                "svc",
+                "-o",
+                "jsonpath={range .items[*]}{.status.loadBalancer.ingress[0].ip}{\"\\n\"}{end}",
+            ],
+            None,
+        )
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count();
         if assigned >= count {
             break;
         }
@@ -295,8 +202,8 @@ fn main() {
         start.elapsed().as_secs_f64()
     );
     std::thread::sleep(Duration::from_secs(3));
-    let (controller_rss, controller_peak) = rss_mib(controller);
-    let (speaker_rss, speaker_peak) = rss_mib(speaker);
+    let (controller_rss, controller_peak) = ironlb_lab::memory_mib(plane.pid(controller));
+    let (speaker_rss, speaker_peak) = ironlb_lab::memory_mib(plane.pid(speaker));
     println!(
         "kubernetes: with {count} Services: controller RSS {controller_rss:.1} MiB (peak {controller_peak:.1}), speaker RSS {speaker_rss:.1} MiB (peak {speaker_peak:.1}) — goal speaker ≤ 40 MiB"
     );
@@ -329,7 +236,7 @@ fn main() {
         std::thread::sleep(Duration::from_secs(1));
     }
     std::thread::sleep(Duration::from_secs(12));
-    let (speaker_rss, speaker_peak) = rss_mib(speaker);
+    let (speaker_rss, speaker_peak) = ironlb_lab::memory_mib(plane.pid(speaker));
     println!(
         "kubernetes: with {count} Services and their EndpointSlices (a route planned for each): speaker RSS {speaker_rss:.1} MiB (peak {speaker_peak:.1}) — goal ≤ 40 MiB"
     );

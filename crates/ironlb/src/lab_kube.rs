@@ -5,7 +5,7 @@
 //! seed's scenario then runs with the seed's own kubectl commands.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ironlb_lab::fabric::SWITCH_ADDRESS;
@@ -22,41 +22,15 @@ pub struct Kube {
 
 type Result<T> = std::result::Result<T, String>;
 
-fn tools() -> PathBuf {
-    std::env::var_os("IRONLB_KUBE_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/kube")))
-}
-
 impl Kube {
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.namespace])
-            .arg(self.bin.join("kubectl"))
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("kubectl: {e}"))?;
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            use std::io::Write;
-            pipe.write_all(input.as_bytes())
-                .map_err(|e| e.to_string())?;
-        }
-        drop(child.stdin.take());
-        let output = child.wait_with_output().map_err(|e| e.to_string())?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(format!(
-                "kubectl {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
-        }
+        ironlb_lab::kube::kubectl(
+            &self.bin,
+            &self.kubeconfig,
+            Some(&self.namespace),
+            args,
+            stdin,
+        )
     }
 
     pub fn apply(&self, yaml: &str) -> Result<String> {
@@ -66,26 +40,13 @@ impl Kube {
 
 /// Builds the fabric and the control plane, and starts IronLB against it.
 pub fn up(ironlb: PathBuf) -> Result<(Fabric, Kube)> {
-    let tools = tools();
+    let tools = ironlb_lab::kube::tools();
     println!(
         "# building (once; cached) the Kubernetes control plane: {}/build.sh",
         tools.display()
     );
     let start = Instant::now();
-    let build = Command::new(tools.join("build.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run {}/build.sh: {e}", tools.display()))?;
-    if !build.status.success() {
-        return Err("tools/kube/build.sh failed (it needs Go and the Go module proxy)".into());
-    }
-    let bin = PathBuf::from(
-        String::from_utf8_lossy(&build.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim(),
-    );
+    let bin = ironlb_lab::kube::build(true)?;
     println!(
         "# control plane binaries in {} ({:.1} s)",
         bin.display(),

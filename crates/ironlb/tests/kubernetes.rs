@@ -4,106 +4,38 @@
 //! describe`, two controllers with one leader and a failover, and a restart that keeps every
 //! assignment.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/seed");
-const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/kube");
 
-/// A running control plane, stopped (by `down.sh`, by PID) when dropped.
+/// A running control plane (`ironlb_lab::kube`), stopped with everything started against it
+/// when dropped.
 struct ControlPlane {
-    dir: PathBuf,
-    bin: PathBuf,
-    children: Vec<Child>,
+    plane: ironlb_lab::kube::ControlPlane,
 }
 
 impl ControlPlane {
-    /// Builds (cached) and starts the control plane; `None` (with a loud message) when it
-    /// cannot run here outside CI.
+    /// Builds (cached) and starts the control plane; `None` (with a loud message) when Go is
+    /// missing outside CI.
     fn start(name: &str) -> Option<ControlPlane> {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        let skip = |why: String| {
-            if ci {
-                panic!("{name}: cannot run in CI: {why}");
-            }
-            eprintln!("\n!!!! SKIPPED {name}: {why} !!!!\n");
-            None
-        };
-        if Command::new("go").arg("version").output().is_err() {
-            return skip("Go is not installed (needed to build kube-apiserver)".into());
+        if !ironlb_lab::require(name, &["go"]) {
+            return None;
         }
-        let build = Command::new(format!("{TOOLS}/build.sh")).output().ok()?;
-        if !build.status.success() {
-            return skip(format!(
-                "tools/kube/build.sh failed: {}",
-                String::from_utf8_lossy(&build.stderr)
-            ));
-        }
-        let bin = PathBuf::from(
-            String::from_utf8_lossy(&build.stdout)
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim(),
-        );
-        let dir = std::env::temp_dir().join(format!("ironlb-kube-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let up = Command::new(format!("{TOOLS}/up.sh"))
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            up.status.success(),
-            "tools/kube/up.sh failed: {}{}",
-            String::from_utf8_lossy(&up.stdout),
-            String::from_utf8_lossy(&up.stderr)
-        );
-        Some(ControlPlane {
-            dir,
-            bin,
-            children: Vec::new(),
-        })
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.join("kubeconfig")
+        let plane = ironlb_lab::kube::ControlPlane::start(name).unwrap_or_else(|e| panic!("{e}"));
+        Some(ControlPlane { plane })
     }
 
     /// Runs kubectl; returns stdout, or panics with stderr.
     fn kubectl(&self, args: &[&str]) -> String {
         self.try_kubectl(args, None)
-            .unwrap_or_else(|e| panic!("kubectl {}: {e}", args.join(" ")))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn try_kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-        let mut command = Command::new(self.bin.join("kubectl"));
-        command
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().map_err(|e| e.to_string())?;
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .map_err(|e| e.to_string())?;
-        }
-        drop(child.stdin.take());
-        let output = child.wait_with_output().map_err(|e| e.to_string())?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
+        self.plane.kubectl(args, stdin)
     }
 
     /// Waits until `kubectl get ARGS` prints `expected` (with `-o jsonpath=...` in ARGS).
@@ -135,31 +67,18 @@ impl ControlPlane {
     }
 
     fn controller_with(&mut self, identity: &str, extra: &[&str]) -> usize {
-        let log = std::fs::File::create(self.dir.join(format!("{identity}.log"))).unwrap();
-        let child = Command::new(IRONLB)
-            .args(["controller", "--kubernetes", "--metrics-address", "off"])
-            .args(["--identity", identity])
-            .args(extra)
-            .env("KUBECONFIG", self.kubeconfig())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.children.push(child);
-        self.children.len() - 1
+        let mut args = vec!["controller", "--kubernetes", "--metrics-address", "off"];
+        args.extend(["--identity", identity]);
+        args.extend(extra);
+        self.plane.spawn(Path::new(IRONLB), identity, &args)
     }
 
     fn stop(&mut self, index: usize) {
-        if let Some(child) = self.children.get_mut(index) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
+        self.plane.stop(index);
     }
 
     fn log(&self, identity: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{identity}.log"))).unwrap_or_default()
+        self.plane.log(identity)
     }
 
     fn external_ip(&self, service: &str) -> String {
@@ -207,22 +126,6 @@ impl ControlPlane {
             None,
         )
         .unwrap_or_default()
-    }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        for index in 0..self.children.len() {
-            self.stop(index);
-        }
-        let _ = Command::new(format!("{TOOLS}/down.sh"))
-            .arg(&self.dir)
-            .status();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
-            eprintln!("control plane files kept in {}", self.dir.display());
-        }
     }
 }
 
@@ -547,7 +450,9 @@ fn the_install_manifests_are_accepted_by_a_real_api_server() {
 
     // The Helm chart: helm (built from Go modules: Debian and PyPI have none) lints and
     // renders it, CRDs included, and the API server accepts the result.
-    let helm = Command::new(format!("{TOOLS}/helm.sh")).output().unwrap();
+    let helm = Command::new(ironlb_lab::kube::tools().join("helm.sh"))
+        .output()
+        .unwrap();
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     if !helm.status.success() {
         let why = String::from_utf8_lossy(&helm.stderr);

@@ -17,6 +17,7 @@ use std::process::Command;
 
 pub use process::Process;
 pub mod fabric;
+pub mod kube;
 pub use fabric::{Fabric, FabricSpec};
 pub use routers::{Bird, Exabgp, Frr, FrrDaemons, Gobgp};
 
@@ -343,6 +344,21 @@ pub fn require(test: &str, programs: &[&str]) -> bool {
             false
         }
     }
+}
+
+/// A process's resident memory now and at its peak (VmRSS, VmHWM), in MiB; zeros once it
+/// is gone.
+pub fn memory_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or fails after `timeout`.
