@@ -164,16 +164,166 @@ pub fn release_free_memory() -> bool {
     }
 }
 
-/// An inotify instance watching one directory for files created, written, moved or deleted.
+/// What the watched directory's files went through, as inotify reports it (see
+/// [`parse_events`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameEvent {
+    /// The writer has finished: a descriptor open for writing was closed (`IN_CLOSE_WRITE`) or
+    /// a whole file was moved in under this name (`IN_MOVED_TO`). The file can be read.
+    Complete,
+    /// A writer is at work (`IN_MODIFY`): the file may be half written until its `Complete`.
+    Writing,
+    /// The name appeared (`IN_CREATE`): usually a writer's `open(O_CREAT)`, whose writes and
+    /// close follow; sometimes a whole file (a hard or symbolic link), which has no writer.
+    Created,
+    /// The name is gone (`IN_DELETE`, `IN_MOVED_FROM`).
+    Removed,
+}
+
+/// One read of a [`DirectoryWatch`], decoded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WatchEvents {
+    /// The names the events concern, in the kernel's order (repeats kept).
+    pub names: Vec<(std::ffi::OsString, NameEvent)>,
+    /// Events were lost: the kernel's queue overflowed (`IN_Q_OVERFLOW`), or the buffer did not
+    /// decode. Nothing about the directory can be trusted until it is read again whole.
+    pub overflow: bool,
+    /// The watched directory itself was deleted, moved or unmounted (`IN_DELETE_SELF`,
+    /// `IN_MOVE_SELF`, `IN_UNMOUNT`, `IN_IGNORED`): the watch must be set up again
+    /// ([`DirectoryWatch::rewatch`]) and the directory read again whole.
+    pub watch_lost: bool,
+}
+
+impl WatchEvents {
+    fn extend(&mut self, other: WatchEvents) {
+        self.names.extend(other.names);
+        self.overflow |= other.overflow;
+        self.watch_lost |= other.watch_lost;
+    }
+}
+
+/// Decodes what `read(2)` on an inotify descriptor returned: a run of `struct inotify_event`
+///
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                     wd (watch descriptor)                     |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                             mask                              |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                            cookie                             |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                   len (of name, NUL padding included)         |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |              name (len bytes, NUL-terminated and padded)    ...
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+///
+/// in host byte order (inotify(7)). Events of watch descriptors other than `watch` (an
+/// earlier watch of the same instance, removed by [`DirectoryWatch::rewatch`]) are ignored,
+/// except `IN_Q_OVERFLOW`, which the kernel sends with descriptor -1. The kernel only hands
+/// out whole events; a buffer that ends inside one or whose name runs past its end is not
+/// from the kernel and counts as an overflow, so the caller reads everything again. Never
+/// panics.
+pub fn parse_events(buffer: &[u8], watch: Option<i32>) -> WatchEvents {
+    use std::os::unix::ffi::OsStrExt;
+    const HEADER: usize = size_of::<libc::inotify_event>();
+    let field = |at: usize| {
+        u32::from_ne_bytes([buffer[at], buffer[at + 1], buffer[at + 2], buffer[at + 3]])
+    };
+    let mut events = WatchEvents::default();
+    let mut offset = 0usize;
+    while offset < buffer.len() {
+        let Some(name_start) = offset
+            .checked_add(HEADER)
+            .filter(|&end| end <= buffer.len())
+        else {
+            events.overflow = true;
+            break;
+        };
+        let descriptor = field(offset) as i32;
+        let mask = field(offset + 4);
+        let name_length = field(offset + 12) as usize;
+        let Some(name_end) = name_start
+            .checked_add(name_length)
+            .filter(|&end| end <= buffer.len())
+        else {
+            events.overflow = true;
+            break;
+        };
+        offset = name_end;
+        if mask & libc::IN_Q_OVERFLOW != 0 {
+            events.overflow = true;
+            continue;
+        }
+        if Some(descriptor) != watch {
+            continue;
+        }
+        if mask & (libc::IN_IGNORED | libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_UNMOUNT)
+            != 0
+        {
+            events.watch_lost = true;
+            continue;
+        }
+        let name = buffer[name_start..name_end]
+            .split(|&b| b == 0)
+            .next()
+            .unwrap_or_default();
+        if name.is_empty() {
+            continue;
+        }
+        let event = if mask & (libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO) != 0 {
+            NameEvent::Complete
+        } else if mask & (libc::IN_DELETE | libc::IN_MOVED_FROM) != 0 {
+            NameEvent::Removed
+        } else if mask & libc::IN_CREATE != 0 {
+            NameEvent::Created
+        } else if mask & libc::IN_MODIFY != 0 {
+            NameEvent::Writing
+        } else {
+            continue;
+        };
+        events
+            .names
+            .push((std::ffi::OsStr::from_bytes(name).to_os_string(), event));
+    }
+    events
+}
+
+/// What a [`DirectoryWatch`] asks the kernel for. `IN_MODIFY` and `IN_CREATE` only tell that a
+/// writer is at work; files are read at `IN_CLOSE_WRITE` or `IN_MOVED_TO`. `IN_Q_OVERFLOW`,
+/// `IN_IGNORED` and `IN_UNMOUNT` come without asking.
+const DIRECTORY_MASK: u32 = libc::IN_CLOSE_WRITE
+    | libc::IN_MOVED_TO
+    | libc::IN_MOVED_FROM
+    | libc::IN_DELETE
+    | libc::IN_CREATE
+    | libc::IN_MODIFY
+    | libc::IN_DELETE_SELF
+    | libc::IN_MOVE_SELF;
+
+/// An inotify instance watching one directory (not its subdirectories) for files created,
+/// written, moved or deleted, and for the directory itself going away.
 pub struct DirectoryWatch {
     fd: std::os::fd::OwnedFd,
+    path: std::ffi::CString,
+    /// The watch descriptor, with the device and inode it was set on; `None` while the
+    /// directory is gone.
+    watch: Option<(i32, u64, u64)>,
 }
 
 impl DirectoryWatch {
-    /// Watches `directory` (not its subdirectories). Non-blocking.
+    /// Watches `directory`. Non-blocking.
     pub fn new(directory: &std::path::Path) -> io::Result<Self> {
         use std::os::fd::FromRawFd;
         use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(directory.as_os_str().as_bytes()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "directory path contains a NUL byte",
+            )
+        })?;
         // SAFETY: inotify_init1 takes flags only and returns a new descriptor or -1.
         let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
         if raw < 0 {
@@ -181,61 +331,93 @@ impl DirectoryWatch {
         }
         // SAFETY: `raw` is a fresh descriptor that nothing else owns.
         let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
-        let path = std::ffi::CString::new(directory.as_os_str().as_bytes()).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "directory path contains a NUL byte",
-            )
-        })?;
-        let mask = libc::IN_CLOSE_WRITE
-            | libc::IN_MOVED_TO
-            | libc::IN_MOVED_FROM
-            | libc::IN_DELETE
-            | libc::IN_CREATE
-            | libc::IN_MODIFY;
-        // SAFETY: `path` is a NUL-terminated string that outlives the call.
-        let watch = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), mask) };
-        if watch < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(DirectoryWatch { fd })
+        let mut watch = DirectoryWatch {
+            fd,
+            path,
+            watch: None,
+        };
+        watch.rewatch()?;
+        Ok(watch)
     }
 
-    /// Drains pending events; returns the names of the files they concern (`WouldBlock`: none).
-    pub fn read_names(&self) -> io::Result<Vec<std::ffi::OsString>> {
+    /// Drops the current watch, if any, and watches the directory now at the path again (after
+    /// [`WatchEvents::watch_lost`], or when [`DirectoryWatch::is_current`] says the path names
+    /// another directory). Fails while there is no directory there; events of the old watch
+    /// still queued are ignored from now on.
+    pub fn rewatch(&mut self) -> io::Result<()> {
         use std::os::unix::ffi::OsStrExt;
-        let mut buffer = [0u8; 8192];
-        // SAFETY: reading into a local buffer of the given length.
-        let length = unsafe {
-            libc::read(
+        use std::os::unix::fs::MetadataExt;
+        if let Some((old, _, _)) = self.watch.take() {
+            // SAFETY: a plain call on our own descriptor; EINVAL when the kernel already
+            // dropped the watch (directory deleted or unmounted), which is fine.
+            unsafe { libc::inotify_rm_watch(self.fd.as_raw_fd(), old) };
+        }
+        // SAFETY: `path` is a NUL-terminated string that outlives the call.
+        let descriptor = unsafe {
+            libc::inotify_add_watch(
                 self.fd.as_raw_fd(),
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
+                self.path.as_ptr(),
+                DIRECTORY_MASK | libc::IN_ONLYDIR,
             )
         };
-        if length < 0 {
+        if descriptor < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut names = Vec::new();
-        let mut offset = 0usize;
-        let header = size_of::<libc::inotify_event>();
-        let length = length as usize;
-        while offset + header <= length {
-            // SAFETY: the kernel wrote a whole inotify_event header at `offset`.
-            let event = unsafe {
-                std::ptr::read_unaligned(buffer[offset..].as_ptr().cast::<libc::inotify_event>())
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(self.path.as_bytes()));
+        let (device, inode) = match std::fs::metadata(path) {
+            Ok(metadata) => (metadata.dev(), metadata.ino()),
+            Err(_) => (0, 0),
+        };
+        self.watch = Some((descriptor, device, inode));
+        Ok(())
+    }
+
+    /// Whether the watch is set on the directory the path names now: false while it is gone,
+    /// and after it was moved away, replaced, or had a file system mounted on or unmounted
+    /// from it (which inotify does not always report).
+    pub fn is_current(&self) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::MetadataExt;
+        let Some((_, device, inode)) = self.watch else {
+            return false;
+        };
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(self.path.as_bytes()));
+        std::fs::metadata(path).is_ok_and(|m| m.is_dir() && m.dev() == device && m.ino() == inode)
+    }
+
+    /// Drains pending events (`WouldBlock`: there were none).
+    pub fn read_events(&self) -> io::Result<WatchEvents> {
+        // Room for many events; one is at most a header and NAME_MAX + 1 bytes.
+        let mut buffer = [0u8; 16384];
+        let mut events: Option<WatchEvents> = None;
+        // A bound, so a writer faster than this loop cannot keep it here: what is left stays
+        // queued and the descriptor readable.
+        for _ in 0..64 {
+            // SAFETY: reading into a local buffer of the given length.
+            let length = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                )
             };
-            let name_length = event.len as usize;
-            let name_start = offset + header;
-            let name_end = (name_start + name_length).min(length);
-            let name = &buffer[name_start..name_end];
-            let name = name.split(|&b| b == 0).next().unwrap_or_default();
-            if !name.is_empty() {
-                names.push(std::ffi::OsStr::from_bytes(name).to_os_string());
+            if length < 0 {
+                let error = io::Error::last_os_error();
+                return match (events, error.kind()) {
+                    (Some(events), io::ErrorKind::WouldBlock) => Ok(events),
+                    (_, _) => Err(error),
+                };
             }
-            offset = name_start + name_length;
+            if length == 0 {
+                break;
+            }
+            let read = parse_events(
+                &buffer[..length as usize],
+                self.watch.map(|(descriptor, _, _)| descriptor),
+            );
+            events.get_or_insert_with(WatchEvents::default).extend(read);
         }
-        Ok(names)
+        events.ok_or_else(|| io::ErrorKind::WouldBlock.into())
     }
 }
 
@@ -243,7 +425,8 @@ impl DirectoryWatch {
     /// Registers the watch with the current tokio runtime.
     pub fn into_async(self) -> io::Result<tokio::io::unix::AsyncFd<DirectoryWatch>> {
         // SAFETY: the descriptor is an OwnedFd held by the DirectoryWatch for its whole life,
-        // and as_raw_fd always returns that same descriptor.
+        // and as_raw_fd always returns that same descriptor (rewatch changes the watch, not
+        // the descriptor).
         unsafe {
             tokio::io::unix::AsyncFd::register_with_interest(self, tokio::io::Interest::READABLE)
         }
@@ -359,19 +542,274 @@ mod tests {
         set_tcp_md5(&socket, "127.0.0.1".parse().unwrap(), b"secret").unwrap();
     }
 
+    /// One `struct inotify_event` as the kernel lays it out, the name NUL-padded to `padded`.
+    fn inotify_event(descriptor: i32, mask: u32, name: &str, padded: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&descriptor.to_ne_bytes());
+        bytes.extend_from_slice(&mask.to_ne_bytes());
+        bytes.extend_from_slice(&0u32.to_ne_bytes());
+        bytes.extend_from_slice(&(padded as u32).to_ne_bytes());
+        let mut name = name.as_bytes().to_vec();
+        assert!(padded == 0 || padded > name.len());
+        name.resize(padded, 0);
+        bytes.extend_from_slice(&name);
+        bytes
+    }
+
+    fn named(events: &WatchEvents) -> Vec<(&str, NameEvent)> {
+        events
+            .names
+            .iter()
+            .map(|(name, event)| (name.to_str().unwrap(), *event))
+            .collect()
+    }
+
     #[test]
-    fn directory_watch_reports_file_names() {
-        let directory = std::env::temp_dir().join(format!("ironlb-watch-{}", std::process::id()));
-        std::fs::create_dir_all(&directory).unwrap();
-        let watch = DirectoryWatch::new(&directory).unwrap();
+    fn inotify_events_decode_into_names_and_what_happened_to_them() {
+        let buffer = [
+            inotify_event(1, libc::IN_CREATE, "pool.yaml", 16),
+            inotify_event(1, libc::IN_MODIFY, "pool.yaml", 16),
+            inotify_event(1, libc::IN_CLOSE_WRITE, "pool.yaml", 16),
+            inotify_event(1, libc::IN_MOVED_FROM, ".peers.yaml.tmp", 16),
+            inotify_event(1, libc::IN_MOVED_TO, "peers.yaml", 16),
+            inotify_event(1, libc::IN_DELETE, "old.yaml", 32),
+            inotify_event(1, libc::IN_CREATE | libc::IN_ISDIR, "sub", 16),
+            // Not asked for; and an event with no name (about the directory itself).
+            inotify_event(1, libc::IN_ATTRIB, "pool.yaml", 16),
+            inotify_event(1, libc::IN_MODIFY, "", 0),
+        ]
+        .concat();
+        let events = parse_events(&buffer, Some(1));
         assert_eq!(
-            watch.read_names().unwrap_err().kind(),
+            named(&events),
+            [
+                ("pool.yaml", NameEvent::Created),
+                ("pool.yaml", NameEvent::Writing),
+                ("pool.yaml", NameEvent::Complete),
+                (".peers.yaml.tmp", NameEvent::Removed),
+                ("peers.yaml", NameEvent::Complete),
+                ("old.yaml", NameEvent::Removed),
+                ("sub", NameEvent::Created),
+            ]
+        );
+        assert!(!events.overflow && !events.watch_lost);
+        assert_eq!(parse_events(&[], Some(1)), WatchEvents::default());
+    }
+
+    #[test]
+    fn queue_overflow_comes_with_descriptor_minus_one_and_is_reported() {
+        let buffer = [
+            inotify_event(1, libc::IN_CLOSE_WRITE, "pool.yaml", 16),
+            inotify_event(-1, libc::IN_Q_OVERFLOW, "", 0),
+        ]
+        .concat();
+        let events = parse_events(&buffer, Some(1));
+        assert!(events.overflow);
+        assert!(!events.watch_lost);
+        assert_eq!(named(&events), [("pool.yaml", NameEvent::Complete)]);
+        // Even while no directory is watched.
+        assert!(parse_events(&buffer, None).overflow);
+    }
+
+    #[test]
+    fn watched_directory_deleted_moved_or_unmounted_loses_the_watch() {
+        for mask in [
+            libc::IN_DELETE_SELF,
+            libc::IN_MOVE_SELF,
+            libc::IN_UNMOUNT,
+            libc::IN_IGNORED,
+        ] {
+            let events = parse_events(&inotify_event(3, mask, "", 0), Some(3));
+            assert!(events.watch_lost, "{mask:#x}");
+            assert!(!events.overflow && events.names.is_empty());
+        }
+    }
+
+    #[test]
+    fn events_of_an_earlier_watch_are_ignored() {
+        // After rewatch, the old descriptor's IN_IGNORED (and anything it still had queued)
+        // must not be taken for the new watch's.
+        let buffer = [
+            inotify_event(1, libc::IN_CLOSE_WRITE, "moved-away.yaml", 16),
+            inotify_event(1, libc::IN_IGNORED, "", 0),
+            inotify_event(2, libc::IN_CLOSE_WRITE, "pool.yaml", 16),
+        ]
+        .concat();
+        let events = parse_events(&buffer, Some(2));
+        assert_eq!(named(&events), [("pool.yaml", NameEvent::Complete)]);
+        assert!(!events.watch_lost && !events.overflow);
+        let events = parse_events(&buffer, None);
+        assert!(events.names.is_empty() && !events.watch_lost);
+    }
+
+    #[test]
+    fn truncated_or_garbage_buffer_never_panics_and_counts_as_overflow() {
+        let whole = [
+            inotify_event(1, libc::IN_CLOSE_WRITE, "pool.yaml", 16),
+            inotify_event(1, libc::IN_MOVED_TO, "peers.yaml", 16),
+        ]
+        .concat();
+        // Cut inside the second header, then inside its name: the first event stands.
+        for cut in [33, 40, 50] {
+            let events = parse_events(&whole[..cut], Some(1));
+            assert!(events.overflow, "cut at {cut}");
+            assert_eq!(named(&events), [("pool.yaml", NameEvent::Complete)]);
+        }
+        // Cut at an event boundary: nothing is missing.
+        assert!(!parse_events(&whole[..32], Some(1)).overflow);
+        // A name length running far past the buffer (and past usize on 32 bits).
+        let mut huge = inotify_event(1, libc::IN_CLOSE_WRITE, "pool.yaml", 16);
+        huge[12..16].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(parse_events(&huge, Some(1)).overflow);
+        // Every prefix, and pseudo-random bytes: decoded or rejected, never a panic.
+        for cut in 0..=whole.len() {
+            parse_events(&whole[..cut], Some(1));
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for length in 0..2000 {
+            let garbage: Vec<u8> = (0..length % 300)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            parse_events(
+                &garbage,
+                Some(i32::from_ne_bytes(
+                    [garbage.first().copied().unwrap_or(0); 4],
+                )),
+            );
+        }
+    }
+
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let path =
+                std::env::temp_dir().join(format!("ironlb-watch-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn directory_watch_tells_writing_from_written() {
+        use std::io::Write;
+        let directory = TempDir::new("events");
+        let watch = DirectoryWatch::new(&directory.0).unwrap();
+        assert_eq!(
+            watch.read_events().unwrap_err().kind(),
             io::ErrorKind::WouldBlock
         );
+        let mut file = std::fs::File::create(directory.0.join("pool.yaml")).unwrap();
+        file.write_all(b"kind: ").unwrap();
+        file.sync_all().unwrap();
+        let events = watch.read_events().unwrap();
+        assert_eq!(
+            named(&events),
+            [
+                ("pool.yaml", NameEvent::Created),
+                ("pool.yaml", NameEvent::Writing)
+            ]
+        );
+        file.write_all(b"IPAddressPool\n").unwrap();
+        drop(file);
+        let events = watch.read_events().unwrap();
+        assert_eq!(
+            named(&events),
+            [
+                ("pool.yaml", NameEvent::Writing),
+                ("pool.yaml", NameEvent::Complete)
+            ]
+        );
+        std::fs::write(directory.0.join(".peers.yaml.tmp"), "x").unwrap();
+        std::fs::rename(
+            directory.0.join(".peers.yaml.tmp"),
+            directory.0.join("peers.yaml"),
+        )
+        .unwrap();
+        std::fs::remove_file(directory.0.join("pool.yaml")).unwrap();
+        let events = watch.read_events().unwrap();
+        let last = &named(&events)[events.names.len() - 3..];
+        assert_eq!(
+            last,
+            [
+                (".peers.yaml.tmp", NameEvent::Removed),
+                ("peers.yaml", NameEvent::Complete),
+                ("pool.yaml", NameEvent::Removed),
+            ]
+        );
+        assert!(!events.overflow && !events.watch_lost);
+    }
+
+    #[test]
+    fn kernel_queue_overflow_is_reported() {
+        // No sysctl is changed: the queue is filled up to the system's own limit, with
+        // modifications alternating between two files so the kernel cannot merge them.
+        use std::io::Write;
+        let limit: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let directory = TempDir::new("overflow");
+        let mut first = std::fs::File::create(directory.0.join("a.txt")).unwrap();
+        let mut second = std::fs::File::create(directory.0.join("b.txt")).unwrap();
+        let watch = DirectoryWatch::new(&directory.0).unwrap();
+        for _ in 0..=limit / 2 {
+            first.write_all(b"x").unwrap();
+            second.write_all(b"x").unwrap();
+        }
+        let events = watch.read_events().unwrap();
+        assert!(events.overflow);
+        assert!(
+            events.names.len() + 1 >= limit,
+            "the queue held the limit: {}",
+            events.names.len()
+        );
+        // Once drained, the queue works again.
+        first.write_all(b"x").unwrap();
+        let events = watch.read_events().unwrap();
+        assert!(!events.overflow);
+        assert_eq!(named(&events), [("a.txt", NameEvent::Writing)]);
+    }
+
+    #[test]
+    fn deleted_directory_loses_the_watch_until_it_is_back() {
+        let parent = TempDir::new("lost");
+        let directory = parent.0.join("cluster");
+        std::fs::create_dir(&directory).unwrap();
+        let mut watch = DirectoryWatch::new(&directory).unwrap();
+        assert!(watch.is_current());
+        std::fs::remove_dir(&directory).unwrap();
+        let events = watch.read_events().unwrap();
+        assert!(events.watch_lost);
+        assert!(!watch.is_current());
+        assert_eq!(watch.rewatch().unwrap_err().kind(), io::ErrorKind::NotFound);
+        std::fs::create_dir(&directory).unwrap();
+        watch.rewatch().unwrap();
+        assert!(watch.is_current());
         std::fs::write(directory.join("pool.yaml"), "x").unwrap();
-        let names = watch.read_names().unwrap();
-        assert!(names.iter().any(|n| n == "pool.yaml"), "{names:?}");
-        std::fs::remove_dir_all(&directory).unwrap();
+        let events = watch.read_events().unwrap();
+        assert!(
+            !events.watch_lost,
+            "the old watch's IN_IGNORED is not the new one's"
+        );
+        assert!(named(&events).contains(&("pool.yaml", NameEvent::Complete)));
+        // Moved away: the watch follows the old inode, which is no longer at the path.
+        std::fs::rename(&directory, parent.0.join("elsewhere")).unwrap();
+        assert!(watch.read_events().unwrap().watch_lost);
+        assert!(!watch.is_current());
     }
 
     #[test]
