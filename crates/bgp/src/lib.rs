@@ -3,5 +3,6 @@
 
 pub mod fsm;
 pub mod packet;
+pub mod reconnect;
 pub mod rib;
 pub mod session;

@@ -17,8 +17,9 @@
 //! - routes received are kept per prefix, counted and exposed, never installed; RFC 7606
 //!   outcomes are applied (treat-as-withdraw, attribute discard), errors that reset the session
 //!   get the NOTIFICATION the RFCs ask for;
-//! - graceful restart: as a restarting speaker, the R bit and forwarding-state bits on the first
-//!   session after a restart; as a helper, a peer's routes are kept (stale) for its restart time
+//! - graceful restart: the R bit on the first session of a process and the forwarding-state
+//!   bits always (see [`GracefulRestartConfig`]); [`Session::stop_for_restart`] closes without
+//!   a NOTIFICATION so the peer keeps our routes; as a helper, a peer's routes are kept (stale) for its restart time
 //!   when its session drops without a NOTIFICATION, and swept at its End-of-RIB.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -49,13 +50,16 @@ pub struct RouteAttributes {
 }
 
 /// Graceful restart settings (RFC 4724).
+///
+/// A session offering graceful restart sets the Restart State bit on its first OPEN (every
+/// process start may be a restart, and the bit only tells the peer not to wait for our
+/// End-of-RIB before sending its own), and always sets the Forwarding State bits: a node keeps
+/// forwarding to its Services while the speaker restarts, so a helper keeps our routes until
+/// our End-of-RIB instead of flushing them when the new session comes up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GracefulRestartConfig {
     /// Seconds the peer should keep our routes while we restart (at most 4095).
     pub restart_time: u16,
-    /// This process has just restarted: the first session sets the R bit and the
-    /// forwarding-state bits, so the peer keeps our routes until our End-of-RIB.
-    pub restarting: bool,
 }
 
 /// Everything a session needs besides the FSM's own settings.
@@ -204,7 +208,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(config: SessionConfig) -> Self {
-        let restarting = config.graceful_restart.is_some_and(|gr| gr.restarting);
+        let restarting = config.graceful_restart.is_some();
         Session {
             fsm: Fsm::new(config.fsm.clone()),
             config,
@@ -278,9 +282,45 @@ impl Session {
     }
 
     /// ManualStop: sends a Cease with this subcode (2 administrative shutdown, 3 peer
-    /// de-configured, 10 BFD down) and closes.
+    /// de-configured) and closes; the session stays down until [`Session::start`].
     pub fn stop(&mut self, cease_subcode: u8, now: Instant) {
         self.fsm.handle(Input::Stop { cease_subcode }, now);
+        self.pump(now);
+    }
+
+    /// Sends a Cease with this subcode (10: BFD down), closes, and connects again as after
+    /// any loss of the session.
+    pub fn reset(&mut self, cease_subcode: u8, now: Instant) {
+        self.fsm.handle(Input::Reset { cease_subcode }, now);
+        self.pump(now);
+    }
+
+    /// The process is stopping and will come back (an upgrade): when the peer negotiated
+    /// graceful restart, closes without a NOTIFICATION so it keeps our routes for our restart
+    /// time (RFC 4724 §4.2); otherwise stops with Cease/Administrative Shutdown, as the peer
+    /// would flush our routes anyway. Stays down.
+    pub fn stop_for_restart(&mut self, now: Instant) {
+        if self.graceful_restart_negotiated() {
+            self.fsm.handle(Input::Detach, now);
+        } else {
+            self.fsm.handle(Input::Stop { cease_subcode: 2 }, now);
+        }
+        self.pump(now);
+    }
+
+    /// Both sides offered graceful restart on the current session.
+    pub fn graceful_restart_negotiated(&self) -> bool {
+        self.config.graceful_restart.is_some()
+            && self.fsm.state() == State::Established
+            && self
+                .peer_open
+                .as_ref()
+                .is_some_and(|open| open.graceful_restart().is_some())
+    }
+
+    /// The peer is reachable again (BFD came Up): connect now rather than at the next retry.
+    pub fn peer_reachable(&mut self, now: Instant) {
+        self.fsm.handle(Input::PeerReachable, now);
         self.pump(now);
     }
 
@@ -580,7 +620,7 @@ impl Session {
                         family: *family,
                         // The node keeps forwarding while the speaker restarts: the data plane
                         // (kube-proxy, the CNI) does not depend on it.
-                        forwarding_state: self.restarting,
+                        forwarding_state: true,
                     })
                     .collect(),
             }));

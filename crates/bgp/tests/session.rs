@@ -388,17 +388,11 @@ fn keepalives_keep_an_idle_session_up() {
 }
 
 #[test]
-fn a_restarting_speaker_sets_the_restart_and_forwarding_bits_once() {
+fn a_new_process_sets_the_restart_bit_on_its_first_session_and_the_forwarding_bits_always() {
     let mut a = config(65100, 65000, [10, 0, 0, 2]);
-    a.graceful_restart = Some(GracefulRestartConfig {
-        restart_time: 120,
-        restarting: true,
-    });
+    a.graceful_restart = Some(GracefulRestartConfig { restart_time: 120 });
     let mut b = config(65000, 65100, [10, 0, 0, 1]);
-    b.graceful_restart = Some(GracefulRestartConfig {
-        restart_time: 120,
-        restarting: false,
-    });
+    b.graceful_restart = Some(GracefulRestartConfig { restart_time: 120 });
     let mut pair = Pair::new(a, b);
     let opens: Vec<_> = pair
         .a_sent
@@ -435,15 +429,16 @@ fn a_restarting_speaker_sets_the_restart_and_forwarding_bits_once() {
         })
         .unwrap();
     assert!(!open.restart_state);
+    assert!(
+        open.families.iter().all(|f| f.forwarding_state),
+        "the node forwards whatever the speaker does"
+    );
 }
 
 #[test]
 fn a_helper_keeps_a_restarting_peers_routes_as_stale_until_its_end_of_rib() {
     let mut a = config(65100, 65000, [10, 0, 0, 2]);
-    a.graceful_restart = Some(GracefulRestartConfig {
-        restart_time: 120,
-        restarting: false,
-    });
+    a.graceful_restart = Some(GracefulRestartConfig { restart_time: 120 });
     let mut pair = Pair::new(a, config(65000, 65100, [10, 0, 0, 1]));
     pair.a.set_routes(
         routes(
@@ -464,10 +459,7 @@ fn a_helper_keeps_a_restarting_peers_routes_as_stale_until_its_end_of_rib() {
     assert!(pair.b.received().values().all(|r| r.stale));
     // A comes back announcing only one of the two routes.
     let mut restarted = config(65100, 65000, [10, 0, 0, 2]);
-    restarted.graceful_restart = Some(GracefulRestartConfig {
-        restart_time: 120,
-        restarting: true,
-    });
+    restarted.graceful_restart = Some(GracefulRestartConfig { restart_time: 120 });
     pair.a = Session::new(restarted);
     pair.a.set_routes(
         routes(&["203.0.113.5/32"], &RouteAttributes::default()),
@@ -487,10 +479,7 @@ fn a_helper_keeps_a_restarting_peers_routes_as_stale_until_its_end_of_rib() {
 #[test]
 fn stale_routes_go_when_the_restart_time_runs_out() {
     let mut a = config(65100, 65000, [10, 0, 0, 2]);
-    a.graceful_restart = Some(GracefulRestartConfig {
-        restart_time: 30,
-        restarting: false,
-    });
+    a.graceful_restart = Some(GracefulRestartConfig { restart_time: 30 });
     let mut pair = Pair::new(a, config(65000, 65100, [10, 0, 0, 1]));
     pair.a.set_routes(
         routes(&["203.0.113.5/32"], &RouteAttributes::default()),
@@ -511,10 +500,7 @@ fn stale_routes_go_when_the_restart_time_runs_out() {
 #[test]
 fn a_notification_drop_does_not_keep_routes() {
     let mut a = config(65100, 65000, [10, 0, 0, 2]);
-    a.graceful_restart = Some(GracefulRestartConfig {
-        restart_time: 120,
-        restarting: false,
-    });
+    a.graceful_restart = Some(GracefulRestartConfig { restart_time: 120 });
     let mut pair = Pair::new(a, config(65000, 65100, [10, 0, 0, 1]));
     pair.a.set_routes(
         routes(&["203.0.113.5/32"], &RouteAttributes::default()),
@@ -608,14 +594,28 @@ fn wrong_peer_as_backs_off_instead_of_storming() {
         config(65100, 65001, [10, 0, 0, 2]),
         config(65000, 65100, [10, 0, 0, 1]),
     );
-    pair.advance(Duration::from_secs(300));
-    let opens = pair
-        .a_sent
-        .iter()
-        .filter(|m| matches!(m, Message::Open(_)))
-        .count();
-    // 1 s doubling to 120 s with 75–100 % jitter: at most ~10 attempts in five minutes.
-    assert!((5..=12).contains(&opens), "{opens} attempts");
+    let opens = |pair: &Pair| {
+        pair.a_sent
+            .iter()
+            .filter(|m| matches!(m, Message::Open(_)))
+            .count()
+    };
+    pair.advance(Duration::from_secs(120));
+    // One attempt a second (75-100 % jitter) for a minute, then 1, 2, 4, ... 30 s apart.
+    assert!(
+        (60..=90).contains(&opens(&pair)),
+        "{} attempts",
+        opens(&pair)
+    );
+    let errors_so_far = pair.a_sent.clone();
+    pair.a_sent.clear();
+    pair.advance(Duration::from_secs(180));
+    assert!(
+        (5..=10).contains(&opens(&pair)),
+        "{} attempts in the next three minutes",
+        opens(&pair)
+    );
+    pair.a_sent.extend(errors_so_far);
     assert!(
         pair.a_sent
             .iter()
@@ -656,4 +656,164 @@ fn routes_with_our_own_as_in_the_path_are_not_kept() {
     assert!(looped.a.received().is_empty());
     assert_eq!(looped.a.statistics().received_routes_looped, 1);
     assert_eq!(looped.a.state(), State::Established);
+}
+
+fn graceful(local_as: u32, remote_as: u32, id: [u8; 4]) -> SessionConfig {
+    let mut config = config(local_as, remote_as, id);
+    config.graceful_restart = Some(GracefulRestartConfig { restart_time: 120 });
+    config
+}
+
+#[test]
+fn an_upgrade_closes_without_notification_and_the_helper_sweeps_only_what_is_gone() {
+    let mut pair = Pair::new(
+        graceful(65100, 65000, [10, 0, 0, 2]),
+        graceful(65000, 65100, [10, 0, 0, 1]),
+    );
+    pair.a.set_routes(
+        routes(
+            &["203.0.113.5/32", "203.0.113.6/32"],
+            &RouteAttributes::default(),
+        ),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    assert!(pair.a.graceful_restart_negotiated());
+    pair.a_sent.clear();
+    pair.a.stop_for_restart(pair.now);
+    pair.run();
+    assert!(
+        !pair
+            .a_sent
+            .iter()
+            .any(|m| matches!(m, Message::Notification(_))),
+        "no NOTIFICATION: {:?}",
+        pair.a_sent
+    );
+    assert!(
+        pair.a_events
+            .contains(&SessionEvent::Down(DownReason::Detached))
+    );
+    assert_eq!(pair.a.state(), State::Idle);
+    assert_eq!(pair.a.poll_timeout(), None, "stays down: the process exits");
+    assert!(pair.b.received().values().all(|r| r.stale));
+    assert_eq!(pair.b.received().len(), 2);
+    // The new process announces one of the two, then End-of-RIB: only the other goes.
+    pair.a = Session::new(graceful(65100, 65000, [10, 0, 0, 2]));
+    pair.a.set_routes(
+        routes(&["203.0.113.6/32"], &RouteAttributes::default()),
+        pair.now,
+    );
+    pair.a.start(pair.now);
+    pair.advance(Duration::from_millis(10));
+    assert_eq!(
+        pair.b.received().keys().copied().collect::<Vec<_>>(),
+        [prefix("203.0.113.6/32")]
+    );
+    assert!(pair.b.received().values().all(|r| !r.stale));
+}
+
+#[test]
+fn an_upgrade_towards_a_peer_without_graceful_restart_sends_cease_2() {
+    let mut pair = Pair::new(
+        graceful(65100, 65000, [10, 0, 0, 2]),
+        config(65000, 65100, [10, 0, 0, 1]),
+    );
+    assert!(!pair.a.graceful_restart_negotiated());
+    pair.a.stop_for_restart(pair.now);
+    pair.run();
+    assert!(pair.a_sent.iter().any(|m| matches!(
+        m,
+        Message::Notification(n) if n.code.code() == 6 && n.subcode == 2
+    )));
+}
+
+#[test]
+fn bfd_down_resets_with_cease_10_and_reconnects_at_once() {
+    let mut pair = Pair::ebgp();
+    pair.advance(Duration::from_secs(60));
+    pair.a_sent.clear();
+    pair.a.reset(10, pair.now);
+    assert_eq!(pair.a.state(), State::Connect, "a new attempt at once");
+    pair.run();
+    // (The in-memory pair has one connection: the old one's close can break the new one,
+    // which is then retried within a second.)
+    pair.advance(Duration::from_secs(2));
+    assert!(pair.a_sent.iter().any(|m| matches!(
+        m,
+        Message::Notification(n) if n.code.code() == 6 && n.subcode == 10
+    )));
+    assert_eq!(
+        pair.a.state(),
+        State::Established,
+        "a stable session is tried again at once"
+    );
+    assert_eq!(pair.a.statistics().established_transitions, 2);
+}
+
+#[test]
+fn a_session_that_flaps_is_held_down_longer_each_time() {
+    let mut pair = Pair::ebgp();
+    let mut holds = Vec::new();
+    for _ in 0..5 {
+        pair.advance(Duration::from_secs(5));
+        let down = pair.now;
+        pair.a.reset(10, pair.now);
+        pair.run();
+        assert_eq!(pair.a.state(), State::Idle, "held down");
+        let back = pair.a.poll_timeout().expect("comes back by itself");
+        holds.push(back - down);
+        pair.advance(back - down);
+        assert_eq!(pair.a.state(), State::Established);
+    }
+    for (hold, seconds) in holds.iter().zip([1u64, 2, 4, 8, 16]) {
+        let nominal = Duration::from_secs(seconds);
+        assert!(*hold >= nominal * 3 / 4 && *hold <= nominal, "{holds:?}");
+    }
+}
+
+#[test]
+fn a_lost_router_is_tried_every_connect_time_and_found_within_one() {
+    let mut a = config(65100, 65000, [10, 0, 0, 2]);
+    a.fsm.connect_retry = Duration::from_secs(2);
+    let mut pair = Pair::new(a, config(65000, 65100, [10, 0, 0, 1]));
+    pair.advance(Duration::from_secs(60));
+    pair.link_up = false;
+    pair.a
+        .handle_connection_failed("connection reset", pair.now);
+    pair.b
+        .handle_connection_failed("connection reset", pair.now);
+    pair.connected = false;
+    pair.run();
+    pair.advance(Duration::from_secs(7));
+    assert_ne!(pair.a.state(), State::Established);
+    let attempts_while_down = pair.a.fsm().failures();
+    assert!(
+        (4..=6).contains(&attempts_while_down),
+        "an attempt every 1.5-2 s: {attempts_while_down}"
+    );
+    let back = pair.now;
+    pair.link_up = true;
+    pair.advance(Duration::from_secs(2));
+    assert_eq!(pair.a.state(), State::Established);
+    assert!(pair.now - back <= Duration::from_secs(2));
+}
+
+#[test]
+fn bfd_up_connects_at_once_instead_of_waiting_for_the_timer() {
+    let mut a = config(65100, 65000, [10, 0, 0, 2]);
+    a.fsm.connect_retry = Duration::from_secs(30);
+    let mut pair = Pair::new(a, config(65000, 65100, [10, 0, 0, 1]));
+    pair.advance(Duration::from_secs(60));
+    pair.link_up = false;
+    pair.a.reset(10, pair.now);
+    pair.b.handle_connection_failed("BFD down", pair.now);
+    pair.connected = false;
+    pair.run();
+    pair.advance(Duration::from_secs(1));
+    assert_eq!(pair.a.state(), State::Connect);
+    pair.link_up = true;
+    pair.a.peer_reachable(pair.now);
+    pair.run();
+    assert_eq!(pair.a.state(), State::Established);
 }

@@ -10,10 +10,10 @@ use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
 use ipnet::IpNet;
 use ironlb_bgp::fsm::{Config as FsmConfig, RemoteAs};
-use ironlb_bgp::packet::{Community, LargeCommunity};
+use ironlb_bgp::packet::{CeaseSubcode, Community, LargeCommunity};
 use ironlb_bgp::session::{GracefulRestartConfig, RouteAttributes, SessionConfig};
 use ironlb_config::community::Community as ConfigCommunity;
-use ironlb_net::bgp::{self, Command, PeerConfig};
+use ironlb_net::bgp::{self, Command, Farewell, PeerConfig};
 use ironlb_net::tcp::TcpOptions;
 use tokio::sync::mpsc;
 use tracing::{error, info};
@@ -58,8 +58,9 @@ pub struct Announce {
     /// Keepalive interval in seconds (default: a third of the hold time).
     #[arg(long, value_name = "SECONDS")]
     keepalive_time: Option<u16>,
-    /// Time allowed for one TCP connection attempt, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    /// Seconds between connection attempts (FRR's `timers connect`); after a minute of
+    /// failures the wait doubles up to 30 s (or this, if longer).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=65535))]
     connect_time: u64,
     /// Send with TTL 255 (the router is not directly connected).
     #[arg(long)]
@@ -84,12 +85,11 @@ pub struct Announce {
     /// LOCAL_PREF (sent to iBGP peers only, as MetalLB does).
     #[arg(long, value_name = "N")]
     local_pref: Option<u32>,
-    /// Offer graceful restart with this restart time (seconds); with --restarting, set the R bit.
+    /// Offer graceful restart with this restart time (seconds, at most 4095): the first OPEN
+    /// sets the Restart State bit, and SIGTERM closes without a NOTIFICATION, so the router
+    /// keeps the routes until the next run's End-of-RIB (Ctrl-C still sends Cease).
     #[arg(long, value_name = "SECONDS")]
     graceful_restart: Option<u16>,
-    /// This is a restart: ask the router to keep our routes (needs --graceful-restart).
-    #[arg(long, requires = "graceful_restart")]
-    restarting: bool,
     /// Run BFD with the router, with this required minimum receive interval (ms, 10-60000);
     /// BFD Down brings the BGP session down at once (Cease/BFD Down).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u32).range(10..=60000))]
@@ -237,13 +237,11 @@ fn announce_config(
         fsm.keepalive_time = Duration::from_secs(u64::from(keepalive));
     }
     fsm.seed = u64::from(std::process::id()) ^ u64::from(u32::from(router_id));
+    fsm.connect_retry = Duration::from_secs(args.connect_time);
     let mut session = SessionConfig::new(fsm);
     session.graceful_restart = args
         .graceful_restart
-        .map(|restart_time| GracefulRestartConfig {
-            restart_time,
-            restarting: args.restarting,
-        });
+        .map(|restart_time| GracefulRestartConfig { restart_time });
     let routes = routes(args)?;
     let external = args.local_asn != args.peer_asn;
     let tcp = TcpOptions {
@@ -260,7 +258,6 @@ fn announce_config(
         name: args.peer.to_string(),
         address: SocketAddr::new(args.peer, args.peer_port),
         tcp,
-        connect_timeout: Duration::from_secs(args.connect_time.max(1)),
         session,
     };
     Ok((config, routes))
@@ -295,7 +292,7 @@ fn run_announce(
         let handle = bgp::spawn(config, events);
         let _ = handle.commands.send(Command::SetRoutes(routes));
         // BFD: its state changes drive the BGP session (RFC 5882).
-        let _bfd = match args.bfd() {
+        let bfd = match args.bfd() {
             None => None,
             Some(parameters) => match couple_bfd(peer, source, multihop, parameters, &handle) {
                 Ok(bfd) => Some(bfd),
@@ -306,11 +303,28 @@ fn run_announce(
             },
         };
         let drain = tokio::spawn(async move { while event_receiver.recv().await.is_some() {} });
-        if let Err(error) = wait_for_shutdown(args, &handle.commands).await {
-            error!(%error, "cannot wait for signals");
+        let signal = match wait_for_shutdown(args, &handle.commands).await {
+            Ok(signal) => signal,
+            Err(error) => {
+                error!(%error, "cannot wait for signals");
+                Stopping::Interrupted
+            }
+        };
+        if let Some(bfd) = &bfd {
+            // AdminDown first: the router must not read our going away as a failure.
+            let _ = bfd.send(ironlb_net::bfd::Command::Remove(peer));
         }
-        info!("shutting down: sending Cease (administrative shutdown)");
-        let _ = handle.commands.send(Command::Shutdown);
+        let farewell = match (signal, args.graceful_restart) {
+            (Stopping::Terminated, Some(_)) => {
+                info!("SIGTERM: closing without NOTIFICATION where graceful restart was negotiated, so the router keeps the routes until the next run's End-of-RIB");
+                Farewell::GracefulRestart
+            }
+            _ => {
+                info!("shutting down: sending Cease (administrative shutdown)");
+                Farewell::Cease(CeaseSubcode::AdministrativeShutdown)
+            }
+        };
+        let _ = handle.commands.send(Command::Shutdown(farewell));
         if tokio::time::timeout(Duration::from_secs(3), handle.task)
             .await
             .is_err()
@@ -322,15 +336,15 @@ fn run_announce(
     })
 }
 
-/// Starts the BFD driver with one session to `peer` and lets its state changes stop and start
-/// the BGP session.
+/// Starts the BFD driver with one session to `peer` and lets its state changes drive the BGP
+/// session; returns the driver's command channel.
 fn couple_bfd(
     peer: IpAddr,
     source: Option<IpAddr>,
     multihop: bool,
     parameters: ironlb_bfd::Parameters,
     bgp: &bgp::Handle,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
+) -> std::io::Result<mpsc::UnboundedSender<ironlb_net::bfd::Command>> {
     let mut bfd = ironlb_net::bfd::spawn()?;
     let _ = bfd
         .commands
@@ -349,36 +363,37 @@ fn couple_bfd(
         "BFD session configured"
     );
     let commands = bgp.commands.clone();
-    Ok(tokio::spawn(async move {
-        let _keep = bfd.commands.clone();
+    let name = peer.to_string();
+    let bfd_commands = bfd.commands.clone();
+    tokio::spawn(async move {
         while let Some(notice) = bfd.notices.recv().await {
-            match ironlb_net::bfd::bgp_action(&notice) {
-                Some(ironlb_net::bfd::BgpAction::StopWithBfdDown) => {
-                    tracing::warn!(peer = %notice.peer, diagnostic = %notice.diagnostic, "BFD down: bringing the BGP session down (Cease/BFD Down), routes withdrawn from this peer");
-                    let _ = commands.send(Command::Stop { cease_subcode: 10 });
-                }
-                Some(ironlb_net::bfd::BgpAction::Start) => {
-                    info!(peer = %notice.peer, "BFD up: BGP session may establish");
-                    let _ = commands.send(Command::Start);
-                }
-                None => {}
-            }
+            ironlb_net::bfd::couple(&notice, &name, &commands);
         }
-    }))
+    });
+    Ok(bfd_commands)
+}
+
+/// How the command was asked to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stopping {
+    /// Ctrl-C: withdraw (Cease).
+    Interrupted,
+    /// SIGTERM, as a service manager or a rollout stops a process that will come back.
+    Terminated,
 }
 
 /// Waits for Ctrl-C or SIGTERM; on SIGHUP reads the prefixes again.
 async fn wait_for_shutdown(
     args: &Announce,
     commands: &mpsc::UnboundedSender<Command>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Stopping> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
-            result = tokio::signal::ctrl_c() => return result,
-            _ = terminate.recv() => return Ok(()),
+            result = tokio::signal::ctrl_c() => return result.map(|()| Stopping::Interrupted),
+            _ = terminate.recv() => return Ok(Stopping::Terminated),
             _ = hangup.recv() => match routes(args) {
                 Ok(routes) => {
                     info!(prefixes = routes.len(), "SIGHUP: prefixes read again");

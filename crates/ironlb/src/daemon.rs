@@ -78,9 +78,6 @@ pub struct SpeakerArgs {
     ignore_exclude_lb: bool,
     #[arg(long, value_name = "NAMESPACE", default_value = "metallb-system")]
     namespace: String,
-    /// This speaker restarted: peers with graceful restart keep its routes until it is back.
-    #[arg(long)]
-    restarting: bool,
     /// With --kubernetes: after this long without any answer from the API server (e.g. 5m),
     /// stop trusting the last known state and withdraw every route until it answers again;
     /// BGP sessions stay up. Default: announce the last known state for as long as the API
@@ -438,7 +435,6 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
             },
             router_id: args.router_id,
             status_root: args.cluster_dir.clone(),
-            restarting: args.restarting,
             batch_delay: Duration::from_millis(1),
         };
         let (published, metrics) = tokio::sync::watch::channel(runtime::Published::default());

@@ -54,25 +54,49 @@ pub struct Notice {
     pub remote_state: State,
 }
 
-/// What the BGP session of a peer must do after a BFD state change (RFC 5882 §4.3 and §3.2).
+/// What the BGP session of a peer must do after a BFD state change (RFC 5882).
+///
+/// BFD never holds BGP down: a session may establish while BFD is not Up yet, as FRR and
+/// BIRD allow (RFC 5882 §4.1: BFD is bootstrapped by its client; routers such as FRR create
+/// the BFD session of a dynamic neighbour only once BGP is up, so waiting for BFD first would
+/// wait for ever). BFD going Down takes an established session down at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BgpAction {
-    /// Bring BGP down now with Cease/BFD Down (RFC 9384 subcode 10) and keep it down.
-    StopWithBfdDown,
-    /// BFD is Up again: BGP may re-establish.
-    Start,
+    /// Bring BGP down now with Cease/BFD Down (RFC 9384 subcode 10); it connects again as
+    /// after any loss (at once if it had been stable, held down if it keeps flapping).
+    ResetWithBfdDown,
+    /// BFD came Up: the peer is reachable, so a session waiting to connect tries now.
+    PeerReachable,
 }
 
 /// The coupling rule: Up → Down takes BGP down, unless the peer signalled AdminDown (it is
-/// being maintained, not failing: RFC 5882 §3.2 says not to act on that); reaching Up lets BGP
-/// come back.
+/// being maintained, not failing: RFC 5882 §3.2 says not to act on that); reaching Up tells a
+/// waiting session to connect.
 pub fn bgp_action(notice: &Notice) -> Option<BgpAction> {
     match (notice.from, notice.to) {
         (State::Up, State::Down) if notice.remote_state != State::AdminDown => {
-            Some(BgpAction::StopWithBfdDown)
+            Some(BgpAction::ResetWithBfdDown)
         }
-        (from, State::Up) if from != State::Up => Some(BgpAction::Start),
+        (from, State::Up) if from != State::Up => Some(BgpAction::PeerReachable),
         _ => None,
+    }
+}
+
+/// Applies a BFD state change to the BGP session of the same peer (`name` for logs): the one
+/// place BFD and BGP are coupled, for the speaker and `ironlb bgp announce` alike.
+pub fn couple(notice: &Notice, name: &str, bgp: &mpsc::UnboundedSender<crate::bgp::Command>) {
+    match bgp_action(notice) {
+        Some(BgpAction::ResetWithBfdDown) => {
+            warn!(peer = %name, address = %notice.peer, diagnostic = %notice.diagnostic, "BFD down: bringing the BGP session down (Cease/BFD Down), routes withdrawn from this peer");
+            let _ = bgp.send(crate::bgp::Command::Reset(
+                ironlb_bgp::packet::CeaseSubcode::BfdDown,
+            ));
+        }
+        Some(BgpAction::PeerReachable) => {
+            info!(peer = %name, address = %notice.peer, "BFD up");
+            let _ = bgp.send(crate::bgp::Command::PeerReachable);
+        }
+        None => {}
     }
 }
 
@@ -495,9 +519,9 @@ mod tests {
     #[test]
     fn detection_timeout_takes_bgp_down() {
         let n = notice(State::Up, State::Down, State::Up);
-        assert_eq!(bgp_action(&n), Some(BgpAction::StopWithBfdDown));
+        assert_eq!(bgp_action(&n), Some(BgpAction::ResetWithBfdDown));
         let n = notice(State::Up, State::Down, State::Down);
-        assert_eq!(bgp_action(&n), Some(BgpAction::StopWithBfdDown));
+        assert_eq!(bgp_action(&n), Some(BgpAction::ResetWithBfdDown));
     }
 
     #[test]
@@ -510,11 +534,11 @@ mod tests {
     fn reaching_up_lets_bgp_back_and_nothing_else_acts() {
         assert_eq!(
             bgp_action(&notice(State::Init, State::Up, State::Up)),
-            Some(BgpAction::Start)
+            Some(BgpAction::PeerReachable)
         );
         assert_eq!(
             bgp_action(&notice(State::Down, State::Up, State::Init)),
-            Some(BgpAction::Start)
+            Some(BgpAction::PeerReachable)
         );
         assert_eq!(
             bgp_action(&notice(State::Down, State::Init, State::Down)),

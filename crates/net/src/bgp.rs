@@ -2,7 +2,8 @@
 //! nothing else. One task per peer.
 //!
 //! Outgoing connections only (IronLB dials its routers, as MetalLB's speakers do); the
-//! session's timers run on tokio's clock. Commands come over a channel, events go out over
+//! session decides when to dial (an attempt lasts until the session asks for the next one) and
+//! its timers run on tokio's clock. Commands come over a channel, events go out over
 //! another (and to the log), and the latest [`PeerStatus`] is always readable from a watch.
 
 use std::collections::BTreeMap;
@@ -13,7 +14,8 @@ use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
-use ironlb_bgp::fsm::State;
+use ironlb_bgp::fsm::{DownReason, State};
+use ironlb_bgp::packet::CeaseSubcode;
 use ironlb_bgp::session::{RouteAttributes, Session, SessionConfig, SessionEvent, SessionOutput};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -32,8 +34,8 @@ pub struct PeerConfig {
     pub name: String,
     pub address: SocketAddr,
     pub tcp: TcpOptions,
-    /// How long one connection attempt may take (BGPPeer `connectTime`).
-    pub connect_timeout: Duration,
+    /// The wait between connection attempts (BGPPeer `connectTime`) is the session's
+    /// `fsm.connect_retry`.
     pub session: SessionConfig,
 }
 
@@ -43,14 +45,24 @@ pub enum Command {
     /// Replaces the routes to announce.
     /// Attributes are shared: give many prefixes clones of one `Arc`.
     SetRoutes(BTreeMap<IpNet, std::sync::Arc<RouteAttributes>>),
-    /// Stops the session with a Cease of this subcode (10: BFD down) and stays down until
-    /// [`Command::Start`].
-    Stop {
-        cease_subcode: u8,
-    },
-    Start,
-    /// Stops with Cease/Administrative Shutdown and ends the task.
-    Shutdown,
+    /// Brings the session down with a Cease of this subcode (BFD Down) and lets it connect
+    /// again as after any loss.
+    Reset(CeaseSubcode),
+    /// The peer is reachable again (BFD Up): connect now instead of at the next retry.
+    PeerReachable,
+    /// Ends the task, leaving the peer as said.
+    Shutdown(Farewell),
+}
+
+/// How a session leaves its peer when the task ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Farewell {
+    /// Cease with this subcode: the peer withdraws our routes at once.
+    Cease(CeaseSubcode),
+    /// The process will be back (an upgrade, a restart): close without a NOTIFICATION when
+    /// graceful restart was negotiated, so the peer keeps our routes until our End-of-RIB
+    /// (RFC 4724); Cease/Administrative Shutdown otherwise.
+    GracefulRestart,
 }
 
 /// Events, as the session reports them, for whoever drives the speaker.
@@ -157,10 +169,18 @@ impl Driver {
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(Command::SetRoutes(routes)) => self.session.set_routes(routes, now()),
-                    Some(Command::Stop { cease_subcode }) => self.session.stop(cease_subcode, now()),
-                    Some(Command::Start) => self.session.start(now()),
-                    Some(Command::Shutdown) | None => {
-                        self.session.stop(2, now());
+                    Some(Command::Reset(subcode)) => self.session.reset(subcode.code(), now()),
+                    Some(Command::PeerReachable) => self.session.peer_reachable(now()),
+                    Some(Command::Shutdown(Farewell::GracefulRestart)) => {
+                        self.session.stop_for_restart(now());
+                        self.shutting_down = true;
+                    }
+                    Some(Command::Shutdown(Farewell::Cease(subcode))) => {
+                        self.session.stop(subcode.code(), now());
+                        self.shutting_down = true;
+                    }
+                    None => {
+                        self.session.stop(CeaseSubcode::AdministrativeShutdown.code(), now());
                         self.shutting_down = true;
                     }
                 },
@@ -210,11 +230,12 @@ impl Driver {
         while let Some(output) = self.session.poll_output() {
             match output {
                 SessionOutput::Connect => {
+                    // Replaces any attempt in flight: the session gives each attempt until the
+                    // next one is due.
                     let address = self.config.address;
                     let options = self.config.tcp.clone();
-                    let timeout = self.config.connect_timeout;
                     self.connecting = Some(Box::pin(async move {
-                        tcp::connect(address, &options, timeout).await
+                        tcp::connect(address, &options, ATTEMPT_LIMIT).await
                     }));
                 }
                 SessionOutput::Send(bytes) => {
@@ -280,7 +301,19 @@ impl Driver {
                 });
             }
             SessionEvent::Down(reason) => {
-                warn!(peer = %peer, name = %self.config.name, local_asn, reason = %reason, "BGP session down");
+                // Failed attempts against an unreachable router are logged on the 1st, 2nd,
+                // 4th, 8th, ... of a run; every end of a session is.
+                let failures = self.session.fsm().failures();
+                let next_attempt_ms = self
+                    .session
+                    .fsm()
+                    .next_attempt()
+                    .map(|at| at.saturating_duration_since(now()).as_millis() as u64);
+                if matches!(reason, DownReason::Stopped(_) | DownReason::Detached)
+                    || failures.is_power_of_two()
+                {
+                    warn!(peer = %peer, name = %self.config.name, local_asn, reason = %reason, failures, next_attempt_ms, "BGP session down");
+                }
                 let reason = reason.to_string();
                 self.status.send_modify(|status| {
                     status.established_since = None;
@@ -353,6 +386,9 @@ impl Driver {
         });
     }
 }
+
+/// Upper bound of one connection attempt; the session replaces an attempt long before.
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(3600);
 
 fn now() -> std::time::Instant {
     Instant::now().into_std()

@@ -34,7 +34,6 @@ fn peer_config(name: &str, address: SocketAddr) -> PeerConfig {
         name: name.into(),
         address,
         tcp: TcpOptions::default(),
-        connect_timeout: Duration::from_secs(2),
         session: SessionConfig::new(fsm),
     }
 }

@@ -14,15 +14,15 @@ use std::time::Duration;
 use ipnet::IpNet;
 use ironlb_api::k8s_openapi::api::core::v1::Node;
 use ironlb_bgp::fsm::{Config as FsmConfig, RemoteAs};
-use ironlb_bgp::packet::{Community as WireCommunity, LargeCommunity};
+use ironlb_bgp::packet::{CeaseSubcode, Community as WireCommunity, LargeCommunity};
 use ironlb_bgp::session::{GracefulRestartConfig, RouteAttributes, SessionConfig};
 use ironlb_cluster::Snapshot;
 use ironlb_cluster::status::{
     self, BfdSessionStatus, PeerSessionStatus, ServiceAnnouncement, SpeakerStatus,
 };
 use ironlb_config::{BfdProfile, Community, Config, Peer, PeerAddress, PeerAsn, ValidateOptions};
-use ironlb_net::bfd::{self, BgpAction};
-use ironlb_net::bgp::{self, Command};
+use ironlb_net::bfd;
+use ironlb_net::bgp::{self, Command, Farewell};
 use ironlb_net::tcp::TcpOptions;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -40,8 +40,6 @@ pub struct Options {
     pub router_id: Option<Ipv4Addr>,
     /// Where to write `.ironlb/speaker-<node>.yaml` (the cluster directory).
     pub status_root: Option<PathBuf>,
-    /// This process restarted: sessions with graceful restart set the R bit.
-    pub restarting: bool,
     /// How long after the first route change UPDATEs go out.
     pub batch_delay: Duration,
 }
@@ -83,7 +81,9 @@ struct Running {
     handle: bgp::Handle,
 }
 
-/// Runs until `shutdown` resolves, then stops every session with a Cease.
+/// Runs until `shutdown` resolves, then leaves every peer: BFD AdminDown first, then, where
+/// graceful restart was negotiated, the BGP connection closes without a NOTIFICATION so the
+/// router keeps our routes until the next process sends its End-of-RIB; a Cease otherwise.
 pub async fn run(
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     options: Options,
@@ -247,9 +247,18 @@ impl Speaker {
             .collect();
         for name in stale {
             if let Some(running) = self.sessions.remove(&name) {
-                info!(peer = %name, "BGP peer removed or changed: stopping its session");
-                let _ = running.handle.commands.send(Command::Shutdown);
+                let subcode = if wanted.contains_key(&name) {
+                    info!(peer = %name, "BGP peer changed: restarting its session");
+                    CeaseSubcode::OtherConfigurationChange
+                } else {
+                    info!(peer = %name, "BGP peer removed: stopping its session");
+                    CeaseSubcode::PeerDeconfigured
+                };
                 self.remove_bfd(running.address);
+                let _ = running
+                    .handle
+                    .commands
+                    .send(Command::Shutdown(Farewell::Cease(subcode)));
             }
         }
         for (name, key) in wanted {
@@ -304,14 +313,16 @@ impl Speaker {
             fsm.hold_time = timers.hold.to_std().unwrap_or(fsm.hold_time);
             fsm.keepalive_time = timers.keepalive.to_std().unwrap_or(fsm.keepalive_time);
         }
+        // connectTime: FRR's `timers connect`, the wait between connection attempts.
+        if let Some(interval) = peer.connect_time.and_then(|t| t.to_std()) {
+            fsm.connect_retry = interval;
+        }
         fsm.seed = u64::from(u32::from(key.router_id)) ^ u64::from(std::process::id());
         let mut session = SessionConfig::new(fsm);
         session.batch_delay = self.options.batch_delay;
         if peer.graceful_restart {
-            session.graceful_restart = Some(GracefulRestartConfig {
-                restart_time: 120,
-                restarting: self.options.restarting,
-            });
+            // FRR's default restart time, as MetalLB's FRR mode leaves it.
+            session.graceful_restart = Some(GracefulRestartConfig { restart_time: 120 });
         }
         let external = match peer.peer_asn {
             PeerAsn::Fixed(asn) => asn.get() != local_as,
@@ -335,10 +346,6 @@ impl Speaker {
             name: name.clone(),
             address: SocketAddr::new(address, peer.port),
             tcp,
-            connect_timeout: peer
-                .connect_time
-                .and_then(|t| t.to_std())
-                .unwrap_or(Duration::from_secs(10)),
             session,
         };
         info!(peer = %name, address = %address, local_asn = local_as, bfd = key.bfd.is_some(), "starting BGP session");
@@ -390,26 +397,12 @@ impl Speaker {
     }
 
     fn bfd_notice(&mut self, notice: &bfd::Notice) {
-        let Some((name, running)) = self
+        if let Some((name, running)) = self
             .sessions
             .iter()
             .find(|(_, running)| running.address == notice.peer)
-        else {
-            return;
-        };
-        match bfd::bgp_action(notice) {
-            Some(BgpAction::StopWithBfdDown) => {
-                warn!(peer = %name, diagnostic = %notice.diagnostic, "BFD down: bringing the BGP session down (Cease/BFD Down), routes withdrawn from this peer");
-                let _ = running
-                    .handle
-                    .commands
-                    .send(Command::Stop { cease_subcode: 10 });
-            }
-            Some(BgpAction::Start) => {
-                info!(peer = %name, "BFD up: BGP session may establish");
-                let _ = running.handle.commands.send(Command::Start);
-            }
-            None => {}
+        {
+            bfd::couple(notice, name, &running.handle.commands);
         }
     }
 
@@ -518,11 +511,21 @@ impl Speaker {
     }
 
     async fn stop_all(&mut self) {
-        info!("shutting down: Cease to every peer");
         let sessions = std::mem::take(&mut self.sessions);
+        // BFD AdminDown first: a router honouring RFC 5882 §3.2 does not treat it as a failure.
+        for running in sessions.values() {
+            self.remove_bfd(running.address);
+        }
         let mut tasks = Vec::new();
-        for (_, running) in sessions {
-            let _ = running.handle.commands.send(Command::Shutdown);
+        for (name, running) in sessions {
+            let farewell = if running.key.peer.graceful_restart {
+                info!(peer = %name, "shutting down: closing without NOTIFICATION where graceful restart was negotiated, so the router keeps this node's routes until the next speaker's End-of-RIB");
+                Farewell::GracefulRestart
+            } else {
+                info!(peer = %name, "shutting down: Cease (administrative shutdown)");
+                Farewell::Cease(CeaseSubcode::AdministrativeShutdown)
+            };
+            let _ = running.handle.commands.send(Command::Shutdown(farewell));
             tasks.push(running.handle.task);
         }
         for task in tasks {
