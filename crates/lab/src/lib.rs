@@ -17,6 +17,7 @@ use std::process::Command;
 
 pub use process::Process;
 pub mod fabric;
+pub mod fib;
 pub mod kube;
 pub use fabric::{Fabric, FabricSpec};
 pub use routers::{Bird, Exabgp, Frr, FrrDaemons, Gobgp};
@@ -331,8 +332,15 @@ pub fn check_prerequisites(programs: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The environment variable naming the skip log: when set, every skipped test appends one
+/// line `test: reason` to that file (`scripts/test` sets it and counts the lines, so a skip is
+/// reported as one, not as a pass). Cargo runs each test binary in its package's directory,
+/// so the path should be absolute.
+pub const SKIP_LOG_VARIABLE: &str = "IRONLB_SKIP_LOG";
+
 /// For tests: `true` when the lab can run. Outside CI a missing prerequisite skips the test
-/// with a loud message; in CI (`CI=true`) it fails the test.
+/// with a loud message and a line in the skip log ([`record_skip`]); in CI (`CI=true`) it
+/// fails the test.
 pub fn require(test: &str, programs: &[&str]) -> bool {
     match check_prerequisites(programs) {
         Ok(()) => true,
@@ -340,10 +348,33 @@ pub fn require(test: &str, programs: &[&str]) -> bool {
             panic!("{test}: cannot run in CI: {error}")
         }
         Err(error) => {
-            eprintln!("\n!!!! SKIPPED {test}: {error} !!!!\n");
+            record_skip(test, &error.to_string());
             false
         }
     }
+}
+
+/// Reports that `test` (or a part of it) did not run and why: a loud line on standard error
+/// and, when [`SKIP_LOG_VARIABLE`] names a file, one line `test: reason` appended to it
+/// (errors writing it are ignored: a skip log is a report, not a reason to fail).
+pub fn record_skip(test: &str, reason: &str) {
+    eprintln!("\n!!!! SKIPPED {test}: {reason} !!!!\n");
+    if let Some(path) = std::env::var_os(SKIP_LOG_VARIABLE).filter(|p| !p.is_empty()) {
+        let _ = append_skip(Path::new(&path), test, reason);
+    }
+}
+
+/// Appends `test: reason` as one line (newlines in either become spaces) in one write, so
+/// tests skipping at the same time in parallel do not interleave.
+fn append_skip(path: &Path, test: &str, reason: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = format!("{}: {}\n", one_line(test), one_line(reason));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(line.as_bytes())
 }
 
 /// A process's resident memory now and at its peak (VmRSS, VmHWM), in MiB; zeros once it
@@ -378,5 +409,31 @@ pub fn wait_for<T>(
             )));
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_append_one_line_each_to_the_skip_log() {
+        let path = std::env::temp_dir().join(format!("ironlb-skips-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        append_skip(&path, "bgp_interop", "bird is not installed").unwrap();
+        append_skip(
+            &path,
+            "e2e\nwith a newline",
+            "frr is\nnot installed (apt-get)",
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "bgp_interop: bird is not installed\n\
+             e2e with a newline: frr is not installed (apt-get)\n"
+        );
+        std::fs::remove_file(&path).unwrap();
+        // A log that cannot be written is reported as an error, which record_skip ignores.
+        assert!(append_skip(Path::new("/nonexistent-dir/skips.log"), "t", "r").is_err());
     }
 }
