@@ -14,6 +14,26 @@ use crate::{Frr, FrrDaemons, Lab, LabError, Namespace, Process, Result, wait_for
 /// The switch namespace's address on the segment.
 pub const SWITCH_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 250);
 
+/// How a ToR knows its nodes: the two configurations operators run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Peering {
+    /// One `neighbor ADDRESS peer-group nodes` line per node.
+    #[default]
+    Static,
+    /// `bgp listen range 10.0.0.0/24 peer-group nodes`: dynamic neighbours, which FRR creates
+    /// when a node connects and deletes (with their BFD session) when the session drops.
+    ListenRange,
+}
+
+impl std::fmt::Display for Peering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Peering::Static => "static neighbours",
+            Peering::ListenRange => "bgp listen range",
+        })
+    }
+}
+
 /// A router of the fabric.
 #[derive(Clone, Debug)]
 pub struct TorSpec {
@@ -21,6 +41,9 @@ pub struct TorSpec {
     pub address: Ipv4Addr,
     /// BFD with the nodes (FRR's defaults: 300 ms × 3).
     pub bfd: bool,
+    pub peering: Peering,
+    /// Extra lines for the `nodes` peer group (`bfd check-control-plane-failure`, timers).
+    pub extra: Vec<String>,
 }
 
 /// What to build.
@@ -45,11 +68,15 @@ impl FabricSpec {
                     name: "tor1".into(),
                     address: Ipv4Addr::new(10, 0, 0, 1),
                     bfd: true,
+                    peering: Peering::Static,
+                    extra: Vec::new(),
                 },
                 TorSpec {
                     name: "tor2".into(),
                     address: Ipv4Addr::new(10, 0, 0, 2),
                     bfd: false,
+                    peering: Peering::Static,
+                    extra: Vec::new(),
                 },
             ],
             nodes: (21..=23)
@@ -204,6 +231,41 @@ impl FabricView {
         Ok(())
     }
 
+    /// The switch namespace (the bridge every node and ToR is plugged into).
+    fn switch(&self) -> Result<Namespace> {
+        self.namespaces
+            .iter()
+            .find(|n| n.ends_with("-sw"))
+            .map(|n| Namespace::existing(n))
+            .ok_or_else(|| LabError("the fabric has no switch namespace".into()))
+    }
+
+    /// A blip: the switch drops every frame to and from `node` (its bridge port disabled),
+    /// both ways, while its link stays up. [`FabricView::rejoin`] ends it.
+    pub fn isolate(&self, node: &str) -> Result<()> {
+        self.node_view(node)?;
+        self.switch()?
+            .exec("bridge", &["link", "set", "dev", &format!("p-{node}"), "state", "0"])
+            .map(|_| ())
+    }
+
+    /// Ends [`FabricView::isolate`]: the port forwards again.
+    pub fn rejoin(&self, node: &str) -> Result<()> {
+        self.node_view(node)?;
+        self.switch()?
+            .exec("bridge", &["link", "set", "dev", &format!("p-{node}"), "state", "3"])
+            .map(|_| ())
+    }
+
+    /// Takes `node`'s link down (its interface loses carrier) or brings it back up.
+    pub fn set_link(&self, node: &str, up: bool) -> Result<()> {
+        self.node_view(node)?;
+        let state = if up { "up" } else { "down" };
+        self.switch()?
+            .ip(&["link", "set", &format!("p-{node}"), state])
+            .map(|_| ())
+    }
+
     /// Undoes [`FabricView::cut`].
     pub fn restore(&self, node: &str) -> Result<()> {
         let namespace = Namespace::existing(&self.node_view(node)?.namespace);
@@ -312,8 +374,18 @@ impl Fabric {
             if tor.bfd {
                 config.push_str(" neighbor nodes bfd\n");
             }
-            for (_, address) in &spec.nodes {
-                let _ = writeln!(config, " neighbor {address} peer-group nodes");
+            for line in &tor.extra {
+                let _ = writeln!(config, " neighbor nodes {line}");
+            }
+            match tor.peering {
+                Peering::Static => {
+                    for (_, address) in &spec.nodes {
+                        let _ = writeln!(config, " neighbor {address} peer-group nodes");
+                    }
+                }
+                Peering::ListenRange => {
+                    config.push_str(" bgp listen range 10.0.0.0/24 peer-group nodes\n");
+                }
             }
             config.push_str(
                 " address-family ipv4 unicast\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n",
@@ -452,6 +524,32 @@ impl Fabric {
             }
             self.lab.stop(&process);
         }
+    }
+
+    /// Kills a ToR's bgpd (SIGKILL: no NOTIFICATION, zebra drops its routes) and starts it
+    /// again with the same configuration; returns once the new bgpd answers vtysh, that is
+    /// once it accepts connections.
+    pub fn restart_tor_bgpd(&mut self, name: &str) -> Result<Instant> {
+        let index = self
+            .tors
+            .iter()
+            .position(|t| t.spec.name == name)
+            .ok_or_else(|| LabError(format!("no ToR {name}")))?;
+        let tor = &mut self.tors[index];
+        if let Some(bgpd) = tor.frr.processes().get(1) {
+            bgpd.signal("KILL");
+        }
+        tor.frr.stop_bgpd(&mut self.lab);
+        tor.frr.start_bgpd(&mut self.lab)?;
+        Ok(Instant::now())
+    }
+
+    /// The PID of a node's speaker, while it runs.
+    pub fn speaker_pid(&self, node: &str) -> Option<u32> {
+        self.speakers
+            .iter()
+            .find(|(n, _)| n == node)
+            .map(|(_, process)| process.pid())
     }
 
     pub fn tor(&self, name: &str) -> &Tor {
