@@ -17,6 +17,7 @@ use std::process::Command;
 
 pub use process::Process;
 pub mod fabric;
+pub mod faults;
 pub mod fib;
 pub mod kube;
 pub use fabric::{Fabric, FabricSpec};

@@ -1,0 +1,388 @@
+//! The faults a fabric lives through, played on the seed's network: blips, link flaps, ToR
+//! restarts, speaker upgrades and crashes. Each returns what the ToRs' FIBs saw, so the fault
+//! tests assert the behaviour and the fault bench prints the times.
+//!
+//! The fabric is the seed's (three nodes; tor1 with BFD 300 ms × 3, tor2 without BFD and a 9 s
+//! hold time, so a hard failure ends in seconds) in either ToR configuration operators run:
+//! static neighbours or `bgp listen range`. Services use ETP Cluster, so every node announces
+//! every Service and both ToRs see three next hops for each.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::fabric::{Fabric, FabricSpec, Peering};
+use crate::fib::FibWatch;
+use crate::{LabError, Result, wait_for};
+
+/// The nodes' addresses.
+pub const NODES: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(10, 0, 0, 21),
+    Ipv4Addr::new(10, 0, 0, 22),
+    Ipv4Addr::new(10, 0, 0, 23),
+];
+/// The ToRs.
+pub const TORS: [&str; 2] = ["tor1", "tor2"];
+/// The address of the first Service (the one whose FIB entry is watched).
+pub const FIRST_IP: &str = "203.0.113.10";
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct SeedOptions {
+    pub peering: Peering,
+    /// `enableGracefulRestart: true` on both BGPPeers.
+    pub graceful_restart: bool,
+    /// LoadBalancer Services (203.0.113.10 and up).
+    pub services: usize,
+    /// Extra lines for the ToRs' `nodes` peer group.
+    pub tor_extra: Vec<String>,
+}
+
+impl Default for SeedOptions {
+    fn default() -> Self {
+        SeedOptions {
+            peering: Peering::Static,
+            graceful_restart: false,
+            services: 1,
+            tor_extra: Vec::new(),
+        }
+    }
+}
+
+/// A running seed fabric with a FIB watch on each ToR.
+pub struct Seed {
+    pub fabric: Fabric,
+    pub options: SeedOptions,
+    watches: BTreeMap<&'static str, FibWatch>,
+    /// The ToRs that held the node's routes as stale during the last speaker restart.
+    pub stale_seen: Vec<&'static str>,
+}
+
+/// How a speaker is stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM (a rollout, an upgrade).
+    Term,
+    /// SIGKILL (a crash, the OOM killer).
+    Kill,
+}
+
+/// What the ToRs saw during a fault, per ToR.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Times the affected node's next hop left the ToR's FIB for the watched Service.
+    pub removals: BTreeMap<&'static str, usize>,
+    /// When the node's next hop left, counted from the fault's start.
+    pub removed_after: BTreeMap<&'static str, Duration>,
+    /// When it was back, counted from the end of the fault (connectivity back, speaker started
+    /// again, bgpd accepting connections).
+    pub back_after: BTreeMap<&'static str, Duration>,
+}
+
+impl Seed {
+    /// Builds the fabric, writes the seed's objects with `options.services` Services, starts
+    /// the controller and a speaker per node, and waits until both ToRs have every Service via
+    /// all three nodes.
+    pub fn build(name: &str, ironlb: PathBuf, options: SeedOptions) -> Result<Seed> {
+        let mut spec = FabricSpec::seed(ironlb);
+        for tor in &mut spec.tors {
+            tor.peering = options.peering;
+            tor.extra = options.tor_extra.clone();
+        }
+        let mut fabric = Fabric::build(name, spec)?;
+        for (file, yaml) in manifests(&options) {
+            fabric.write(file, &yaml)?;
+        }
+        fabric.write("nodes.yaml", &fabric.nodes_yaml(&[]))?;
+        fabric.start_controller()?;
+        for node in ["node-21", "node-22", "node-23"] {
+            fabric.start_speaker(node, &[])?;
+        }
+        let mut watches = BTreeMap::new();
+        for tor in TORS {
+            let namespace = fabric.tor(tor).frr.namespace().clone();
+            watches.insert(tor, FibWatch::start(&namespace, FIRST_IP)?);
+        }
+        let seed = Seed {
+            fabric,
+            options,
+            watches,
+            stale_seen: Vec::new(),
+        };
+        seed.wait_all_routes(Duration::from_secs(60))
+            .and_then(|_| seed.wait_bfd_up(Duration::from_secs(30)))
+            .map_err(|e| LabError(format!("{e}\n{}", seed.logs())))?;
+        Ok(seed)
+    }
+
+    /// The FIB watch of a ToR.
+    pub fn watch(&self, tor: &str) -> &FibWatch {
+        &self.watches[tor]
+    }
+
+    /// Waits until every Service is in both ToRs' FIBs via all three nodes; returns when.
+    pub fn wait_all_routes(&self, timeout: Duration) -> Result<Instant> {
+        let want = self.options.services;
+        for tor in TORS {
+            wait_for(
+                &format!("{tor}: {want} Services via all three nodes"),
+                timeout,
+                || (self.complete_routes(tor) == want).then_some(()),
+            )?;
+        }
+        Ok(Instant::now())
+    }
+
+    /// Waits until tor1's BFD sessions with the three nodes are Up (a fault before that would
+    /// not be detected by BFD).
+    pub fn wait_bfd_up(&self, timeout: Duration) -> Result<()> {
+        let frr = &self.fabric.tor("tor1").frr;
+        wait_for("tor1: BFD Up with the three nodes", timeout, || {
+            let peers = frr.json("show bfd peers json").ok()?;
+            let up = peers
+                .as_array()?
+                .iter()
+                .filter(|peer| peer["status"].as_str() == Some("up"))
+                .count();
+            (up == NODES.len()).then_some(())
+        })
+    }
+
+    /// How many Service addresses a ToR's FIB has via all three nodes.
+    pub fn complete_routes(&self, tor: &str) -> usize {
+        let namespace = self.fabric.tor(tor).frr.namespace().clone();
+        let Ok(text) = namespace.ip(&["route", "show", "proto", "bgp"]) else {
+            return 0;
+        };
+        // One route per line; multipath next hops follow on indented lines.
+        let mut routes: Vec<(String, Vec<Ipv4Addr>)> = Vec::new();
+        for line in text.lines() {
+            if line.starts_with(char::is_whitespace) {
+                if let Some((_, hops)) = routes.last_mut() {
+                    hops.extend(crate::fabric::parse_next_hops(line));
+                }
+            } else {
+                let prefix = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                routes.push((prefix, crate::fabric::parse_next_hops(line)));
+            }
+        }
+        routes
+            .iter()
+            .filter(|(prefix, hops)| {
+                prefix.starts_with("203.0.113.") && NODES.iter().all(|n| hops.contains(n))
+            })
+            .count()
+    }
+
+    /// A blip: `node` cut off (both ways, link up) for `duration`.
+    pub fn blip(&mut self, node: &str, duration: Duration) -> Result<Outcome> {
+        let hop = node_address(node)?;
+        let start = Instant::now();
+        self.fabric.isolate(node)?;
+        std::thread::sleep(duration);
+        self.fabric.rejoin(node)?;
+        let end = Instant::now();
+        let outcome = self.outcome(hop, start, end, Duration::from_secs(60))?;
+        self.wait_bfd_up(Duration::from_secs(30))?;
+        Ok(outcome)
+    }
+
+    /// Takes `node`'s link down and up `times` times (`down` then `up` each).
+    pub fn flap_link(
+        &mut self,
+        node: &str,
+        times: usize,
+        down: Duration,
+        up: Duration,
+    ) -> Result<Outcome> {
+        let hop = node_address(node)?;
+        let start = Instant::now();
+        for _ in 0..times {
+            self.fabric.set_link(node, false)?;
+            std::thread::sleep(down);
+            self.fabric.set_link(node, true)?;
+            std::thread::sleep(up);
+        }
+        let end = Instant::now();
+        // Damped sessions are held down up to 30 s after the last flap.
+        self.outcome(hop, start, end, Duration::from_secs(90))
+    }
+
+    /// Stops `node`'s speaker (SIGTERM or SIGKILL), waits `pause`, starts it again.
+    pub fn restart_speaker(&mut self, node: &str, stop: Stop, pause: Duration) -> Result<Outcome> {
+        let hop = node_address(node)?;
+        let start = Instant::now();
+        self.fabric.stop_speaker(node, stop == Stop::Kill);
+        std::thread::sleep(pause);
+        self.stale_seen = TORS
+            .iter()
+            .filter(|tor| self.stale(tor, node))
+            .copied()
+            .collect();
+        self.fabric.start_speaker(node, &[])?;
+        let end = Instant::now();
+        // Graceful restart ends at the new speaker's End-of-RIB: wait for it at both ToRs, so
+        // removals it causes are counted and the next fault starts from fresh routes.
+        for tor in TORS {
+            wait_for(
+                &format!("{tor}: {node}'s routes no longer stale"),
+                Duration::from_secs(30),
+                || (!self.stale(tor, node)).then_some(()),
+            )?;
+        }
+        self.outcome(hop, start, end, Duration::from_secs(60))
+    }
+
+    /// Restarts a ToR's bgpd (SIGKILL, start again); returns how long after the new bgpd
+    /// accepts connections every Service is back in its FIB via all three nodes.
+    pub fn restart_tor(&mut self, tor: &str) -> Result<Duration> {
+        let accepting = self.fabric.restart_tor_bgpd(tor)?;
+        let want = self.options.services;
+        wait_for(
+            &format!("{tor}: every route back"),
+            Duration::from_secs(60),
+            || (self.complete_routes(tor) == want).then_some(()),
+        )?;
+        Ok(accepting.elapsed())
+    }
+
+    /// Whether a ToR still holds `node`'s routes as stale (graceful restart helper).
+    pub fn stale(&self, tor: &str, node: &str) -> bool {
+        let Ok(json) = self
+            .fabric
+            .tor(tor)
+            .frr
+            .json(&format!("show bgp ipv4 unicast {FIRST_IP}/32 json"))
+        else {
+            return false;
+        };
+        let Ok(address) = node_address(node) else {
+            return false;
+        };
+        json["paths"].as_array().is_some_and(|paths| {
+            paths.iter().any(|path| {
+                path["nexthops"][0]["ip"].as_str() == Some(&address.to_string())
+                    && path["stale"].as_bool() == Some(true)
+            })
+        })
+    }
+
+    /// What the ToRs' FIBs saw of `hop` from `start`; waits up to `timeout` after `end` for it
+    /// to be back everywhere.
+    fn outcome(
+        &self,
+        hop: Ipv4Addr,
+        start: Instant,
+        end: Instant,
+        timeout: Duration,
+    ) -> Result<Outcome> {
+        let mut outcome = Outcome::default();
+        for tor in TORS {
+            let watch = self.watch(tor);
+            let back = watch
+                .wait(&format!("{tor}: {hop} back"), end, timeout, |hops| {
+                    NODES.iter().all(|n| hops.contains(n))
+                })
+                .map_err(|e| LabError(format!("{e}\n{}", self.logs())))?;
+            // Anything the fault still causes shows within a second of the node being back.
+            std::thread::sleep(Duration::from_millis(500));
+            let removals = watch.removals(hop, start);
+            outcome.removals.insert(tor, removals);
+            if removals > 0 {
+                if let Some(gone) = watch.first(start, |hops| !hops.contains(&hop)) {
+                    outcome
+                        .removed_after
+                        .insert(tor, gone.duration_since(start));
+                }
+                outcome
+                    .back_after
+                    .insert(tor, back.saturating_duration_since(end));
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The speakers' and ToRs' logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut text = String::new();
+        for node in ["node-21", "node-22", "node-23"] {
+            let log = self.fabric.log(&format!("speaker-{node}"));
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            let _ = writeln!(text, "--- speaker-{node} (last lines)");
+            for line in tail.iter().rev() {
+                let _ = writeln!(text, "{line}");
+            }
+        }
+        for tor in TORS {
+            let frr = &self.fabric.tor(tor).frr;
+            let _ = writeln!(
+                text,
+                "--- {tor}\n{}",
+                frr.vtysh("show bgp summary").unwrap_or_default()
+            );
+            let log = std::fs::read_to_string(frr.directory().join("bgpd.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            for line in tail.iter().rev() {
+                let _ = writeln!(text, "{line}");
+            }
+        }
+        text
+    }
+}
+
+fn node_address(node: &str) -> Result<Ipv4Addr> {
+    node.strip_prefix("node-")
+        .and_then(|n| n.parse::<u8>().ok())
+        .map(|n| Ipv4Addr::new(10, 0, 0, n))
+        .ok_or_else(|| LabError(format!("no node {node}")))
+}
+
+/// The seed's metallb.io objects for faults, and the Services.
+fn manifests(options: &SeedOptions) -> Vec<(&'static str, String)> {
+    let graceful = if options.graceful_restart {
+        "  enableGracefulRestart: true\n"
+    } else {
+        ""
+    };
+    let peers = format!(
+        "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: tor1\n  namespace: metallb-system\nspec:\n  myASN: 65100\n  peerASN: 65000\n  peerAddress: 10.0.0.1\n  holdTime: 90s\n  bfdProfile: tor-bfd\n{graceful}---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: tor2\n  namespace: metallb-system\nspec:\n  myASN: 65100\n  peerASN: 65000\n  peerAddress: 10.0.0.2\n  holdTime: 9s\n{graceful}"
+    );
+    let mut services = String::new();
+    let mut endpoints = String::new();
+    for index in 0..options.services {
+        let name = format!("web-{index}");
+        let _ = write!(
+            services,
+            "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: default\n  annotations:\n    metallb.io/loadBalancerIPs: 203.0.113.{}\nspec:\n  type: LoadBalancer\n  externalTrafficPolicy: Cluster\n  selector: {{app: {name}}}\n  ports: [{{port: 443, targetPort: 8443}}]\n",
+            10 + index
+        );
+        let _ = write!(
+            endpoints,
+            "---\n{}",
+            Fabric::endpoints_yaml(&name, &["node-21", "node-22", "node-23"])
+        );
+    }
+    vec![
+        (
+            "pool.yaml",
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: prod-pool\n  namespace: metallb-system\nspec:\n  addresses:\n  - 203.0.113.0/24\n".to_string(),
+        ),
+        ("peers.yaml", peers),
+        (
+            "bfd.yaml",
+            "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata:\n  name: tor-bfd\n  namespace: metallb-system\nspec:\n  receiveInterval: 300\n  transmitInterval: 300\n  detectMultiplier: 3\n".to_string(),
+        ),
+        (
+            "advertisement.yaml",
+            "apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: prod-adv\n  namespace: metallb-system\nspec:\n  ipAddressPools: [prod-pool]\n  aggregationLength: 32\n".to_string(),
+        ),
+        ("services.yaml", services),
+        ("endpoints.yaml", endpoints),
+    ]
+}
