@@ -245,7 +245,10 @@ impl FabricView {
     pub fn isolate(&self, node: &str) -> Result<()> {
         self.node_view(node)?;
         self.switch()?
-            .exec("bridge", &["link", "set", "dev", &format!("p-{node}"), "state", "0"])
+            .exec(
+                "bridge",
+                &["link", "set", "dev", &format!("p-{node}"), "state", "0"],
+            )
             .map(|_| ())
     }
 
@@ -253,7 +256,10 @@ impl FabricView {
     pub fn rejoin(&self, node: &str) -> Result<()> {
         self.node_view(node)?;
         self.switch()?
-            .exec("bridge", &["link", "set", "dev", &format!("p-{node}"), "state", "3"])
+            .exec(
+                "bridge",
+                &["link", "set", "dev", &format!("p-{node}"), "state", "3"],
+            )
             .map(|_| ())
     }
 

@@ -111,9 +111,16 @@ impl FibWatch {
 
     /// When, after `since`, the set first satisfied `condition` (the state recorded at or
     /// before `since` counts from `since`).
-    pub fn first(&self, since: Instant, condition: impl Fn(&[Ipv4Addr]) -> bool) -> Option<Instant> {
+    pub fn first(
+        &self,
+        since: Instant,
+        condition: impl Fn(&[Ipv4Addr]) -> bool,
+    ) -> Option<Instant> {
         let history = self.history();
-        let start = history.iter().rposition(|state| state.at <= since).unwrap_or(0);
+        let start = history
+            .iter()
+            .rposition(|state| state.at <= since)
+            .unwrap_or(0);
         history[start..]
             .iter()
             .find(|state| condition(&state.next_hops))
@@ -155,7 +162,10 @@ impl Drop for FibWatch {
 
 fn record(history: &Mutex<Vec<FibState>>, (at, next_hops): (Instant, Vec<Ipv4Addr>)) {
     let mut history = history.lock().unwrap_or_else(|e| e.into_inner());
-    if history.last().is_none_or(|last| last.next_hops != next_hops) {
+    if history
+        .last()
+        .is_none_or(|last| last.next_hops != next_hops)
+    {
         history.push(FibState { at, next_hops });
     }
 }
