@@ -310,10 +310,6 @@ fn run_announce(
                 Stopping::Interrupted
             }
         };
-        if let Some(bfd) = &bfd {
-            // AdminDown first: the router must not read our going away as a failure.
-            let _ = bfd.send(ironlb_net::bfd::Command::Remove(peer));
-        }
         let farewell = match (signal, args.graceful_restart) {
             (Stopping::Terminated, Some(_)) => {
                 info!("SIGTERM: closing without NOTIFICATION where graceful restart was negotiated, so the router keeps the routes until the next run's End-of-RIB");
@@ -330,6 +326,10 @@ fn run_announce(
             .is_err()
         {
             error!("the session did not stop within 3 s");
+        }
+        // BFD AdminDown once the BGP connection is closed (see bfd::shutdown).
+        if let Some(bfd) = &bfd {
+            ironlb_net::bfd::shutdown(bfd).await;
         }
         drain.abort();
         ExitCode::SUCCESS

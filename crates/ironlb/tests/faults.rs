@@ -71,6 +71,14 @@ fn a_speaker_upgrade_with_graceful_restart_keeps_every_next_hop() {
                 "{peering}, {stop:?}: {outcome:?}, stale at {:?}",
                 seed.stale_seen
             );
+            // Neither ToR drops the node: the connection ends without a NOTIFICATION (SIGTERM)
+            // or by the kernel (SIGKILL), so both keep its routes as stale, and tor1's BFD going
+            // Down afterwards is ignored by FRR once the session is already down (BFD AdminDown
+            // is sent only after the BGP connection is closed).
+            assert_eq!(
+                outcome.removals["tor1"], 0,
+                "{peering}, {stop:?}: {outcome:?}"
+            );
             assert_eq!(
                 outcome.removals["tor2"], 0,
                 "{peering}, {stop:?}: {outcome:?}"

@@ -386,3 +386,159 @@ fn manifests(options: &SeedOptions) -> Vec<(&'static str, String)> {
         ("endpoints.yaml", endpoints),
     ]
 }
+
+/// Who speaks BGP for the node in a [`Single`] fabric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeSpeaker {
+    /// `ironlb bgp announce` with BFD 300 ms × 3.
+    IronLb,
+    /// FRR 8 (bgpd, bfdd, zebra) with `neighbor ... bfd` (300 ms × 3).
+    Frr,
+    /// BIRD 2 with `bfd on` (300 ms × 3).
+    Bird,
+}
+
+impl std::fmt::Display for NodeSpeaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NodeSpeaker::IronLb => "IronLB (bgp announce)",
+            NodeSpeaker::Frr => "FRR",
+            NodeSpeaker::Bird => "BIRD",
+        })
+    }
+}
+
+/// The seed's fabric with one node (node-21) announcing 203.0.113.10/32 through a speaker of
+/// choice: the same fault, played against IronLB and its peers.
+pub struct Single {
+    pub fabric: Fabric,
+    pub speaker: NodeSpeaker,
+    watch: FibWatch,
+}
+
+impl Single {
+    /// Builds the fabric, starts the speaker on node-21, waits for the route at tor1 and BFD
+    /// Up.
+    pub fn build(
+        name: &str,
+        ironlb: PathBuf,
+        peering: Peering,
+        speaker: NodeSpeaker,
+    ) -> Result<Single> {
+        let mut spec = FabricSpec::seed(ironlb.clone());
+        for tor in &mut spec.tors {
+            tor.peering = peering;
+        }
+        let mut fabric = Fabric::build(name, spec)?;
+        let node = crate::Namespace::existing(&fabric.nodes[0].namespace);
+        match speaker {
+            NodeSpeaker::IronLb => {
+                let ironlb = ironlb.display().to_string();
+                fabric.lab.spawn(
+                    &node,
+                    "node-speaker",
+                    &ironlb,
+                    &[
+                        "bgp",
+                        "announce",
+                        "--local-asn",
+                        "65100",
+                        "--peer",
+                        "10.0.0.1",
+                        "--peer-asn",
+                        "65000",
+                        "--source",
+                        "10.0.0.21",
+                        "--prefix",
+                        "203.0.113.10/32",
+                        "--bfd-rx",
+                        "300",
+                        "--bfd-tx",
+                        "300",
+                        "--bfd-multiplier",
+                        "3",
+                    ],
+                )?;
+            }
+            NodeSpeaker::Frr => {
+                crate::Frr::start(
+                    &mut fabric.lab,
+                    &node,
+                    "node-frr",
+                    "router bgp 65100\n bgp router-id 10.0.0.21\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor 10.0.0.1 remote-as 65000\n neighbor 10.0.0.1 bfd\n address-family ipv4 unicast\n  network 203.0.113.10/32\n exit-address-family\n",
+                    crate::FrrDaemons { bfd: true },
+                )?;
+            }
+            NodeSpeaker::Bird => {
+                crate::Bird::start(
+                    &mut fabric.lab,
+                    &node,
+                    "node-bird",
+                    "router id 10.0.0.21;\nprotocol device { }\nprotocol static { ipv4; route 203.0.113.10/32 blackhole; }\nprotocol bfd { interface \"*\" { interval 300 ms; multiplier 3; }; }\nprotocol bgp tor1 {\n  local 10.0.0.21 as 65100;\n  neighbor 10.0.0.1 as 65000;\n  bfd on;\n  ipv4 { import none; export all; };\n}\n",
+                )?;
+            }
+        }
+        let namespace = fabric.tor("tor1").frr.namespace().clone();
+        let watch = FibWatch::start(&namespace, FIRST_IP)?;
+        let single = Single {
+            fabric,
+            speaker,
+            watch,
+        };
+        let hop = NODES[0];
+        single.watch.wait(
+            "tor1: the route via node-21",
+            Instant::now(),
+            Duration::from_secs(60),
+            |hops| hops.contains(&hop),
+        )?;
+        let frr = &single.fabric.tor("tor1").frr;
+        wait_for("tor1: BFD Up with node-21", Duration::from_secs(30), || {
+            let peers = frr.json("show bfd peers json").ok()?;
+            peers
+                .as_array()?
+                .iter()
+                .any(|peer| peer["peer"] == "10.0.0.21" && peer["status"] == "up")
+                .then_some(())
+        })?;
+        Ok(single)
+    }
+
+    /// A blip of node-21 for `duration`: when tor1 dropped it (from the start) and when it
+    /// was back (from the end).
+    pub fn blip(&mut self, duration: Duration) -> Result<(Duration, Duration)> {
+        let hop = NODES[0];
+        let start = Instant::now();
+        self.fabric.isolate("node-21")?;
+        std::thread::sleep(duration);
+        self.fabric.rejoin("node-21")?;
+        let end = Instant::now();
+        let back = self.watch.wait(
+            &format!("tor1: node-21 back ({})", self.speaker),
+            end,
+            Duration::from_secs(300),
+            |hops| hops.contains(&hop),
+        )?;
+        let gone = self
+            .watch
+            .first(start, |hops| !hops.contains(&hop))
+            .ok_or_else(|| LabError(format!("tor1 never dropped node-21 ({})", self.speaker)))?;
+        let frr = &self.fabric.tor("tor1").frr;
+        wait_for(
+            "tor1: BFD Up with node-21 again",
+            Duration::from_secs(60),
+            || {
+                let peers = frr.json("show bfd peers json").ok()?;
+                peers
+                    .as_array()?
+                    .iter()
+                    .any(|peer| peer["peer"] == "10.0.0.21" && peer["status"] == "up")
+                    .then_some(())
+            },
+        )?;
+        Ok((
+            gone.duration_since(start),
+            back.saturating_duration_since(end),
+        ))
+    }
+}

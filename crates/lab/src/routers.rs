@@ -49,12 +49,14 @@ impl Frr {
         write(
             "bgpd.conf",
             format!(
-                "hostname {name}\nlog file {dir}/bgpd.log informational\nlog timestamp precision 3\n{bgpd_config}\n"
+                "hostname {name}\nlog file {dir}/bgpd.log debugging\nlog timestamp precision 3\ndebug bgp neighbor-events\ndebug bgp bfd\n{bgpd_config}\n"
             ),
         )?;
         write(
             "bfdd.conf",
-            format!("hostname {name}\nlog file {dir}/bfdd.log informational\n"),
+            format!(
+                "hostname {name}\nlog file {dir}/bfdd.log debugging\nlog timestamp precision 3\ndebug bfd peer\n"
+            ),
         )?;
         let common = |daemon: &str| daemon_args(&dir, daemon);
         let mut processes = Vec::new();

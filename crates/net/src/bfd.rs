@@ -35,12 +35,28 @@ pub struct PeerConfig {
 }
 
 /// Commands to the driver.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Command {
     /// Starts (or reconfigures) a session.
     Add(PeerConfig),
     /// Stops a session, telling the peer AdminDown first.
     Remove(IpAddr),
+    /// Tells every peer AdminDown, stops, and says so on the channel.
+    Shutdown(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Stops the driver: every peer is told AdminDown (RFC 5880 §6.8.16) before this returns (or
+/// after a second at most).
+///
+/// A speaker that stops with graceful restart calls this only once its BGP connections are
+/// closed: FRR 8 reads a peer's AdminDown as BFD Down and, if that comes before the BGP
+/// connection's end, tears the session down with Cease/BFD Down and flushes the routes graceful
+/// restart was meant to keep (seen in the fault tests); after the connection's end it is ignored.
+pub async fn shutdown(commands: &mpsc::UnboundedSender<Command>) {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    if commands.send(Command::Shutdown(done)).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
+    }
 }
 
 /// A state change, sent to whoever couples BFD to BGP.
@@ -264,6 +280,15 @@ impl Driver {
             };
             tokio::select! {
                 command = self.commands.recv() => match command {
+                    Some(Command::Shutdown(done)) => {
+                        let now = Instant::now();
+                        for entry in self.sessions.values_mut() {
+                            entry.session.set_admin_down(now);
+                        }
+                        self.flush(now);
+                        let _ = done.send(());
+                        return;
+                    }
                     Some(command) => self.command(command),
                     None => {
                         // The owner is gone: tell every peer we go AdminDown, then stop.
@@ -341,6 +366,10 @@ impl Driver {
                         .remove(&peer);
                     info!(%peer, "BFD session removed");
                 }
+            }
+            // Handled in `run`, which ends the task.
+            Command::Shutdown(done) => {
+                let _ = done.send(());
             }
         }
     }

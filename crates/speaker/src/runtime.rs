@@ -81,9 +81,9 @@ struct Running {
     handle: bgp::Handle,
 }
 
-/// Runs until `shutdown` resolves, then leaves every peer: BFD AdminDown first, then, where
-/// graceful restart was negotiated, the BGP connection closes without a NOTIFICATION so the
-/// router keeps our routes until the next process sends its End-of-RIB; a Cease otherwise.
+/// Runs until `shutdown` resolves, then leaves every peer: where graceful restart was
+/// negotiated, the BGP connection closes without a NOTIFICATION so the router keeps our routes
+/// until the next process sends its End-of-RIB (a Cease otherwise); then BFD AdminDown.
 pub async fn run(
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     options: Options,
@@ -512,10 +512,6 @@ impl Speaker {
 
     async fn stop_all(&mut self) {
         let sessions = std::mem::take(&mut self.sessions);
-        // BFD AdminDown first: a router honouring RFC 5882 §3.2 does not treat it as a failure.
-        for running in sessions.values() {
-            self.remove_bfd(running.address);
-        }
         let mut tasks = Vec::new();
         for (name, running) in sessions {
             let farewell = if running.key.peer.graceful_restart {
@@ -530,6 +526,10 @@ impl Speaker {
         }
         for task in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+        }
+        // BFD AdminDown last: only once the BGP connections are closed (see bfd::shutdown).
+        if let Some(handle) = &self.bfd {
+            bfd::shutdown(&handle.commands).await;
         }
     }
 }
