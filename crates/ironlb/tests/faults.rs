@@ -58,6 +58,7 @@ fn a_speaker_upgrade_with_graceful_restart_keeps_every_next_hop() {
             SeedOptions {
                 peering,
                 graceful_restart: true,
+                services: 2,
                 ..SeedOptions::default()
             },
         ) else {
@@ -85,6 +86,25 @@ fn a_speaker_upgrade_with_graceful_restart_keeps_every_next_hop() {
             );
             assert_eq!(seed.stale_seen, ["tor1", "tor2"], "{peering}, {stop:?}");
         }
+        // A Service deleted while the speaker is away: the other nodes withdraw it at once, the
+        // ToRs keep node-21's path as stale until its End-of-RIB, then nothing of it is left.
+        seed.restart_speaker_while("node-21", Stop::Term, Duration::from_secs(1), |seed| {
+            seed.delete_service(1)
+        })
+        .unwrap_or_else(|e| panic!("{peering}, deletion: {e}"));
+        for tor in ["tor1", "tor2"] {
+            assert_eq!(
+                seed.bgp_paths(tor, "203.0.113.11"),
+                (0, 0),
+                "{peering}: {tor}"
+            );
+            assert_eq!(
+                seed.bgp_paths(tor, "203.0.113.10"),
+                (3, 0),
+                "{peering}: {tor}"
+            );
+        }
+        seed.wait_all_routes(Duration::from_secs(10)).unwrap();
     }
 }
 

@@ -58,6 +58,8 @@ pub struct Seed {
     watches: BTreeMap<&'static str, FibWatch>,
     /// The ToRs that held the node's routes as stale during the last speaker restart.
     pub stale_seen: Vec<&'static str>,
+    /// Services deleted so far.
+    deleted: Vec<usize>,
 }
 
 /// How a speaker is stopped.
@@ -92,7 +94,7 @@ impl Seed {
             tor.extra = options.tor_extra.clone();
         }
         let mut fabric = Fabric::build(name, spec)?;
-        for (file, yaml) in manifests(&options) {
+        for (file, yaml) in manifests(&options, &[]) {
             fabric.write(file, &yaml)?;
         }
         fabric.write("nodes.yaml", &fabric.nodes_yaml(&[]))?;
@@ -110,6 +112,7 @@ impl Seed {
             options,
             watches,
             stale_seen: Vec::new(),
+            deleted: Vec::new(),
         };
         seed.wait_all_routes(Duration::from_secs(60))
             .and_then(|_| seed.wait_bfd_up(Duration::from_secs(30)))
@@ -124,7 +127,7 @@ impl Seed {
 
     /// Waits until every Service is in both ToRs' FIBs via all three nodes; returns when.
     pub fn wait_all_routes(&self, timeout: Duration) -> Result<Instant> {
-        let want = self.options.services;
+        let want = self.options.services - self.deleted.len();
         for tor in TORS {
             wait_for(
                 &format!("{tor}: {want} Services via all three nodes"),
@@ -216,9 +219,21 @@ impl Seed {
 
     /// Stops `node`'s speaker (SIGTERM or SIGKILL), waits `pause`, starts it again.
     pub fn restart_speaker(&mut self, node: &str, stop: Stop, pause: Duration) -> Result<Outcome> {
+        self.restart_speaker_while(node, stop, pause, |_| Ok(()))
+    }
+
+    /// [`Seed::restart_speaker`], doing `meanwhile` while the speaker is stopped.
+    pub fn restart_speaker_while(
+        &mut self,
+        node: &str,
+        stop: Stop,
+        pause: Duration,
+        meanwhile: impl FnOnce(&mut Seed) -> Result<()>,
+    ) -> Result<Outcome> {
         let hop = node_address(node)?;
         let start = Instant::now();
         self.fabric.stop_speaker(node, stop == Stop::Kill);
+        meanwhile(self)?;
         std::thread::sleep(pause);
         self.stale_seen = TORS
             .iter()
@@ -239,11 +254,40 @@ impl Seed {
         self.outcome(hop, start, end, Duration::from_secs(60))
     }
 
+    /// Deletes Service `web-INDEX` (and its EndpointSlice) from the cluster.
+    pub fn delete_service(&mut self, index: usize) -> Result<()> {
+        self.deleted.push(index);
+        for (file, yaml) in manifests(&self.options, &self.deleted) {
+            if file.starts_with("services") || file.starts_with("endpoints") {
+                self.fabric.write(file, &yaml)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The paths a ToR's BGP table holds for a Service address, and how many are stale.
+    pub fn bgp_paths(&self, tor: &str, address: &str) -> (usize, usize) {
+        let Ok(json) = self
+            .fabric
+            .tor(tor)
+            .frr
+            .json(&format!("show bgp ipv4 unicast {address}/32 json"))
+        else {
+            return (0, 0);
+        };
+        let paths = json["paths"].as_array().cloned().unwrap_or_default();
+        let stale = paths
+            .iter()
+            .filter(|path| path["stale"].as_bool() == Some(true))
+            .count();
+        (paths.len(), stale)
+    }
+
     /// Restarts a ToR's bgpd (SIGKILL, start again); returns how long after the new bgpd
     /// accepts connections every Service is back in its FIB via all three nodes.
     pub fn restart_tor(&mut self, tor: &str) -> Result<Duration> {
         let accepting = self.fabric.restart_tor_bgpd(tor)?;
-        let want = self.options.services;
+        let want = self.options.services - self.deleted.len();
         wait_for(
             &format!("{tor}: every route back"),
             Duration::from_secs(60),
@@ -344,7 +388,7 @@ fn node_address(node: &str) -> Result<Ipv4Addr> {
 }
 
 /// The seed's metallb.io objects for faults, and the Services.
-fn manifests(options: &SeedOptions) -> Vec<(&'static str, String)> {
+fn manifests(options: &SeedOptions, deleted: &[usize]) -> Vec<(&'static str, String)> {
     let graceful = if options.graceful_restart {
         "  enableGracefulRestart: true\n"
     } else {
@@ -355,7 +399,7 @@ fn manifests(options: &SeedOptions) -> Vec<(&'static str, String)> {
     );
     let mut services = String::new();
     let mut endpoints = String::new();
-    for index in 0..options.services {
+    for index in (0..options.services).filter(|i| !deleted.contains(i)) {
         let name = format!("web-{index}");
         let _ = write!(
             services,
@@ -486,10 +530,11 @@ impl Single {
             watch,
         };
         let hop = NODES[0];
+        // BIRD waits 60 s after an error (its `error wait time`), connection collisions included.
         single.watch.wait(
             "tor1: the route via node-21",
             Instant::now(),
-            Duration::from_secs(60),
+            Duration::from_secs(180),
             |hops| hops.contains(&hop),
         )?;
         let frr = &single.fabric.tor("tor1").frr;
