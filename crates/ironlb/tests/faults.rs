@@ -44,8 +44,8 @@ fn a_two_second_blip_is_over_when_the_link_is_back() {
             assert_eq!(outcome.removals["tor1"], 1, "{peering}: {outcome:?}");
             assert_eq!(outcome.removals["tor2"], 0, "{peering}: {outcome:?}");
             println!("{peering}, blip {round}: {outcome:?}");
+            seed.check_converged(Duration::from_secs(10)).unwrap();
         }
-        seed.wait_all_routes(Duration::from_secs(10)).unwrap();
     }
 }
 
@@ -85,6 +85,7 @@ fn a_speaker_upgrade_with_graceful_restart_keeps_every_next_hop() {
                 "{peering}, {stop:?}: {outcome:?}"
             );
             assert_eq!(seed.stale_seen, ["tor1", "tor2"], "{peering}, {stop:?}");
+            seed.check_converged(Duration::from_secs(10)).unwrap();
         }
         // A Service deleted while the speaker is away: the other nodes withdraw it at once, the
         // ToRs keep node-21's path as stale until its End-of-RIB, then nothing of it is left.
@@ -104,7 +105,7 @@ fn a_speaker_upgrade_with_graceful_restart_keeps_every_next_hop() {
                 "{peering}: {tor}"
             );
         }
-        seed.wait_all_routes(Duration::from_secs(10)).unwrap();
+        seed.check_converged(Duration::from_secs(10)).unwrap();
     }
 }
 
@@ -124,6 +125,7 @@ fn without_graceful_restart_a_speaker_restart_withdraws_and_returns() {
     assert_eq!(outcome.removals["tor1"], 1, "{outcome:?}");
     assert_eq!(outcome.removals["tor2"], 1, "{outcome:?}");
     assert!(seed.stale_seen.is_empty());
+    seed.check_converged(Duration::from_secs(10)).unwrap();
 }
 
 #[test]
@@ -145,8 +147,8 @@ fn a_tor_restart_brings_every_route_back() {
                 .restart_tor(tor)
                 .unwrap_or_else(|e| panic!("{peering}, {tor}: {e}\n{}", seed.logs()));
             println!("{peering}: {tor} restarted, every route back {back:?} after bgpd accepts");
+            seed.check_converged(Duration::from_secs(10)).unwrap();
         }
-        seed.wait_all_routes(Duration::from_secs(10)).unwrap();
     }
 }
 
@@ -193,4 +195,5 @@ fn a_hundred_link_flaps_leave_no_stuck_session_and_no_leak() {
     let log = seed.fabric.log("speaker-node-21");
     let established = log.matches("BGP session established").count();
     println!("sessions established in all: {established}");
+    seed.check_converged(Duration::from_secs(10)).unwrap();
 }

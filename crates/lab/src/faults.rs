@@ -153,6 +153,81 @@ impl Seed {
         })
     }
 
+    /// Waits until the fabric says what the plan says, everywhere: each ToR's FIB has every
+    /// live Service via all three nodes and no other Service address, its BGP table no stale
+    /// path; each speaker's metrics show both sessions up with every prefix announced, and its
+    /// status lists both peers for every Service.
+    pub fn check_converged(&self, timeout: Duration) -> Result<()> {
+        let want = self.options.services - self.deleted.len();
+        let mut last = String::new();
+        wait_for("the fabric to equal the plan", timeout, || {
+            match self.disagreement(want) {
+                None => Some(()),
+                Some(why) => {
+                    last = why;
+                    None
+                }
+            }
+        })
+        .map_err(|e| LabError(format!("{e}: {last}\n{}", self.logs())))
+    }
+
+    /// What differs from the plan, if anything.
+    fn disagreement(&self, want: usize) -> Option<String> {
+        for tor in TORS {
+            let namespace = self.fabric.tor(tor).frr.namespace().clone();
+            let text = namespace
+                .ip(&["route", "show", "proto", "bgp"])
+                .unwrap_or_default();
+            let addresses = text.lines().filter(|l| l.starts_with("203.0.113.")).count();
+            let complete = self.complete_routes(tor);
+            if complete != want || addresses != want {
+                return Some(format!(
+                    "{tor}: {complete} of {want} Services via all nodes, {addresses} Service routes"
+                ));
+            }
+            let table = self
+                .fabric
+                .tor(tor)
+                .frr
+                .vtysh("show bgp ipv4 unicast json")
+                .unwrap_or_default();
+            if table.contains("\"stale\":true") {
+                return Some(format!("{tor}: stale paths left"));
+            }
+        }
+        for node in &self.fabric.nodes {
+            let namespace = crate::Namespace::existing(&node.namespace);
+            let metrics = namespace
+                .exec("curl", &["-sf", "http://127.0.0.1:7472/metrics"])
+                .unwrap_or_default();
+            for peer in ["10.0.0.1:179", "10.0.0.2:179"] {
+                for expected in [
+                    format!("metallb_bgp_session_up{{peer=\"{peer}\"}} 1"),
+                    format!("metallb_bgp_announced_prefixes_total{{peer=\"{peer}\"}} {want}"),
+                ] {
+                    if !metrics.lines().any(|line| line == expected) {
+                        return Some(format!("{}: metrics lack {expected}", node.name));
+                    }
+                }
+            }
+            let status = std::fs::read_to_string(
+                self.fabric
+                    .cluster_dir
+                    .join(format!(".ironlb/speaker-{}.yaml", node.name)),
+            )
+            .unwrap_or_default();
+            let announced = status.matches("  peers:\n  - tor1\n  - tor2\n").count();
+            if announced != want {
+                return Some(format!(
+                    "{}: status lists both peers for {announced} of {want} Services",
+                    node.name
+                ));
+            }
+        }
+        None
+    }
+
     /// How many Service addresses a ToR's FIB has via all three nodes.
     pub fn complete_routes(&self, tor: &str) -> usize {
         let namespace = self.fabric.tor(tor).frr.namespace().clone();
