@@ -9,10 +9,15 @@
 //! - speaker upgrade (SIGTERM, started again 1 s later) and crash (SIGKILL), with and without
 //!   graceful restart: times node-21 left each ToR's FIB.
 //!
-//! `RUNS` (default 10) blips per speaker and style; `cargo bench -p ironlb --bench faults`
-//! (root, FRR, BIRD). Without them it says so and exits 0.
+//! Blips are spaced so that each finds a session that has been up for IronLB's stability
+//! threshold (30 s): each is an isolated blip, not a flapping link (which IronLB damps on
+//! purpose; `tests/faults.rs` flaps a link 100 times). `RUNS` (default 10) blips of IronLB's
+//! speaker per style, `PEER_RUNS` (default 3) of each single speaker; `cargo bench -p ironlb
+//! --bench faults` (root, FRR, BIRD; about 30 minutes). Without them it says so and exits 0.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use ironlb_bgp::reconnect::STABLE_AFTER;
 
 use ironlb_lab::fabric::Peering;
 use ironlb_lab::faults::{NodeSpeaker, Seed, SeedOptions, Single, Stop};
@@ -33,10 +38,19 @@ fn main() {
         eprintln!("faults bench skipped: {error}");
         return;
     }
-    let runs: usize = std::env::var("RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(10);
+    let count = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(default)
+    };
+    let runs = count("RUNS", 10);
+    let peer_runs = count("PEER_RUNS", 3);
+    // The next blip once the session has been back for the stability threshold.
+    let settle = |back_at: Instant| {
+        let stable = back_at + STABLE_AFTER + Duration::from_secs(1);
+        std::thread::sleep(stable.saturating_duration_since(Instant::now()));
+    };
     let mut table: Vec<[String; 3]> = Vec::new();
     let mut row = |what: String, static_: String, listen: String| {
         println!("  {what}: static {static_} | listen range {listen}");
@@ -57,8 +71,11 @@ fn main() {
         .expect("seed fabric");
         let mut gone = Vec::new();
         let mut back = Vec::new();
+        let mut back_at = Instant::now();
         for _ in 0..runs {
+            settle(back_at);
             let outcome = seed.blip("node-21", Duration::from_secs(2)).expect("blip");
+            back_at = Instant::now();
             if let (Some(g), Some(b)) = (
                 outcome.removed_after.get("tor1"),
                 outcome.back_after.get("tor1"),
@@ -96,8 +113,12 @@ fn main() {
             };
             let mut back = Vec::new();
             let mut failure = None;
-            for _ in 0..runs {
-                match single.blip(Duration::from_secs(2)) {
+            let mut back_at = Instant::now();
+            for _ in 0..peer_runs {
+                settle(back_at);
+                let result = single.blip(Duration::from_secs(2));
+                back_at = Instant::now();
+                match result {
                     Ok((_, b)) => back.push(b),
                     Err(error) => {
                         failure = Some(error.to_string());
@@ -131,9 +152,12 @@ fn main() {
         )
         .expect("seed fabric");
         let mut times = Vec::new();
-        for run in 0..runs.min(5) {
+        let mut back_at = Instant::now();
+        for run in 0..runs.min(6) {
             let tor = if run % 2 == 0 { "tor1" } else { "tor2" };
+            settle(back_at);
             times.push(seed.restart_tor(tor).expect("ToR restart"));
+            back_at = Instant::now();
         }
         cells.push(summary(&times));
     }
