@@ -23,6 +23,8 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+pub use crate::packet::Notification;
+use crate::packet::{CeaseSubcode, FiniteStateMachineSubcode, OpenMessageSubcode};
 use crate::reconnect::Reconnect;
 
 /// RFC 4271 states.
@@ -117,54 +119,6 @@ pub struct PeerOpen {
     pub router_id: Ipv4Addr,
 }
 
-/// NOTIFICATION code, subcode and data.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Notification {
-    pub code: u8,
-    pub subcode: u8,
-    pub data: Vec<u8>,
-}
-
-impl Notification {
-    pub fn new(code: u8, subcode: u8, data: Vec<u8>) -> Self {
-        Notification {
-            code,
-            subcode,
-            data,
-        }
-    }
-
-    /// Cease (6) with a subcode.
-    pub fn cease(subcode: u8) -> Self {
-        Notification::new(6, subcode, Vec::new())
-    }
-}
-
-impl std::fmt::Display for Notification {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match (self.code, self.subcode) {
-            (1, _) => "message header error",
-            (2, 2) => "OPEN error: bad peer AS",
-            (2, 3) => "OPEN error: bad BGP identifier",
-            (2, 6) => "OPEN error: unacceptable hold time",
-            (2, _) => "OPEN error",
-            (3, _) => "UPDATE error",
-            (4, _) => "hold timer expired",
-            (5, _) => "finite state machine error",
-            (6, 2) => "cease: administrative shutdown",
-            (6, 3) => "cease: peer de-configured",
-            (6, 4) => "cease: administrative reset",
-            (6, 5) => "cease: connection rejected",
-            (6, 6) => "cease: other configuration change",
-            (6, 7) => "cease: connection collision resolution",
-            (6, 10) => "cease: BFD down",
-            (6, _) => "cease",
-            _ => "notification",
-        };
-        write!(f, "{name} ({}/{})", self.code, self.subcode)
-    }
-}
-
 /// Why a session went down.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DownReason {
@@ -200,13 +154,9 @@ pub enum Input {
     /// ManualStart.
     Start,
     /// ManualStop, with the Cease subcode to send; the session stays down until [`Input::Start`].
-    Stop {
-        cease_subcode: u8,
-    },
+    Stop(CeaseSubcode),
     /// Sends a Cease with this subcode and connects again as after any loss (BFD Down).
-    Reset {
-        cease_subcode: u8,
-    },
+    Reset(CeaseSubcode),
     /// Closes without a NOTIFICATION and stays down: the process is going away and will come
     /// back (graceful restart).
     Detach,
@@ -345,11 +295,11 @@ impl Fsm {
                 self.begin_attempt(now);
             }
             (_, Input::Start) => {}
-            (State::Idle, Input::Stop { .. } | Input::Detach) => {
+            (State::Idle, Input::Stop(_) | Input::Detach) => {
                 self.connect_retry_at = None;
             }
-            (state, Input::Stop { cease_subcode }) => {
-                let notification = Notification::cease(cease_subcode);
+            (state, Input::Stop(subcode)) => {
+                let notification = Notification::cease(subcode);
                 if state.exchanging_messages() {
                     self.outputs
                         .push_back(Output::SendNotification(notification.clone()));
@@ -360,13 +310,13 @@ impl Fsm {
                 let reason = if state.exchanging_messages() {
                     DownReason::Detached
                 } else {
-                    DownReason::Stopped(Notification::cease(2))
+                    DownReason::Stopped(Notification::cease(CeaseSubcode::AdministrativeShutdown))
                 };
                 self.go_idle(reason, now, Then::StayDown);
             }
-            (State::Idle, Input::Reset { .. }) => {}
-            (state, Input::Reset { cease_subcode }) => {
-                let notification = Notification::cease(cease_subcode);
+            (State::Idle, Input::Reset(_)) => {}
+            (state, Input::Reset(subcode)) => {
+                let notification = Notification::cease(subcode);
                 if state.exchanging_messages() {
                     self.outputs
                         .push_back(Output::SendNotification(notification.clone()));
@@ -417,12 +367,12 @@ impl Fsm {
             // Anything else is out of order for the state: FSM error (RFC 6608 subcodes).
             (state, _) => {
                 let subcode = match state {
-                    State::OpenSent => 1,
-                    State::OpenConfirm => 2,
-                    State::Established => 3,
-                    _ => 0,
+                    State::OpenSent => FiniteStateMachineSubcode::UnexpectedMessageInOpenSent,
+                    State::OpenConfirm => FiniteStateMachineSubcode::UnexpectedMessageInOpenConfirm,
+                    State::Established => FiniteStateMachineSubcode::UnexpectedMessageInEstablished,
+                    _ => FiniteStateMachineSubcode::Unspecified,
                 };
-                self.fail(Notification::new(5, subcode, Vec::new()), now);
+                self.fail(Notification::finite_state_machine(subcode), now);
             }
         }
     }
@@ -445,7 +395,11 @@ impl Fsm {
 
     fn receive_open(&mut self, open: PeerOpen, now: Instant) {
         if open.version != 4 {
-            return self.fail(Notification::new(2, 1, vec![0, 4]), now);
+            let supported = vec![0, crate::packet::BGP_VERSION];
+            return self.fail(
+                Notification::open_message(OpenMessageSubcode::UnsupportedVersionNumber, supported),
+                now,
+            );
         }
         let acceptable = match self.config.remote_as {
             RemoteAs::Exactly(asn) => open.asn == asn,
@@ -453,16 +407,25 @@ impl Fsm {
             RemoteAs::External => open.asn != self.config.local_as,
         };
         if !acceptable {
-            return self.fail(Notification::new(2, 2, Vec::new()), now);
+            return self.fail(
+                Notification::open_message(OpenMessageSubcode::BadPeerAs, Vec::new()),
+                now,
+            );
         }
         // RFC 6286: the identifier must be nonzero, and differ from ours on iBGP.
         if open.router_id.is_unspecified()
             || (open.asn == self.config.local_as && open.router_id == self.config.router_id)
         {
-            return self.fail(Notification::new(2, 3, Vec::new()), now);
+            return self.fail(
+                Notification::open_message(OpenMessageSubcode::BadBgpIdentifier, Vec::new()),
+                now,
+            );
         }
         if open.hold_time == 1 || open.hold_time == 2 {
-            return self.fail(Notification::new(2, 6, Vec::new()), now);
+            return self.fail(
+                Notification::open_message(OpenMessageSubcode::UnacceptableHoldTime, Vec::new()),
+                now,
+            );
         }
         let ours = self.config.hold_time;
         let theirs = Duration::from_secs(u64::from(open.hold_time));
@@ -569,7 +532,7 @@ impl Fsm {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.hold_at.is_some_and(|at| now >= at) {
             self.hold_at = None;
-            self.fail(Notification::new(4, 0, Vec::new()), now);
+            self.fail(Notification::hold_timer_expired(), now);
             return;
         }
         if self.keepalive_at.is_some_and(|at| now >= at) {
@@ -628,6 +591,7 @@ pub fn keep_outgoing_on_collision(local_id: Ipv4Addr, remote_id: Ipv4Addr) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packet::ErrorCode;
 
     const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 21);
     const PEER_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -699,11 +663,11 @@ mod tests {
         let outputs = drain(&mut fsm);
         assert_eq!(
             outputs[0],
-            Output::SendNotification(Notification::new(4, 0, vec![]))
+            Output::SendNotification(Notification::hold_timer_expired())
         );
         assert_eq!(outputs[1], Output::Disconnect);
         assert!(
-            matches!(&outputs[2], Output::Down(DownReason::NotificationSent(n)) if n.code == 4)
+            matches!(&outputs[2], Output::Down(DownReason::NotificationSent(n)) if n.code == ErrorCode::HoldTimerExpired)
         );
         assert_eq!(fsm.state(), State::Idle);
     }
@@ -741,7 +705,10 @@ mod tests {
         fsm.handle(Input::Open(open(65000, 2)), now);
         assert_eq!(
             drain(&mut fsm)[0],
-            Output::SendNotification(Notification::new(2, 6, vec![]))
+            Output::SendNotification(Notification::open_message(
+                OpenMessageSubcode::UnacceptableHoldTime,
+                vec![]
+            ))
         );
     }
 
@@ -760,7 +727,10 @@ mod tests {
             let outputs = drain(&mut fsm);
             assert_eq!(
                 outputs[0],
-                Output::SendNotification(Notification::new(2, 2, vec![]))
+                Output::SendNotification(Notification::open_message(
+                    OpenMessageSubcode::BadPeerAs,
+                    vec![]
+                ))
             );
             let retry_at = fsm.poll_timeout().unwrap();
             delays.push(retry_at - now);
@@ -843,7 +813,7 @@ mod tests {
         let mut fsm = Fsm::new(config());
         let now = establish(&mut fsm, 90);
         fsm.handle(
-            Input::Reset { cease_subcode: 10 },
+            Input::Reset(CeaseSubcode::BfdDown),
             now + Duration::from_secs(1),
         );
         assert_eq!(fsm.state(), State::Idle, "held down: it lasted one second");
@@ -857,9 +827,12 @@ mod tests {
     fn stop_sends_cease_with_the_given_subcode() {
         let mut fsm = Fsm::new(config());
         let now = establish(&mut fsm, 90);
-        fsm.handle(Input::Stop { cease_subcode: 2 }, now);
+        fsm.handle(Input::Stop(CeaseSubcode::AdministrativeShutdown), now);
         let outputs = drain(&mut fsm);
-        assert_eq!(outputs[0], Output::SendNotification(Notification::cease(2)));
+        assert_eq!(
+            outputs[0],
+            Output::SendNotification(Notification::cease(CeaseSubcode::AdministrativeShutdown))
+        );
         assert_eq!(outputs[1], Output::Disconnect);
         assert_eq!(fsm.state(), State::Idle);
         assert_eq!(
@@ -873,13 +846,13 @@ mod tests {
     fn bfd_down_stops_with_cease_10() {
         let mut fsm = Fsm::new(config());
         let now = establish(&mut fsm, 90);
-        fsm.handle(Input::Stop { cease_subcode: 10 }, now);
+        fsm.handle(Input::Reset(CeaseSubcode::BfdDown), now);
         assert_eq!(
             drain(&mut fsm)[0],
-            Output::SendNotification(Notification::cease(10))
+            Output::SendNotification(Notification::cease(CeaseSubcode::BfdDown))
         );
         assert_eq!(
-            Notification::cease(10).to_string(),
+            Notification::cease(CeaseSubcode::BfdDown).to_string(),
             "cease: BFD down (6/10)"
         );
     }
@@ -894,7 +867,9 @@ mod tests {
         fsm.handle(Input::Update, now);
         assert_eq!(
             drain(&mut fsm)[0],
-            Output::SendNotification(Notification::new(5, 1, vec![]))
+            Output::SendNotification(Notification::finite_state_machine(
+                FiniteStateMachineSubcode::UnexpectedMessageInOpenSent
+            ))
         );
     }
 
@@ -914,7 +889,10 @@ mod tests {
         );
         assert_eq!(
             drain(&mut fsm)[0],
-            Output::SendNotification(Notification::new(2, 1, vec![0, 4]))
+            Output::SendNotification(Notification::open_message(
+                OpenMessageSubcode::UnsupportedVersionNumber,
+                vec![0, 4]
+            ))
         );
     }
 
@@ -928,7 +906,10 @@ mod tests {
         fsm.handle(Input::Open(open(65000, 90)), now);
         assert_eq!(
             drain(&mut fsm)[0],
-            Output::SendNotification(Notification::new(2, 3, vec![]))
+            Output::SendNotification(Notification::open_message(
+                OpenMessageSubcode::BadBgpIdentifier,
+                vec![]
+            ))
         );
     }
 

@@ -31,7 +31,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::fsm::{self, DownReason, Fsm, Input, Output, PeerOpen, State};
 use crate::packet::{
-    AsPath, Capability, CodecContext, Community, ErrorCode, Family, GracefulRestart,
+    AsPath, Capability, CeaseSubcode, CodecContext, Community, Family, GracefulRestart,
     GracefulRestartFamily, Ipv6NextHop, LargeCommunity, Message, MessageType, Open, Origin,
     PathAttribute, PeerType, Received, Update, UpdateError, UpdateOutcome, frame_length,
     pack_announcements, pack_withdrawals,
@@ -63,7 +63,7 @@ pub struct GracefulRestartConfig {
 }
 
 /// Everything a session needs besides the FSM's own settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SessionConfig {
     pub fsm: fsm::Config,
     /// Families offered in the OPEN (multiprotocol capabilities).
@@ -283,15 +283,15 @@ impl Session {
 
     /// ManualStop: sends a Cease with this subcode (2 administrative shutdown, 3 peer
     /// de-configured) and closes; the session stays down until [`Session::start`].
-    pub fn stop(&mut self, cease_subcode: u8, now: Instant) {
-        self.fsm.handle(Input::Stop { cease_subcode }, now);
+    pub fn stop(&mut self, subcode: CeaseSubcode, now: Instant) {
+        self.fsm.handle(Input::Stop(subcode), now);
         self.pump(now);
     }
 
     /// Sends a Cease with this subcode (10: BFD down), closes, and connects again as after
     /// any loss of the session.
-    pub fn reset(&mut self, cease_subcode: u8, now: Instant) {
-        self.fsm.handle(Input::Reset { cease_subcode }, now);
+    pub fn reset(&mut self, subcode: CeaseSubcode, now: Instant) {
+        self.fsm.handle(Input::Reset(subcode), now);
         self.pump(now);
     }
 
@@ -303,7 +303,8 @@ impl Session {
         if self.graceful_restart_negotiated() {
             self.fsm.handle(Input::Detach, now);
         } else {
-            self.fsm.handle(Input::Stop { cease_subcode: 2 }, now);
+            self.fsm
+                .handle(Input::Stop(CeaseSubcode::AdministrativeShutdown), now);
         }
         self.pump(now);
     }
@@ -385,7 +386,7 @@ impl Session {
                 Some(Ok(length)) => length,
                 Some(Err(error)) => {
                     self.fsm
-                        .handle(Input::DecodeError(from_wire(&error.notification())), now);
+                        .handle(Input::DecodeError(error.notification()), now);
                     consumed = self.inbuf.len();
                     break;
                 }
@@ -437,7 +438,7 @@ impl Session {
                     );
                 } else {
                     self.fsm
-                        .handle(Input::DecodeError(from_wire(&error.notification())), now);
+                        .handle(Input::DecodeError(error.notification()), now);
                 }
                 return;
             }
@@ -456,8 +457,7 @@ impl Session {
             Received::Keepalive => self.fsm.handle(Input::Keepalive, now),
             Received::Notification(notification) => {
                 self.stats.notifications_received += 1;
-                self.fsm
-                    .handle(Input::Notification(from_wire(&notification)), now);
+                self.fsm.handle(Input::Notification(notification), now);
             }
             Received::RouteRefresh(_) => self.fsm.handle(Input::RouteRefresh, now),
             Received::Update(outcome) => {
@@ -578,7 +578,7 @@ impl Session {
                 Output::SendKeepalive => self.send(&[Message::Keepalive], now),
                 Output::SendNotification(notification) => {
                     self.stats.notifications_sent += 1;
-                    self.send(&[Message::Notification(to_wire(&notification))], now);
+                    self.send(&[Message::Notification(notification.clone())], now);
                 }
                 Output::Established {
                     peer_as,
@@ -883,20 +883,4 @@ fn family_of(prefix: &IpNet) -> Family {
         IpNet::V4(_) => Family::IPV4_UNICAST,
         IpNet::V6(_) => Family::IPV6_UNICAST,
     }
-}
-
-fn to_wire(notification: &fsm::Notification) -> crate::packet::Notification {
-    crate::packet::Notification::new(
-        ErrorCode::from_code(notification.code),
-        notification.subcode,
-        notification.data.clone(),
-    )
-}
-
-fn from_wire(notification: &crate::packet::Notification) -> fsm::Notification {
-    fsm::Notification::new(
-        notification.code.code(),
-        notification.subcode,
-        notification.data.clone(),
-    )
 }

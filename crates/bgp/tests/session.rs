@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use ironlb_bgp::fsm::{Config, DownReason, RemoteAs, State};
 use ironlb_bgp::packet::{
-    CodecContext, Community, Family, LargeCommunity, Message, PathAttribute, Received,
-    UpdateOutcome, frame_length,
+    CeaseSubcode, CodecContext, Community, Family, LargeCommunity, Message, PathAttribute,
+    Received, UpdateOutcome, frame_length,
 };
 use ironlb_bgp::session::{
     GracefulRestartConfig, RouteAttributes, Session, SessionConfig, SessionEvent, SessionOutput,
@@ -325,9 +325,9 @@ fn after_a_reconnect_everything_is_sent_again_then_end_of_rib() {
     );
     pair.advance(Duration::from_millis(10));
     // B restarts its side administratively; A reconnects after its backoff.
-    pair.b.stop(2, pair.now);
+    pair.b.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
     pair.run();
-    assert!(pair.a_events.iter().any(|e| matches!(e, SessionEvent::Down(DownReason::NotificationReceived(n)) if n.code == 6 && n.subcode == 2)));
+    assert!(pair.a_events.iter().any(|e| matches!(e, SessionEvent::Down(DownReason::NotificationReceived(n)) if n.code.code() == 6 && n.subcode == 2)));
     assert!(pair.a.advertised().is_empty());
     pair.b.start(pair.now);
     pair.a_sent.clear();
@@ -365,11 +365,9 @@ fn hold_timer_expiry_sends_notification_4_0_when_the_link_is_cut() {
             .iter()
             .any(|m| matches!(m, Message::Notification(n) if n.code.code() == 4 && n.subcode == 0))
     );
-    assert!(
-        pair.a_events.iter().any(
-            |e| matches!(e, SessionEvent::Down(DownReason::NotificationSent(n)) if n.code == 4)
-        )
-    );
+    assert!(pair.a_events.iter().any(
+        |e| matches!(e, SessionEvent::Down(DownReason::NotificationSent(n)) if n.code.code() == 4)
+    ));
 }
 
 #[test]
@@ -415,7 +413,7 @@ fn a_new_process_sets_the_restart_bit_on_its_first_session_and_the_forwarding_bi
         }
     )));
     // The next session after this one is not a restart.
-    pair.b.stop(2, pair.now);
+    pair.b.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
     pair.run();
     pair.b.start(pair.now);
     pair.a_sent.clear();
@@ -507,7 +505,7 @@ fn a_notification_drop_does_not_keep_routes() {
         pair.now,
     );
     pair.advance(Duration::from_millis(10));
-    pair.a.stop(2, pair.now);
+    pair.a.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
     pair.run();
     assert!(pair.b.received().is_empty());
 }
@@ -519,7 +517,7 @@ fn garbage_from_the_peer_gets_notification_1_1_and_no_panic() {
     pair.run();
     let notification = pair.b.statistics().notifications_sent;
     assert_eq!(notification, 1);
-    assert!(pair.a_events.iter().any(|e| matches!(e, SessionEvent::Down(DownReason::NotificationReceived(n)) if n.code == 1 && n.subcode == 1)));
+    assert!(pair.a_events.iter().any(|e| matches!(e, SessionEvent::Down(DownReason::NotificationReceived(n)) if n.code.code() == 1 && n.subcode == 1)));
 }
 
 #[test]
@@ -581,7 +579,7 @@ fn a_peer_without_ipv6_gets_only_ipv4_and_status_says_so() {
     assert_eq!(pair.a.advertised().len(), 1);
     assert_eq!(pair.b.received().len(), 1);
     // Reported at the next establishment; dropped silently nowhere.
-    pair.b.stop(2, pair.now);
+    pair.b.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
     pair.run();
     pair.b.start(pair.now);
     pair.advance(Duration::from_secs(5));
@@ -733,7 +731,7 @@ fn bfd_down_resets_with_cease_10_and_reconnects_at_once() {
     let mut pair = Pair::ebgp();
     pair.advance(Duration::from_secs(60));
     pair.a_sent.clear();
-    pair.a.reset(10, pair.now);
+    pair.a.reset(CeaseSubcode::BfdDown, pair.now);
     assert_eq!(pair.a.state(), State::Connect, "a new attempt at once");
     pair.run();
     // (The in-memory pair has one connection: the old one's close can break the new one,
@@ -758,7 +756,7 @@ fn a_session_that_flaps_is_held_down_longer_each_time() {
     for _ in 0..5 {
         pair.advance(Duration::from_secs(5));
         let down = pair.now;
-        pair.a.reset(10, pair.now);
+        pair.a.reset(CeaseSubcode::BfdDown, pair.now);
         pair.run();
         assert_eq!(pair.a.state(), State::Idle, "held down");
         let back = pair.a.poll_timeout().expect("comes back by itself");
@@ -806,7 +804,7 @@ fn bfd_up_connects_at_once_instead_of_waiting_for_the_timer() {
     let mut pair = Pair::new(a, config(65000, 65100, [10, 0, 0, 1]));
     pair.advance(Duration::from_secs(60));
     pair.link_up = false;
-    pair.a.reset(10, pair.now);
+    pair.a.reset(CeaseSubcode::BfdDown, pair.now);
     pair.b.handle_connection_failed("BFD down", pair.now);
     pair.connected = false;
     pair.run();

@@ -1,7 +1,8 @@
 //! `ironlb bgp announce`: the BGP engine on its own, for operators and tests.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
+use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +10,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
 use ipnet::IpNet;
-use ironlb_bgp::fsm::{Config as FsmConfig, RemoteAs};
+use ironlb_api::Duration as ApiDuration;
 use ironlb_bgp::packet::{CeaseSubcode, Community, LargeCommunity};
-use ironlb_bgp::session::{GracefulRestartConfig, RouteAttributes, SessionConfig};
+use ironlb_bgp::session::RouteAttributes;
 use ironlb_config::community::Community as ConfigCommunity;
-use ironlb_net::bgp::{self, Command, Farewell, PeerConfig};
-use ironlb_net::tcp::TcpOptions;
+use ironlb_config::{BfdProfile, Password, Peer, PeerAddress, PeerAsn, Timers};
+use ironlb_net::bgp::{self, Command, Farewell};
+use ironlb_speaker::session::{BfdSettings, SessionDefaults, SessionSettings};
+
+use crate::engines;
 use tokio::sync::mpsc;
 use tracing::{error, info};
 
@@ -204,9 +208,11 @@ fn routes(args: &Announce) -> anyhow::Result<BTreeMap<IpNet, Arc<RouteAttributes
         .collect())
 }
 
+/// The session `ironlb bgp announce` holds, decided as the speaker decides a BGPPeer's: the
+/// arguments make a BGPPeer (and a BFD profile), [`ironlb_speaker::session`] does the rest.
 fn announce_config(
     args: &Announce,
-) -> anyhow::Result<(PeerConfig, BTreeMap<IpNet, Arc<RouteAttributes>>)> {
+) -> anyhow::Result<(SessionSettings, BTreeMap<IpNet, Arc<RouteAttributes>>)> {
     let router_id = match (args.router_id, args.source) {
         (Some(id), _) => id,
         (None, Some(IpAddr::V4(source))) => source,
@@ -225,47 +231,66 @@ fn announce_config(
             args.peer
         );
     }
-    let mut fsm = FsmConfig::new(args.local_asn, RemoteAs::Exactly(args.peer_asn), router_id);
-    fsm.hold_time = Duration::from_secs(u64::from(args.hold_time));
-    if let Some(keepalive) = args.keepalive_time {
-        if args.hold_time != 0 && keepalive > args.hold_time {
-            bail!(
-                "--keepalive-time {keepalive} is longer than --hold-time {}",
-                args.hold_time
-            );
-        }
-        fsm.keepalive_time = Duration::from_secs(u64::from(keepalive));
-    }
-    fsm.seed = u64::from(std::process::id()) ^ u64::from(u32::from(router_id));
-    fsm.connect_retry = Duration::from_secs(args.connect_time);
-    let mut session = SessionConfig::new(fsm);
-    session.graceful_restart = args
-        .graceful_restart
-        .map(|restart_time| GracefulRestartConfig { restart_time });
-    let routes = routes(args)?;
-    let external = args.local_asn != args.peer_asn;
-    let tcp = TcpOptions {
-        source: args.source,
-        md5_key: args.md5.as_ref().map(|key| key.as_bytes().to_vec()),
-        ttl: Some(if args.ebgp_multihop || !external {
-            255
-        } else {
-            1
-        }),
-        minimum_ttl: None,
+    let keepalive = match args.keepalive_time {
+        Some(keepalive) if args.hold_time != 0 && keepalive > args.hold_time => bail!(
+            "--keepalive-time {keepalive} is longer than --hold-time {}",
+            args.hold_time
+        ),
+        Some(keepalive) => keepalive,
+        None => args.hold_time / 3,
     };
-    let config = PeerConfig {
+    let asn = |asn: u32| NonZeroU32::new(asn).context("AS number 0 is reserved");
+    let peer = Peer {
         name: args.peer.to_string(),
-        address: SocketAddr::new(args.peer, args.peer_port),
-        tcp,
-        session,
+        my_asn: asn(args.local_asn)?,
+        peer_asn: PeerAsn::Fixed(asn(args.peer_asn)?),
+        local_asn: None,
+        address: PeerAddress::Address(args.peer),
+        source_address: args.source,
+        port: args.peer_port,
+        timers: Some(Timers {
+            hold: ApiDuration::from_secs(i64::from(args.hold_time)),
+            keepalive: ApiDuration::from_secs(i64::from(keepalive)),
+        }),
+        connect_time: Some(ApiDuration::from_secs(
+            i64::try_from(args.connect_time).unwrap_or(i64::MAX),
+        )),
+        router_id: Some(IpAddr::V4(router_id)),
+        node_selectors: Vec::new(),
+        password: args.md5.clone().map(Password::Inline),
+        bfd_profile: None,
+        graceful_restart: args.graceful_restart.is_some(),
+        ebgp_multi_hop: args.ebgp_multihop,
+        vrf: String::new(),
+        dual_stack_address_family: false,
     };
-    Ok((config, routes))
+    let bfd = args.bfd().map(|parameters| BfdProfile {
+        name: "ironlb-bgp-announce".into(),
+        receive_interval_ms: millis(parameters.required_min_rx),
+        transmit_interval_ms: millis(parameters.desired_min_tx),
+        detect_multiplier: parameters.detect_multiplier,
+        echo_interval_ms: 50,
+        echo_mode: false,
+        passive_mode: parameters.passive,
+        minimum_ttl: 254,
+    });
+    let defaults = SessionDefaults {
+        restart_time: args
+            .graceful_restart
+            .unwrap_or(ironlb_speaker::session::RESTART_TIME_SECONDS),
+        ..SessionDefaults::default()
+    };
+    let settings = ironlb_speaker::session::settings(&peer, bfd.as_ref(), router_id, &defaults)?;
+    Ok((settings, routes(args)?))
+}
+
+fn millis(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }
 
 fn run_announce(
     args: &Announce,
-    config: PeerConfig,
+    settings: SessionSettings,
     routes: BTreeMap<IpNet, Arc<RouteAttributes>>,
 ) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -281,20 +306,17 @@ fn run_announce(
     runtime.block_on(async move {
         let (events, mut event_receiver) = mpsc::unbounded_channel();
         info!(
-            peer = %config.address,
-            local_asn = config.session.fsm.local_as,
+            peer = %settings.address,
+            local_asn = settings.session.fsm.local_as,
             prefixes = routes.len(),
             "starting BGP session"
         );
-        let peer = config.address.ip();
-        let source = config.tcp.source;
-        let multihop = args.ebgp_multihop;
-        let handle = bgp::spawn(config, events);
+        let handle = bgp::spawn(engines::bgp_peer(&settings), events);
         let _ = handle.commands.send(Command::SetRoutes(routes));
         // BFD: its state changes drive the BGP session (RFC 5882).
-        let bfd = match args.bfd() {
+        let bfd = match &settings.bfd {
             None => None,
-            Some(parameters) => match couple_bfd(peer, source, multihop, parameters, &handle) {
+            Some(bfd) => match couple_bfd(bfd, &handle) {
                 Ok(bfd) => Some(bfd),
                 Err(error) => {
                     error!(%error, "cannot start BFD");
@@ -336,34 +358,26 @@ fn run_announce(
     })
 }
 
-/// Starts the BFD driver with one session to `peer` and lets its state changes drive the BGP
-/// session; returns the driver's command channel.
+/// Starts the BFD driver with one session and lets its state changes drive the BGP session;
+/// returns the driver's command channel.
 fn couple_bfd(
-    peer: IpAddr,
-    source: Option<IpAddr>,
-    multihop: bool,
-    parameters: ironlb_bfd::Parameters,
+    settings: &BfdSettings,
     bgp: &bgp::Handle,
 ) -> std::io::Result<mpsc::UnboundedSender<ironlb_net::bfd::Command>> {
     let mut bfd = ironlb_net::bfd::spawn()?;
     let _ = bfd
         .commands
-        .send(ironlb_net::bfd::Command::Add(ironlb_net::bfd::PeerConfig {
-            peer,
-            local: source,
-            parameters,
-            multihop,
-            minimum_ttl: 254,
-        }));
+        .send(ironlb_net::bfd::Command::Add(engines::bfd_peer(settings)));
+    let parameters = settings.parameters;
     info!(
-        peer = %peer,
+        peer = %settings.peer,
         rx_ms = parameters.required_min_rx.as_millis() as u64,
         tx_ms = parameters.desired_min_tx.as_millis() as u64,
         multiplier = parameters.detect_multiplier,
         "BFD session configured"
     );
     let commands = bgp.commands.clone();
-    let name = peer.to_string();
+    let name = settings.peer.to_string();
     let bfd_commands = bfd.commands.clone();
     tokio::spawn(async move {
         while let Some(notice) = bfd.notices.recv().await {

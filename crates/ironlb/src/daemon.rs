@@ -8,8 +8,9 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use ironlb_cluster::status;
 use ironlb_controller::{Controller, Options as ControllerOptions};
-use ironlb_speaker::PlanOptions;
-use ironlb_speaker::runtime::{self, Options as SpeakerOptions};
+use ironlb_speaker::{PlanOptions, SessionDefaults};
+
+use crate::speaker::{self as runtime, Options as SpeakerOptions};
 use tracing::{error, info, warn};
 
 #[derive(ClapArgs)]
@@ -429,13 +430,15 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
             plan: PlanOptions {
                 load_balancer_class: args.lb_class.clone(),
                 ignore_exclude_label: args.ignore_exclude_lb,
+                session: SessionDefaults {
+                    router_id: args.router_id,
+                    ..SessionDefaults::default()
+                },
             },
             validate: ironlb_config::ValidateOptions {
                 namespace: args.namespace.clone(),
             },
-            router_id: args.router_id,
             status_root: args.cluster_dir.clone(),
-            batch_delay: Duration::from_millis(1),
         };
         let (published, metrics) = tokio::sync::watch::channel(runtime::Published::default());
         if args.kubernetes

@@ -6,9 +6,11 @@ use clap::{Parser, Subcommand};
 
 mod bgp;
 mod daemon;
+mod engines;
 mod get;
 mod lab;
 mod lab_kube;
+mod speaker;
 mod validate;
 
 /// LoadBalancer Services for bare-metal Kubernetes, announced over BGP. Reads MetalLB's

@@ -169,18 +169,18 @@ impl Driver {
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(Command::SetRoutes(routes)) => self.session.set_routes(routes, now()),
-                    Some(Command::Reset(subcode)) => self.session.reset(subcode.code(), now()),
+                    Some(Command::Reset(subcode)) => self.session.reset(subcode, now()),
                     Some(Command::PeerReachable) => self.session.peer_reachable(now()),
                     Some(Command::Shutdown(Farewell::GracefulRestart)) => {
                         self.session.stop_for_restart(now());
                         self.shutting_down = true;
                     }
                     Some(Command::Shutdown(Farewell::Cease(subcode))) => {
-                        self.session.stop(subcode.code(), now());
+                        self.session.stop(subcode, now());
                         self.shutting_down = true;
                     }
                     None => {
-                        self.session.stop(CeaseSubcode::AdministrativeShutdown.code(), now());
+                        self.session.stop(CeaseSubcode::AdministrativeShutdown, now());
                         self.shutting_down = true;
                     }
                 },

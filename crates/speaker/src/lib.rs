@@ -1,8 +1,12 @@
-//! The speaker's decisions: which prefixes a node announces to which peer ([`plan`]).
+//! The speaker's decisions: which sessions a node holds and with which settings
+//! ([`session`]), and which prefixes it announces to which peer ([`plan`]).
 //! Pure functions over a configuration and a cluster snapshot; the BGP engine and the
 //! Kubernetes / cluster-directory layers only feed them and apply their results.
 
 pub mod plan;
-pub mod runtime;
+pub mod session;
 
-pub use plan::{Plan, PlanOptions, Reason, RouteAttributes, ServiceKey, ServiceOutcome, plan};
+pub use plan::{
+    Plan, PlanOptions, PlannedSession, Reason, RouteAttributes, ServiceKey, ServiceOutcome, plan,
+};
+pub use session::{SessionDefaults, SessionError, SessionSettings};

@@ -1,6 +1,7 @@
 //! The announcement plan of one node (MetalLB's speaker, BGP mode):
 //!
-//! 1. Sessions: every BGPPeer whose nodeSelectors match the node.
+//! 1. Sessions: every BGPPeer whose nodeSelectors match the node, with the session's settings
+//!    decided by [`crate::session`] (router ID, AS numbers, TTL, timers, graceful restart, BFD).
 //! 2. For each LoadBalancer Service with ingress IPs in a pool, the first failing check says why
 //!    it is not announced: no BGPAdvertisement of its pool selects this node (`notOwner`), none
 //!    selects the Service (`noMatchingAdvertisement`), two applicable ads disagree on localPref
@@ -22,6 +23,8 @@ use ipnet::IpNet;
 use ironlb_api::k8s_openapi::api::core::v1::{Node, Service};
 use ironlb_config::selector::any_matches;
 use ironlb_config::{BgpAdvertisement, Community, Config, Peer, PeerAddress};
+
+use crate::session::{self, SessionDefaults, SessionError, SessionSettings};
 
 /// Label that takes a node out of load-balancer announcements.
 pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
@@ -104,13 +107,23 @@ pub struct PlanOptions {
     pub load_balancer_class: Option<String>,
     /// `--ignore-exclude-lb`: announce from nodes carrying the exclude label anyway.
     pub ignore_exclude_label: bool,
+    /// What every session shares (`--router-id`, the UPDATE batch delay).
+    pub session: SessionDefaults,
+}
+
+/// A peer this node holds a session with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedSession {
+    pub peer: Peer,
+    /// What the BGP and BFD engines need, or why the peer gets no session.
+    pub settings: Result<SessionSettings, SessionError>,
 }
 
 /// What one node announces.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     /// The peers this node holds sessions with, by name.
-    pub sessions: BTreeMap<String, Peer>,
+    pub sessions: BTreeMap<String, PlannedSession>,
     /// Per peer name: prefix → attributes.
     pub routes: BTreeMap<String, BTreeMap<IpNet, RouteAttributes>>,
     /// Per Service (LoadBalancer Services of our class only): announced or why not.
@@ -135,7 +148,19 @@ pub fn plan(
     let mut result = Plan::default();
     for peer in config.peers.values() {
         if any_matches(&peer.node_selectors, &node_labels) {
-            result.sessions.insert(peer.name.clone(), peer.clone());
+            let bfd = peer
+                .bfd_profile
+                .as_ref()
+                .and_then(|name| config.bfd_profiles.get(name));
+            let settings = session::router_id(peer, &options.session, node)
+                .and_then(|id| session::settings(peer, bfd, id, &options.session));
+            result.sessions.insert(
+                peer.name.clone(),
+                PlannedSession {
+                    peer: peer.clone(),
+                    settings,
+                },
+            );
             result.routes.insert(peer.name.clone(), BTreeMap::new());
         }
     }
@@ -208,6 +233,62 @@ pub fn plan(
     result
 }
 
+impl RouteAttributes {
+    /// The attributes as the BGP engine sends them.
+    pub fn to_wire(&self) -> ironlb_bgp::session::RouteAttributes {
+        let mut wire = ironlb_bgp::session::RouteAttributes {
+            local_preference: self.local_pref,
+            ..ironlb_bgp::session::RouteAttributes::default()
+        };
+        for community in &self.communities {
+            match *community {
+                Community::Standard(value) => {
+                    wire.communities.push(ironlb_bgp::packet::Community(value))
+                }
+                Community::Large(a, b, c) => wire
+                    .large_communities
+                    .push(ironlb_bgp::packet::LargeCommunity::new(a, b, c)),
+            }
+        }
+        wire
+    }
+}
+
+/// What each Service's status says (ServiceBGPStatus, `ironlb get services`): for an announced
+/// Service, the peers that were actually sent every one of its prefixes, given what each peer's
+/// Adj-RIB-Out holds (`advertised`, by peer name); for the others, why not.
+pub fn announcements(
+    plan: &Plan,
+    advertised: &BTreeMap<&str, BTreeSet<IpNet>>,
+) -> Vec<ironlb_cluster::status::ServiceAnnouncement> {
+    plan.services
+        .iter()
+        .map(|(key, outcome)| {
+            let (prefixes, peers, reason) = match outcome {
+                ServiceOutcome::Announced { prefixes, .. } => (
+                    prefixes.iter().map(ToString::to_string).collect(),
+                    advertised
+                        .iter()
+                        .filter(|(_, sent)| prefixes.iter().all(|p| sent.contains(p)))
+                        .map(|(name, _)| (*name).to_string())
+                        .collect(),
+                    None,
+                ),
+                ServiceOutcome::NotAnnounced(reason) => {
+                    (Vec::new(), Vec::new(), Some(reason.to_string()))
+                }
+            };
+            ironlb_cluster::status::ServiceAnnouncement {
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                prefixes,
+                peers,
+                reason,
+            }
+        })
+        .collect()
+}
+
 /// The plan when the cluster view is too old to trust: the same sessions (they stay up, so
 /// routes return at once when the view is fresh again), no routes, and every Service that
 /// would have been announced says why not.
@@ -227,7 +308,7 @@ type Routes = Vec<(String, IpNet, RouteAttributes)>;
 #[allow(clippy::too_many_arguments)]
 fn decide(
     config: &Config,
-    sessions: &BTreeMap<String, Peer>,
+    sessions: &BTreeMap<String, PlannedSession>,
     node_labels: &BTreeMap<String, String>,
     node_name: &str,
     network_unavailable: bool,
@@ -312,11 +393,11 @@ fn decide(
                 communities: ad.communities.clone(),
                 local_pref: ad.local_pref,
             };
-            for (peer_name, peer) in sessions {
+            for (peer_name, planned) in sessions {
                 if !ad.peers.is_empty() && !ad.peers.contains(peer_name) {
                     continue;
                 }
-                if !peer_carries_family(peer, ip.is_ipv6()) {
+                if !peer_carries_family(&planned.peer, ip.is_ipv6()) {
                     continue;
                 }
                 routes.push((peer_name.clone(), prefix, attributes.clone()));

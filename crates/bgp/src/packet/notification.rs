@@ -313,26 +313,6 @@ impl fmt::Display for Notification {
     }
 }
 
-impl From<Notification> for crate::fsm::Notification {
-    fn from(notification: Notification) -> Self {
-        crate::fsm::Notification::new(
-            notification.code.code(),
-            notification.subcode,
-            notification.data,
-        )
-    }
-}
-
-impl From<crate::fsm::Notification> for Notification {
-    fn from(notification: crate::fsm::Notification) -> Self {
-        Notification::new(
-            ErrorCode::from_code(notification.code),
-            notification.subcode,
-            notification.data,
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,14 +355,5 @@ mod tests {
         assert_eq!(notification.shutdown_communication(), None);
         notification.data = vec![2, b'h', b'i'];
         assert_eq!(notification.shutdown_communication(), Some("hi"));
-    }
-
-    #[test]
-    fn converts_to_and_from_the_state_machine_notification() {
-        let notification =
-            Notification::update_message(UpdateMessageSubcode::MalformedAsPath, vec![]);
-        let fsm: crate::fsm::Notification = notification.clone().into();
-        assert_eq!((fsm.code, fsm.subcode), (3, 11));
-        assert_eq!(Notification::from(fsm), notification);
     }
 }

@@ -1,0 +1,448 @@
+//! The speaker at run time: applies each cluster snapshot's plan to the BGP and BFD engines,
+//! and reports what was actually sent.
+//!
+//! IO only. Every decision is made elsewhere, in pure code: which sessions with which settings
+//! and which routes to which peer in `ironlb_speaker` (`plan`, `session`), what a Service's
+//! status says in `ironlb_speaker::plan::announcements`, what BFD does to BGP in
+//! `ironlb_net::bfd::couple`. This module starts, restarts and stops sessions, hands them their
+//! routes, and writes the status.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use ironlb_bgp::packet::CeaseSubcode;
+use ironlb_bgp::session::RouteAttributes;
+use ironlb_cluster::Snapshot;
+use ironlb_cluster::status::{self, BfdSessionStatus, PeerSessionStatus, SpeakerStatus};
+use ironlb_config::{Config, PeerAsn, ValidateOptions};
+use ironlb_net::bfd;
+use ironlb_net::bgp::{self, Command, Farewell};
+use ironlb_speaker::session::SessionSettings;
+use ironlb_speaker::{Plan, PlanOptions, plan};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+use crate::engines;
+
+/// How the speaker runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// This node's name (the Node object).
+    pub node: String,
+    pub plan: PlanOptions,
+    pub validate: ValidateOptions,
+    /// Where to write `.ironlb/speaker-<node>.yaml` (the cluster directory).
+    pub status_root: Option<PathBuf>,
+}
+
+/// What the speaker publishes after every change (for metrics and status).
+#[derive(Clone, Debug, Default)]
+pub struct Published {
+    pub status: SpeakerStatus,
+    /// A valid configuration is in force.
+    pub config_loaded: bool,
+    /// Cluster snapshots applied.
+    pub updates: u64,
+    /// Objects that could not be read (ignored until fixed).
+    pub problems: Vec<String>,
+}
+
+impl Published {
+    /// Everything wrong with the configuration as the cluster holds it: unreadable objects
+    /// and validation errors (the last valid configuration stays in force meanwhile).
+    pub fn errors(&self) -> Vec<String> {
+        status::configuration_problems(&self.problems, &self.status.configuration_errors)
+    }
+}
+
+/// A session's task and what it was started with.
+struct Running {
+    settings: SessionSettings,
+    /// The remote AS as configured, for the status.
+    peer_asn: PeerAsn,
+    handle: bgp::Handle,
+}
+
+/// Runs until `shutdown` resolves, then leaves every peer: where graceful restart was
+/// negotiated, the BGP connection closes without a NOTIFICATION so the router keeps our routes
+/// until the next process sends its End-of-RIB (a Cease otherwise); then BFD AdminDown.
+pub async fn run(
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    options: Options,
+    published: Option<watch::Sender<Published>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut speaker = Speaker {
+        options,
+        config: None,
+        configuration_errors: Vec::new(),
+        problems: Vec::new(),
+        sessions: BTreeMap::new(),
+        bfd: None,
+        plan: Plan::default(),
+        published,
+        updates: 0,
+        events: mpsc::unbounded_channel(),
+    };
+    tokio::pin!(shutdown);
+    let snapshot = snapshots.borrow_and_update().clone();
+    speaker.apply(&snapshot);
+    // Status goes out 50 ms after a change (events come in bursts), and every second anyway
+    // (session uptimes, BFD counters).
+    let mut status_due = Some(tokio::time::Instant::now());
+    let mut refresh = tokio::time::interval(Duration::from_secs(1));
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let soon = || Some(tokio::time::Instant::now() + Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let snapshot = snapshots.borrow_and_update().clone();
+                speaker.apply(&snapshot);
+                status_due = status_due.or_else(soon);
+            }
+            Some(_event) = speaker.events.1.recv() => status_due = status_due.or_else(soon),
+            notice = async {
+                match speaker.bfd.as_mut() {
+                    Some(handle) => handle.notices.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(notice) = notice {
+                    speaker.bfd_notice(&notice);
+                    status_due = status_due.or_else(soon);
+                }
+            }
+            () = async {
+                match status_due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                speaker.publish();
+                status_due = None;
+            }
+            _ = refresh.tick() => status_due = status_due.or_else(soon),
+            () = &mut shutdown => break,
+        }
+    }
+    speaker.stop_all().await;
+}
+
+struct Speaker {
+    options: Options,
+    config: Option<Config>,
+    configuration_errors: Vec<String>,
+    /// The last snapshot's unreadable objects.
+    problems: Vec<String>,
+    sessions: BTreeMap<String, Running>,
+    bfd: Option<bfd::Handle>,
+    plan: Plan,
+    /// Where the status goes for metrics (and the API).
+    published: Option<watch::Sender<Published>>,
+    /// Snapshots applied (metallb_k8s_client_updates_total).
+    updates: u64,
+    events: (
+        mpsc::UnboundedSender<bgp::Event>,
+        mpsc::UnboundedReceiver<bgp::Event>,
+    ),
+}
+
+impl Speaker {
+    /// A new snapshot: validate, plan, then bring the sessions and their routes in line.
+    fn apply(&mut self, snapshot: &Snapshot) {
+        self.updates += 1;
+        self.validate(snapshot);
+        let Some(config) = &self.config else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        self.plan = plan(
+            config,
+            &self.options.node,
+            &snapshot.resources.nodes,
+            &snapshot.services,
+            &snapshot.endpoints,
+            &self.options.plan,
+        );
+        if let Some(why) = &snapshot.stale {
+            error!(node = %self.options.node, %why, "cluster view stale: every route withdrawn, BGP sessions kept");
+            ironlb_speaker::plan::withhold(&mut self.plan);
+        }
+        let decided = started.elapsed();
+        self.reconcile_sessions();
+        self.send_routes();
+        info!(
+            node = %self.options.node,
+            sessions = self.sessions.len(),
+            services = self.plan.services.len(),
+            routes = self.plan.routes.values().map(BTreeMap::len).sum::<usize>(),
+            decide_us = decided.as_micros() as u64,
+            "cluster state applied"
+        );
+    }
+
+    /// Keeps the snapshot's problems and, when it validates, its configuration (else the last
+    /// valid one stays in force).
+    fn validate(&mut self, snapshot: &Snapshot) {
+        for problem in &snapshot.problems {
+            warn!(%problem, "cluster file not usable; its last good content stays in force");
+        }
+        self.problems = snapshot.problems.iter().map(ToString::to_string).collect();
+        match ironlb_config::validate(&snapshot.resources, &self.options.validate) {
+            Ok(config) => {
+                self.config = Some(config);
+                self.configuration_errors.clear();
+            }
+            Err(errors) => {
+                self.configuration_errors = errors.iter().map(ToString::to_string).collect();
+                for message in &self.configuration_errors {
+                    error!(error = %message, "invalid configuration; the last valid one stays in force");
+                }
+            }
+        }
+    }
+
+    /// Stops sessions no longer planned or planned differently, starts the new ones.
+    fn reconcile_sessions(&mut self) {
+        let mut wanted: BTreeMap<&str, &ironlb_speaker::PlannedSession> = BTreeMap::new();
+        for (name, planned) in &self.plan.sessions {
+            match &planned.settings {
+                Ok(_) => {
+                    wanted.insert(name, planned);
+                }
+                Err(why) => {
+                    error!(peer = %name, node = %self.options.node, error = %why, "no BGP session with this peer")
+                }
+            }
+        }
+        let changed: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(name, running)| {
+                wanted
+                    .get(name.as_str())
+                    .and_then(|planned| planned.settings.as_ref().ok())
+                    != Some(&running.settings)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in changed {
+            let Some(running) = self.sessions.remove(&name) else {
+                continue;
+            };
+            let subcode = if wanted.contains_key(name.as_str()) {
+                info!(peer = %name, "BGP peer changed: restarting its session");
+                CeaseSubcode::OtherConfigurationChange
+            } else {
+                info!(peer = %name, "BGP peer removed: stopping its session");
+                CeaseSubcode::PeerDeconfigured
+            };
+            if let Some(bfd) = &running.settings.bfd {
+                self.remove_bfd(bfd.peer);
+            }
+            let _ = running
+                .handle
+                .commands
+                .send(Command::Shutdown(Farewell::Cease(subcode)));
+        }
+        let new: Vec<(SessionSettings, PeerAsn)> = wanted
+            .iter()
+            .filter(|(name, _)| !self.sessions.contains_key(**name))
+            .filter_map(|(_, planned)| {
+                let settings = planned.settings.as_ref().ok()?;
+                Some((settings.clone(), planned.peer.peer_asn))
+            })
+            .collect();
+        for (settings, peer_asn) in new {
+            self.start(settings, peer_asn);
+        }
+    }
+
+    fn start(&mut self, settings: SessionSettings, peer_asn: PeerAsn) {
+        info!(
+            peer = %settings.name,
+            address = %settings.address.ip(),
+            local_asn = settings.session.fsm.local_as,
+            bfd = settings.bfd.is_some(),
+            "starting BGP session"
+        );
+        if let Some(bfd) = &settings.bfd {
+            self.add_bfd(engines::bfd_peer(bfd));
+        }
+        let handle = bgp::spawn(engines::bgp_peer(&settings), self.events.0.clone());
+        self.sessions.insert(
+            settings.name.clone(),
+            Running {
+                settings,
+                peer_asn,
+                handle,
+            },
+        );
+    }
+
+    /// Hands every session the routes the plan has for its peer.
+    fn send_routes(&self) {
+        for (name, running) in &self.sessions {
+            let routes = self
+                .plan
+                .routes
+                .get(name)
+                .map(|routes| {
+                    routes
+                        .iter()
+                        .map(|(prefix, attributes)| (*prefix, Arc::new(attributes.to_wire())))
+                        .collect::<BTreeMap<IpNet, Arc<RouteAttributes>>>()
+                })
+                .unwrap_or_default();
+            let _ = running.handle.commands.send(Command::SetRoutes(routes));
+        }
+    }
+
+    fn add_bfd(&mut self, peer: bfd::PeerConfig) {
+        if self.bfd.is_none() {
+            match bfd::spawn() {
+                Ok(handle) => self.bfd = Some(handle),
+                Err(error) => {
+                    error!(%error, "cannot start BFD; BGP sessions run without it");
+                    return;
+                }
+            }
+        }
+        if let Some(handle) = &self.bfd {
+            let _ = handle.commands.send(bfd::Command::Add(peer));
+        }
+    }
+
+    fn remove_bfd(&self, address: IpAddr) {
+        if let Some(handle) = &self.bfd {
+            let _ = handle.commands.send(bfd::Command::Remove(address));
+        }
+    }
+
+    fn bfd_notice(&mut self, notice: &bfd::Notice) {
+        if let Some((name, running)) = self
+            .sessions
+            .iter()
+            .find(|(_, running)| running.settings.address.ip() == notice.peer)
+        {
+            bfd::couple(notice, name, &running.handle.commands);
+        }
+    }
+
+    /// The speaker's status now: sessions as their tasks report them, BFD sessions, and what
+    /// each Service's prefixes were actually sent to.
+    fn status(&self) -> SpeakerStatus {
+        let mut peers = Vec::new();
+        let mut advertised: BTreeMap<&str, BTreeSet<IpNet>> = BTreeMap::new();
+        for (name, running) in &self.sessions {
+            let session = running.handle.status.borrow();
+            advertised.insert(name, session.advertised.iter().copied().collect());
+            peers.push(peer_status(name, running, &session));
+        }
+        SpeakerStatus {
+            node: self.options.node.clone(),
+            updated: ironlb_cluster::time::now(),
+            peers,
+            bfd: self.bfd_status(),
+            services: ironlb_speaker::plan::announcements(&self.plan, &advertised),
+            configuration_errors: self.configuration_errors.clone(),
+        }
+    }
+
+    fn bfd_status(&self) -> Vec<BfdSessionStatus> {
+        let Some(handle) = &self.bfd else {
+            return Vec::new();
+        };
+        let Ok(table) = handle.status.lock() else {
+            return Vec::new();
+        };
+        table
+            .values()
+            .map(|s| BfdSessionStatus {
+                peer: s.peer.to_string(),
+                local: s.local.map(|l| l.ip().to_string()).unwrap_or_default(),
+                state: format!("{:?}", s.state).to_lowercase(),
+                local_discriminator: s.local_discriminator,
+                remote_discriminator: s.remote_discriminator,
+                transmit_interval_ms: s.transmit_interval.as_millis() as u64,
+                detection_time_ms: s.detection_time.as_millis() as u64,
+                diagnostic: s.diagnostic.to_string(),
+                packets_received: s.packets_received,
+                packets_sent: s.packets_sent,
+            })
+            .collect()
+    }
+
+    /// Writes the status file (directory mode) and publishes it (metrics, the API).
+    fn publish(&self) {
+        let status = self.status();
+        if let Some(root) = &self.options.status_root
+            && let Err(error) =
+                status::write(root, &status::speaker_file(&self.options.node), &status)
+        {
+            warn!(%error, "cannot write the speaker status");
+        }
+        if let Some(published) = &self.published {
+            let _ = published.send(Published {
+                status,
+                config_loaded: self.config.is_some(),
+                updates: self.updates,
+                problems: self.problems.clone(),
+            });
+        }
+    }
+
+    async fn stop_all(&mut self) {
+        let sessions = std::mem::take(&mut self.sessions);
+        let mut tasks = Vec::new();
+        for (name, running) in sessions {
+            let farewell = if running.settings.session.graceful_restart.is_some() {
+                info!(peer = %name, "shutting down: closing without NOTIFICATION where graceful restart was negotiated, so the router keeps this node's routes until the next speaker's End-of-RIB");
+                Farewell::GracefulRestart
+            } else {
+                info!(peer = %name, "shutting down: Cease (administrative shutdown)");
+                Farewell::Cease(CeaseSubcode::AdministrativeShutdown)
+            };
+            let _ = running.handle.commands.send(Command::Shutdown(farewell));
+            tasks.push(running.handle.task);
+        }
+        for task in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+        }
+        // BFD AdminDown last: only once the BGP connections are closed (see bfd::shutdown).
+        if let Some(handle) = &self.bfd {
+            bfd::shutdown(&handle.commands).await;
+        }
+    }
+}
+
+/// A session's line in the status.
+fn peer_status(name: &str, running: &Running, session: &bgp::PeerStatus) -> PeerSessionStatus {
+    PeerSessionStatus {
+        name: name.to_string(),
+        address: running.settings.address.ip().to_string(),
+        local_asn: session.local_as,
+        peer_asn: match running.peer_asn {
+            PeerAsn::Fixed(asn) => asn.to_string(),
+            PeerAsn::Internal => "internal".into(),
+            PeerAsn::External => "external".into(),
+        },
+        state: session.state.to_string(),
+        since: session
+            .established_since
+            .map(ironlb_cluster::time::rfc3339)
+            .unwrap_or_default(),
+        prefixes_sent: session.advertised.len() as u64,
+        prefixes_received: session.prefixes_received as u64,
+        prefixes_wanted: session.prefixes_wanted as u64,
+        updates_sent: session.updates_sent,
+        last_error: session.last_error.clone(),
+    }
+}
