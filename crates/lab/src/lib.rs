@@ -20,6 +20,7 @@ pub mod fabric;
 pub mod faults;
 pub mod fib;
 pub mod kube;
+pub mod kube_faults;
 pub use fabric::{Fabric, FabricSpec};
 pub use routers::{Bird, Exabgp, Frr, FrrDaemons, Gobgp};
 
