@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # IronLB's image: one static binary, /ironlb, whose subcommands are the controller and the
-# speaker (see deploy/ and charts/ironlb/).
+# speaker (see deploy/ and charts/ironlb/). Built without the `lab` feature: the image carries no
+# lab code (FRR orchestration, namespaces).
 #
 #   docker build -t ghcr.io/ironlb/ironlb:0.1.0 .
 #
@@ -23,7 +24,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p ironlb --target x86_64-unknown-linux-musl \
+    cargo build --release --locked -p ironlb --no-default-features --target x86_64-unknown-linux-musl \
  && cp target/x86_64-unknown-linux-musl/release/ironlb /ironlb
 
 # distroless/static: CA certificates, /etc/passwd with nonroot, tzdata; nothing else.

@@ -151,7 +151,7 @@ fn up_kubernetes_and_detach() -> Result<()> {
 }
 
 fn register_nodes(nodes: &[String]) -> Result<()> {
-    let mut played = ironlb_k8s::agent::Nodes::new();
+    let mut played = crate::lab_nodes::Nodes::new();
     for node in nodes {
         let (name, address) = node
             .split_once('=')
@@ -169,7 +169,7 @@ fn register_nodes(nodes: &[String]) -> Result<()> {
         let client = kube::Client::try_default()
             .await
             .map_err(|e| format!("cannot reach the API server: {e}"))?;
-        ironlb_k8s::agent::register(&client, &played)
+        crate::lab_nodes::register(&client, &played)
             .await
             .map_err(|e| format!("cannot register the Nodes: {e}"))
     })

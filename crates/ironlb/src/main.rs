@@ -8,8 +8,12 @@ mod bgp;
 mod daemon;
 mod engines;
 mod get;
+#[cfg(feature = "lab")]
 mod lab;
+#[cfg(feature = "lab")]
 mod lab_kube;
+#[cfg(feature = "lab")]
+mod lab_nodes;
 mod speaker;
 mod validate;
 
@@ -61,7 +65,8 @@ enum Command {
     /// Announce this node's Services to its BGP peers, as a cluster directory describes them.
     Speaker(daemon::SpeakerArgs),
     /// The seed scenario on this machine: FRR ToRs, three nodes, IronLB; verification and
-    /// failover drill (needs root and FRR).
+    /// failover drill (needs root and FRR). Not in the image: built with the `lab` feature.
+    #[cfg(feature = "lab")]
     Lab(lab::Args),
 }
 
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         Command::Bgp(args) => bgp::run(args),
         Command::Controller(args) => daemon::controller(args),
         Command::Speaker(args) => daemon::speaker(args),
+        #[cfg(feature = "lab")]
         Command::Lab(args) => lab::run(args),
         Command::Validate(args) => validate::run(&args),
         Command::Get(args) => get::run(&args),

@@ -257,3 +257,47 @@ fn speaker_cannot_write_services() {
     }
     assert!(checked > 0);
 }
+
+#[test]
+fn the_image_is_built_without_the_lab() {
+    let dockerfile = std::fs::read_to_string(repository().join("Dockerfile")).unwrap();
+    let build = dockerfile
+        .lines()
+        .find(|line| line.contains("cargo build"))
+        .expect("the Dockerfile builds with cargo");
+    assert!(
+        build.contains("--no-default-features"),
+        "the image must not carry `ironlb lab`: {build}"
+    );
+    // What that build links: no lab crate.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tree = Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            "ironlb",
+            "--no-default-features",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .current_dir(repository())
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        tree.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tree.stderr)
+    );
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    assert!(
+        tree.lines().any(|l| l.starts_with("ironlb-speaker")),
+        "{tree}"
+    );
+    assert!(
+        !tree.lines().any(|l| l.starts_with("ironlb-lab")),
+        "the production binary links the lab: {tree}"
+    );
+}

@@ -3,7 +3,6 @@
 //! pure cores, and this crate writes their results back: Service status, annotations and
 //! events ([`controller`]), under a Lease ([`lease`]).
 
-pub mod agent;
 pub mod bgp_status;
 pub mod config_state;
 pub mod controller;

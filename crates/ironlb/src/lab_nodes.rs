@@ -1,4 +1,4 @@
-//! Lab only: registers the lab's nodes, where no kubelet runs, for kwok (sigs.k8s.io/kwok,
+//! `ironlb lab register-nodes` (lab only, not in the image): registers the lab's nodes, where no kubelet runs, for kwok (sigs.k8s.io/kwok,
 //! started by `tools/kube/up.sh`) to play their kubelets: kwok keeps the Nodes Ready, makes
 //! the Pods the scheduler binds to them Running and Ready with an address, and finishes their
 //! deletion, so Deployments, `kubectl drain` and the EndpointSlice controller behave as on a
