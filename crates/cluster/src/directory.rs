@@ -344,33 +344,6 @@ fn whole_file(
     Ok((objects, warnings))
 }
 
-impl From<ManifestError> for Problem {
-    fn from(error: ManifestError) -> Self {
-        match error {
-            ManifestError::Syntax {
-                file,
-                line,
-                message,
-                ..
-            }
-            | ManifestError::NotAnObject {
-                file,
-                line,
-                message,
-            } => Problem {
-                file: file.into(),
-                line,
-                message,
-            },
-            ManifestError::Unreadable { file, message } => Problem {
-                file: file.into(),
-                line: 0,
-                message,
-            },
-        }
-    }
-}
-
 /// The controller's assignments become the Services' `status.loadBalancer.ingress`.
 fn apply_controller_status(snapshot: &mut Snapshot, controller: &ControllerStatus) {
     let by_key: BTreeMap<(&str, &str), _> = controller

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use ironlb_alloc::{AllocError, Allocator, IpFamily, RequestOptions, ServiceRequest, ingress_ips};
 use ironlb_api::k8s_openapi::api::core::v1::Service;
-use ironlb_cluster::status::{ControllerStatus, EventRecord, PoolStatus, ServiceStatus};
 use ironlb_config::{Config, Resources, ValidateOptions};
+use ironlb_model::status::{ControllerStatus, EventRecord, PoolStatus, ServiceStatus};
 
 /// Events kept in the status (newest last).
 pub const MAX_EVENTS: usize = 200;

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use ironlb_api::k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use ironlb_api::manifest::{self, Object};
-use ironlb_cluster::status::ControllerStatus;
 use ironlb_config::Resources;
 use ironlb_controller::{Controller, Options};
+use ironlb_model::status::ControllerStatus;
 
 fn load(yaml: &str) -> (Resources, Vec<Arc<Service>>) {
     let documents = manifest::parse(yaml.as_bytes(), "test.yaml").expect("YAML");

@@ -28,7 +28,7 @@ use crate::session::{self, SessionDefaults, SessionError, SessionSettings};
 
 /// Label that takes a node out of load-balancer announcements.
 pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
-pub use ironlb_cluster::{SERVICE_NAME_LABEL, SliceEndpoints, endpoint_can_serve};
+pub use ironlb_model::{SERVICE_NAME_LABEL, SliceEndpoints, endpoint_can_serve};
 
 /// A Service's identity.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -260,7 +260,7 @@ impl RouteAttributes {
 pub fn announcements(
     plan: &Plan,
     advertised: &BTreeMap<&str, BTreeSet<IpNet>>,
-) -> Vec<ironlb_cluster::status::ServiceAnnouncement> {
+) -> Vec<ironlb_model::status::ServiceAnnouncement> {
     plan.services
         .iter()
         .map(|(key, outcome)| {
@@ -278,7 +278,7 @@ pub fn announcements(
                     (Vec::new(), Vec::new(), Some(reason.to_string()))
                 }
             };
-            ironlb_cluster::status::ServiceAnnouncement {
+            ironlb_model::status::ServiceAnnouncement {
                 namespace: key.namespace.clone(),
                 name: key.name.clone(),
                 prefixes,

@@ -1,0 +1,217 @@
+//! The cluster as IronLB sees it and what IronLB says about it, as types with no IO: one
+//! typed [`Snapshot`] of Services, EndpointSlices, Nodes, Namespaces, Secrets and the
+//! metallb.io resources (fed by the cluster directory or the Kubernetes API), the [`status`]
+//! the controller and the speakers report, its [`metrics`] text, and [`time`] formatting.
+//! The deciding crates (controller, speaker) depend on this, not on the IO around it.
+
+pub mod metrics;
+pub mod status;
+pub mod time;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ironlb_api::k8s_openapi::api::core::v1::Service;
+use ironlb_api::k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use ironlb_api::manifest::ManifestError;
+use ironlb_config::Resources;
+
+/// Everything IronLB reads from the cluster, at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// metallb.io objects, plus the Secrets, Namespaces and Nodes beside them.
+    pub resources: Resources,
+    /// Services, with `status.loadBalancer.ingress` as the controller last wrote it. Shared
+    /// with the source's cache (and the previous snapshot): a new snapshot after one change
+    /// costs a pointer per object, not a copy of every object.
+    pub services: Vec<Arc<Service>>,
+    /// Of each EndpointSlice, what announcing needs: whose endpoints, and where one can
+    /// serve.
+    pub endpoints: Vec<Arc<SliceEndpoints>>,
+    /// Files that could not be read; their last good content is in the snapshot.
+    pub problems: Vec<Problem>,
+    /// Unknown fields and similar notes.
+    pub warnings: Vec<String>,
+    /// Set when this view of the cluster is older than the reader's staleness bound (the
+    /// source has not heard from the cluster for that long): why, for the logs. A speaker
+    /// announces nothing from a stale view.
+    pub stale: Option<String>,
+}
+
+/// Label an EndpointSlice carries with its Service's name.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Whether an endpoint counts for announcing: it has an address and is ready, or serving
+/// while terminating (MetalLB's rule).
+pub fn endpoint_can_serve(endpoint: &Endpoint) -> bool {
+    let conditions = endpoint.conditions.as_ref();
+    let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
+    let serving = conditions.and_then(|c| c.serving).unwrap_or(false);
+    !endpoint.addresses.is_empty() && (ready || serving)
+}
+
+/// What a speaker needs of one EndpointSlice (a few dozen bytes instead of the slice): the
+/// Service it belongs to and the nodes hosting an endpoint that can serve.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SliceEndpoints {
+    pub namespace: String,
+    pub service: String,
+    /// Distinct nodes with an endpoint that can serve; `None` for such an endpoint without a
+    /// node.
+    pub serving_nodes: Vec<Option<String>>,
+}
+
+impl SliceEndpoints {
+    /// `None` for a slice without the Service name label (it belongs to no Service).
+    pub fn of(slice: &EndpointSlice) -> Option<SliceEndpoints> {
+        let service = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+        let mut serving_nodes: Vec<Option<String>> = Vec::new();
+        for endpoint in slice.endpoints.iter().filter(|e| endpoint_can_serve(e)) {
+            if !serving_nodes.contains(&endpoint.node_name) {
+                serving_nodes.push(endpoint.node_name.clone());
+            }
+        }
+        Some(SliceEndpoints {
+            namespace: slice
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            service: service.clone(),
+            serving_nodes,
+        })
+    }
+
+    /// As the speaker of `node` needs it, which answers the same two questions (can an
+    /// endpoint on this node serve, can any): this node if it has one, else one other
+    /// without its name, else none.
+    pub fn for_node(mut self, node: &str) -> SliceEndpoints {
+        let local = self
+            .serving_nodes
+            .iter()
+            .any(|n| n.as_deref() == Some(node));
+        self.serving_nodes = if local {
+            vec![Some(node.to_string())]
+        } else if self.serving_nodes.is_empty() {
+            Vec::new()
+        } else {
+            vec![None]
+        };
+        self.serving_nodes.shrink_to_fit();
+        self
+    }
+}
+
+/// A file that could not be used as it is now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// A manifest that did not read, as a problem of its file.
+impl From<ManifestError> for Problem {
+    fn from(error: ManifestError) -> Self {
+        match error {
+            ManifestError::Syntax {
+                file,
+                line,
+                message,
+                ..
+            }
+            | ManifestError::NotAnObject {
+                file,
+                line,
+                message,
+            } => Problem {
+                file: file.into(),
+                line,
+                message,
+            },
+            ManifestError::Unreadable { file, message } => Problem {
+                file: file.into(),
+                line: 0,
+                message,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironlb_api::k8s_openapi::api::discovery::v1::EndpointConditions;
+    use ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn endpoint(node: Option<&str>, ready: Option<bool>, serving: Option<bool>) -> Endpoint {
+        Endpoint {
+            addresses: vec!["10.244.0.1".into()],
+            conditions: Some(EndpointConditions {
+                ready,
+                serving,
+                ..Default::default()
+            }),
+            node_name: node.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_slice_is_read_as_its_service_and_serving_nodes() {
+        let slice = EndpointSlice {
+            metadata: ObjectMeta {
+                name: Some("web-abc".into()),
+                namespace: Some("shop".into()),
+                labels: Some([(SERVICE_NAME_LABEL.to_string(), "web".to_string())].into()),
+                ..Default::default()
+            },
+            address_type: "IPv4".into(),
+            endpoints: vec![
+                endpoint(Some("node-2"), Some(false), None),
+                endpoint(Some("node-2"), Some(true), None),
+                endpoint(Some("node-3"), None, None),
+                endpoint(Some("node-3"), Some(false), Some(true)),
+                endpoint(None, Some(true), None),
+                Endpoint {
+                    addresses: vec![],
+                    ..endpoint(Some("node-4"), Some(true), None)
+                },
+            ],
+            ports: None,
+        };
+        let read = SliceEndpoints::of(&slice).unwrap();
+        assert_eq!(
+            (read.namespace.as_str(), read.service.as_str()),
+            ("shop", "web")
+        );
+        assert_eq!(
+            read.serving_nodes,
+            [Some("node-2".to_string()), Some("node-3".to_string()), None],
+            "not ready and not serving, and without an address, do not count"
+        );
+        assert_eq!(
+            read.clone().for_node("node-3").serving_nodes,
+            [Some("node-3".to_string())]
+        );
+        assert_eq!(read.clone().for_node("node-9").serving_nodes, [None]);
+        let mut empty = slice.clone();
+        empty.endpoints.clear();
+        assert!(
+            SliceEndpoints::of(&empty)
+                .unwrap()
+                .for_node("node-1")
+                .serving_nodes
+                .is_empty()
+        );
+        let mut unlabelled = slice;
+        unlabelled.metadata.labels = None;
+        assert!(SliceEndpoints::of(&unlabelled).is_none());
+    }
+}
