@@ -418,31 +418,60 @@ impl RawAttribute<'_> {
 
     /// Reads the attribute, applying the table in the module documentation. `has_ipv4_nlri`:
     /// whether the UPDATE's NLRI field holds prefixes (NEXT_HOP matters only then).
+    ///
+    /// Judged in this order: an unknown type, an attribute dropped whatever its content, wrong
+    /// flags, then the value itself.
     pub(crate) fn decode(&self, context: &CodecContext, has_ipv4_nlri: bool) -> AttributeOutcome {
-        use ErrorAction::{AttributeDiscard, SessionReset, TreatAsWithdraw};
-        use type_code::*;
-
-        let external = context.peer_type == PeerType::External;
-        let value = self.value;
         let flags = AttributeFlags::new(self.flags);
-
         let Some(standard) = standard_flags(self.type_code) else {
-            if !flags.optional() {
-                return AttributeOutcome::problem(self.error(
-                    SessionReset,
-                    UpdateMessageSubcode::UnrecognizedWellKnownAttribute,
-                    "unrecognized well-known attribute",
-                ));
-            }
-            return AttributeOutcome::accepted(PathAttribute::Unknown(UnknownAttribute {
-                flags,
-                type_code: self.type_code,
-                value: value.to_vec(),
-            }));
+            return self.decode_unknown(flags);
         };
+        if let Some(reason) = self.ignored_because(context) {
+            return AttributeOutcome::problem(self.error(
+                ErrorAction::AttributeDiscard,
+                UpdateMessageSubcode::Unspecific,
+                reason,
+            ));
+        }
+        let flags_problem = self.flags_problem(flags, standard);
+        if let Some(problem) = flags_problem.clone()
+            && !self.is_multiprotocol()
+        {
+            return AttributeOutcome::problem(problem);
+        }
+        let mut outcome = self.decode_value(context, has_ipv4_nlri);
+        // An MP attribute with wrong flags: kept for its prefixes, withdrawn all the same.
+        if let Some(problem) = flags_problem
+            && outcome.problem.is_none()
+        {
+            outcome.problem = Some(problem);
+        }
+        outcome
+    }
 
-        // Attributes dropped whatever their content.
-        let ignored = match self.type_code {
+    /// A type this crate does not decode: kept as received when optional; an unrecognized
+    /// well-known attribute resets the session (RFC 4271 §6.3, 3/2).
+    fn decode_unknown(&self, flags: AttributeFlags) -> AttributeOutcome {
+        if !flags.optional() {
+            return AttributeOutcome::problem(self.error(
+                ErrorAction::SessionReset,
+                UpdateMessageSubcode::UnrecognizedWellKnownAttribute,
+                "unrecognized well-known attribute",
+            ));
+        }
+        AttributeOutcome::accepted(PathAttribute::Unknown(UnknownAttribute {
+            flags,
+            type_code: self.type_code,
+            value: self.value.to_vec(),
+        }))
+    }
+
+    /// Why the attribute is dropped whatever its content, if it is: attributes an external
+    /// peer must not send, and AS4 attributes from a peer that speaks 4-octet AS itself.
+    fn ignored_because(&self, context: &CodecContext) -> Option<&'static str> {
+        use type_code::*;
+        let external = context.peer_type == PeerType::External;
+        match self.type_code {
             LOCAL_PREFERENCE if external => {
                 Some("LOCAL_PREF from an external peer (RFC 7606 §7.5)")
             }
@@ -454,152 +483,168 @@ impl RawAttribute<'_> {
                 Some("AS4_PATH or AS4_AGGREGATOR from a 4-octet AS speaker (RFC 6793 §4.1)")
             }
             _ => None,
-        };
-        if let Some(reason) = ignored {
-            return AttributeOutcome::problem(self.error(
-                AttributeDiscard,
-                UpdateMessageSubcode::Unspecific,
-                reason,
-            ));
         }
+    }
 
+    /// The error for Optional or Transitive bits that differ from the type's `standard` flags
+    /// (RFC 7606 §3 c): treat-as-withdraw, but discard for AS4_PATH and AS4_AGGREGATOR
+    /// (RFC 6793 §6).
+    fn flags_problem(
+        &self,
+        flags: AttributeFlags,
+        standard: AttributeFlags,
+    ) -> Option<UpdateError> {
         let wrong = flags.bits() & (AttributeFlags::OPTIONAL | AttributeFlags::TRANSITIVE)
             != standard.bits();
-        let flags_problem = wrong.then(|| {
+        wrong.then(|| {
             let action = match self.type_code {
-                AS4_PATH | AS4_AGGREGATOR => AttributeDiscard,
-                _ => TreatAsWithdraw,
+                type_code::AS4_PATH | type_code::AS4_AGGREGATOR => ErrorAction::AttributeDiscard,
+                _ => ErrorAction::TreatAsWithdraw,
             };
             self.error(
                 action,
                 UpdateMessageSubcode::AttributeFlagsError,
                 "optional or transitive flag conflicts with the type (RFC 7606 §3 c)",
             )
-        });
-        if let Some(problem) = flags_problem.clone()
-            && !matches!(self.type_code, MP_REACH_NLRI | MP_UNREACH_NLRI)
-        {
-            return AttributeOutcome::problem(problem);
-        }
+        })
+    }
 
-        let mut outcome = match self.type_code {
-            ORIGIN => match value {
-                [code] => match Origin::from_code(*code) {
-                    Some(origin) => AttributeOutcome::accepted(PathAttribute::Origin(origin)),
-                    None => AttributeOutcome::problem(self.error(
-                        TreatAsWithdraw,
-                        UpdateMessageSubcode::InvalidOriginAttribute,
-                        "undefined ORIGIN value",
-                    )),
-                },
-                _ => self.length_error(TreatAsWithdraw, "ORIGIN length is not 1"),
-            },
+    /// MP_REACH_NLRI or MP_UNREACH_NLRI: their prefixes must be read even when the rest is
+    /// wrong, so they can be withdrawn.
+    fn is_multiprotocol(&self) -> bool {
+        matches!(
+            self.type_code,
+            type_code::MP_REACH_NLRI | type_code::MP_UNREACH_NLRI
+        )
+    }
+
+    /// Decodes the value of a known type, with the verdict of the table's row for a malformed
+    /// one.
+    fn decode_value(&self, context: &CodecContext, has_ipv4_nlri: bool) -> AttributeOutcome {
+        use type_code::*;
+        match self.type_code {
+            ORIGIN => self.decode_origin(),
             AS_PATH => self.decode_as_path(context),
             NEXT_HOP => self.decode_next_hop(has_ipv4_nlri),
-            MULTI_EXIT_DISCRIMINATOR => match <[u8; 4]>::try_from(value) {
-                Ok(bytes) => AttributeOutcome::accepted(PathAttribute::MultiExitDiscriminator(
-                    u32::from_be_bytes(bytes),
-                )),
-                Err(_) => self.length_error(TreatAsWithdraw, "MULTI_EXIT_DISC length is not 4"),
-            },
-            LOCAL_PREFERENCE => match <[u8; 4]>::try_from(value) {
-                Ok(bytes) => AttributeOutcome::accepted(PathAttribute::LocalPreference(
-                    u32::from_be_bytes(bytes),
-                )),
-                Err(_) => self.length_error(TreatAsWithdraw, "LOCAL_PREF length is not 4"),
-            },
-            ATOMIC_AGGREGATE => {
-                if value.is_empty() {
-                    AttributeOutcome::accepted(PathAttribute::AtomicAggregate)
-                } else {
-                    self.length_error(AttributeDiscard, "ATOMIC_AGGREGATE length is not 0")
-                }
-            }
+            MULTI_EXIT_DISCRIMINATOR => self.decode_four_octets(
+                |bytes| PathAttribute::MultiExitDiscriminator(u32::from_be_bytes(bytes)),
+                "MULTI_EXIT_DISC length is not 4",
+            ),
+            LOCAL_PREFERENCE => self.decode_four_octets(
+                |bytes| PathAttribute::LocalPreference(u32::from_be_bytes(bytes)),
+                "LOCAL_PREF length is not 4",
+            ),
+            ATOMIC_AGGREGATE => self.decode_atomic_aggregate(),
             AGGREGATOR => self.decode_aggregator(context.four_octet_as, PathAttribute::Aggregator),
             AS4_AGGREGATOR => self.decode_aggregator(true, PathAttribute::As4Aggregator),
-            COMMUNITIES => match words::<4>(value) {
-                Some(words) => AttributeOutcome::accepted(PathAttribute::Communities(
-                    words
-                        .map(|bytes| Community(u32::from_be_bytes(bytes)))
-                        .collect(),
-                )),
-                None => self.length_error(
-                    TreatAsWithdraw,
-                    "COMMUNITIES length is not a non-zero multiple of 4",
-                ),
-            },
-            ORIGINATOR_ID => match <[u8; 4]>::try_from(value) {
-                Ok(bytes) => {
-                    AttributeOutcome::accepted(PathAttribute::OriginatorId(Ipv4Addr::from(bytes)))
-                }
-                Err(_) => self.length_error(TreatAsWithdraw, "ORIGINATOR_ID length is not 4"),
-            },
-            CLUSTER_LIST => match words::<4>(value) {
-                Some(words) => AttributeOutcome::accepted(PathAttribute::ClusterList(
-                    words.map(Ipv4Addr::from).collect(),
-                )),
-                None => self.length_error(
-                    TreatAsWithdraw,
-                    "CLUSTER_LIST length is not a non-zero multiple of 4",
-                ),
-            },
-            MP_REACH_NLRI => match MpReachNlri::decode(value) {
-                Ok(reach) => AttributeOutcome::accepted(PathAttribute::MpReachNlri(reach)),
-                Err(reason) => AttributeOutcome::problem(self.error(
-                    SessionReset,
-                    UpdateMessageSubcode::OptionalAttributeError,
-                    reason,
-                )),
-            },
-            MP_UNREACH_NLRI => match MpUnreachNlri::decode(value) {
-                Ok(unreach) => AttributeOutcome::accepted(PathAttribute::MpUnreachNlri(unreach)),
-                Err(reason) => AttributeOutcome::problem(self.error(
-                    SessionReset,
-                    UpdateMessageSubcode::OptionalAttributeError,
-                    reason,
-                )),
-            },
-            EXTENDED_COMMUNITIES => match words::<8>(value) {
-                Some(words) => AttributeOutcome::accepted(PathAttribute::ExtendedCommunities(
-                    words.map(ExtendedCommunity).collect(),
-                )),
-                None => self.length_error(
-                    TreatAsWithdraw,
-                    "EXTENDED COMMUNITIES length is not a non-zero multiple of 8",
-                ),
-            },
+            COMMUNITIES => self.decode_list(
+                |bytes| Community(u32::from_be_bytes(bytes)),
+                PathAttribute::Communities,
+                "COMMUNITIES length is not a non-zero multiple of 4",
+            ),
+            ORIGINATOR_ID => self.decode_four_octets(
+                |bytes| PathAttribute::OriginatorId(Ipv4Addr::from(bytes)),
+                "ORIGINATOR_ID length is not 4",
+            ),
+            CLUSTER_LIST => self.decode_list(
+                Ipv4Addr::from,
+                PathAttribute::ClusterList,
+                "CLUSTER_LIST length is not a non-zero multiple of 4",
+            ),
+            MP_REACH_NLRI => self.decode_multiprotocol(
+                MpReachNlri::decode(self.value).map(PathAttribute::MpReachNlri),
+            ),
+            MP_UNREACH_NLRI => self.decode_multiprotocol(
+                MpUnreachNlri::decode(self.value).map(PathAttribute::MpUnreachNlri),
+            ),
+            EXTENDED_COMMUNITIES => self.decode_list(
+                ExtendedCommunity,
+                PathAttribute::ExtendedCommunities,
+                "EXTENDED COMMUNITIES length is not a non-zero multiple of 8",
+            ),
             AS4_PATH => self.decode_as4_path(),
-            LARGE_COMMUNITIES => match words::<12>(value) {
-                Some(words) => AttributeOutcome::accepted(PathAttribute::LargeCommunities(
-                    words
-                        .map(|bytes| {
-                            let mut reader = Reader::new(&bytes);
-                            LargeCommunity::new(
-                                reader.u32().unwrap_or_default(),
-                                reader.u32().unwrap_or_default(),
-                                reader.u32().unwrap_or_default(),
-                            )
-                        })
-                        .collect(),
-                )),
-                None => self.length_error(
-                    TreatAsWithdraw,
-                    "LARGE_COMMUNITIES length is not a non-zero multiple of 12",
-                ),
-            },
+            LARGE_COMMUNITIES => self.decode_list(
+                large_community,
+                PathAttribute::LargeCommunities,
+                "LARGE_COMMUNITIES length is not a non-zero multiple of 12",
+            ),
             _ => AttributeOutcome::problem(self.error(
-                SessionReset,
+                ErrorAction::SessionReset,
                 UpdateMessageSubcode::Unspecific,
                 "known attribute type without a decoder",
             )),
-        };
-        // An MP attribute with wrong flags: kept for its prefixes, withdrawn all the same.
-        if let Some(problem) = flags_problem
-            && outcome.problem.is_none()
-        {
-            outcome.problem = Some(problem);
         }
-        outcome
+    }
+
+    /// ORIGIN (RFC 7606 §7.1): one octet, 0 to 2; treat-as-withdraw otherwise.
+    fn decode_origin(&self) -> AttributeOutcome {
+        match self.value {
+            [code] => match Origin::from_code(*code) {
+                Some(origin) => AttributeOutcome::accepted(PathAttribute::Origin(origin)),
+                None => AttributeOutcome::problem(self.error(
+                    ErrorAction::TreatAsWithdraw,
+                    UpdateMessageSubcode::InvalidOriginAttribute,
+                    "undefined ORIGIN value",
+                )),
+            },
+            _ => self.length_error(ErrorAction::TreatAsWithdraw, "ORIGIN length is not 1"),
+        }
+    }
+
+    /// A value of exactly four octets (MULTI_EXIT_DISC, LOCAL_PREF, ORIGINATOR_ID: RFC 7606
+    /// §7.4, §7.5, §7.9); any other length is treat-as-withdraw.
+    fn decode_four_octets(
+        &self,
+        make: fn([u8; 4]) -> PathAttribute,
+        reason: &'static str,
+    ) -> AttributeOutcome {
+        match <[u8; 4]>::try_from(self.value) {
+            Ok(bytes) => AttributeOutcome::accepted(make(bytes)),
+            Err(_) => self.length_error(ErrorAction::TreatAsWithdraw, reason),
+        }
+    }
+
+    /// ATOMIC_AGGREGATE (RFC 7606 §7.6): no value; discarded otherwise.
+    fn decode_atomic_aggregate(&self) -> AttributeOutcome {
+        if self.value.is_empty() {
+            AttributeOutcome::accepted(PathAttribute::AtomicAggregate)
+        } else {
+            self.length_error(
+                ErrorAction::AttributeDiscard,
+                "ATOMIC_AGGREGATE length is not 0",
+            )
+        }
+    }
+
+    /// A list of `N`-octet items (COMMUNITIES, CLUSTER_LIST, EXTENDED_COMMUNITIES,
+    /// LARGE_COMMUNITIES: RFC 7606 §7.8, §7.10, §7.14, RFC 8092 §6); treat-as-withdraw when
+    /// the value is empty or not a multiple of `N`.
+    fn decode_list<const N: usize, T>(
+        &self,
+        item: fn([u8; N]) -> T,
+        make: fn(Vec<T>) -> PathAttribute,
+        reason: &'static str,
+    ) -> AttributeOutcome {
+        match words::<N>(self.value) {
+            Some(words) => AttributeOutcome::accepted(make(words.map(item).collect())),
+            None => self.length_error(ErrorAction::TreatAsWithdraw, reason),
+        }
+    }
+
+    /// MP_REACH_NLRI or MP_UNREACH_NLRI (RFC 7606 §7.11): a value that does not parse resets
+    /// the session (3/9).
+    fn decode_multiprotocol(
+        &self,
+        decoded: Result<PathAttribute, &'static str>,
+    ) -> AttributeOutcome {
+        match decoded {
+            Ok(attribute) => AttributeOutcome::accepted(attribute),
+            Err(reason) => AttributeOutcome::problem(self.error(
+                ErrorAction::SessionReset,
+                UpdateMessageSubcode::OptionalAttributeError,
+                reason,
+            )),
+        }
     }
 
     fn decode_as_path(&self, context: &CodecContext) -> AttributeOutcome {
@@ -695,6 +740,16 @@ impl RawAttribute<'_> {
             Some(aggregator) => AttributeOutcome::accepted(make(aggregator)),
         }
     }
+}
+
+/// A LARGE_COMMUNITIES item: global administrator and two local data parts, each 4 octets.
+fn large_community(bytes: [u8; 12]) -> LargeCommunity {
+    let mut reader = Reader::new(&bytes);
+    LargeCommunity::new(
+        reader.u32().unwrap_or_default(),
+        reader.u32().unwrap_or_default(),
+        reader.u32().unwrap_or_default(),
+    )
 }
 
 /// Splits a value into `N`-octet words; `None` if it is empty or not a multiple of `N`.
