@@ -5,11 +5,12 @@
 //! that, an empty Service list would look like "every Service was deleted" to the controller.
 //! When the API server becomes unreachable the reflectors retry with backoff and the last
 //! snapshot stays in force, so the speaker keeps announcing what it last knew (MetalLB issue
-//! #131).
+//! #131), unless `--api-staleness-bound` says for how long at most (the verdict is
+//! [`StalenessTracker`]'s, a pure type; the probe and the logs are here).
 
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -27,6 +28,10 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::trim;
+
+mod staleness;
+
+pub use staleness::{Observation, Report, Staleness, StalenessTracker, Verdict};
 
 /// Who reads the snapshots, which decides what is watched and what of it is kept.
 #[derive(Clone, Debug, Default)]
@@ -412,8 +417,31 @@ fn spawn_reflector<K>(
 /// every kind has been listed.
 pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Arc<Snapshot>> {
     let (changed, mut changes) = mpsc::unbounded_channel();
+    let stores = start_watchers(&client, &options, changed);
+    stores.wait_until_ready().await;
+    while changes.try_recv().is_ok() {}
+    let first = stores.snapshot();
+    info!(
+        services = first.services.len(),
+        nodes = first.resources.nodes.len(),
+        "initial list of the cluster complete"
+    );
+    let (sender, receiver) = watch::channel(Arc::new(first));
+    let staleness = Staleness::new(options.staleness_bound);
+    let tracker = Arc::new(Mutex::new(StalenessTracker::new(staleness, Instant::now())));
+    tokio::spawn(probe(client, staleness.probe_interval, tracker.clone()));
+    tokio::spawn(publish(stores, changes, sender, tracker, options.debounce));
+    receiver
+}
+
+/// Starts one watcher per kind the scope reads, each signalling its changes on `changed`.
+fn start_watchers(
+    client: &Client,
+    options: &SourceOptions,
+    changed: mpsc::UnboundedSender<()>,
+) -> Stores {
     let ns = options.namespace.as_str();
-    let stores = Stores {
+    Stores {
         metallb: METALLB_KINDS
             .iter()
             .map(|(version, kind, plural)| {
@@ -437,42 +465,8 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
             trim::namespace,
             changed.clone(),
         ),
-        nodes: match &options.scope {
-            Scope::Controller => reflect(
-                "Node",
-                Api::all(client.clone()),
-                watcher::Config::default(),
-                trim::node,
-                changed.clone(),
-            ),
-            Scope::Speaker { node, .. } => reflect(
-                "Node",
-                Api::all(client.clone()),
-                watcher::Config::default().fields(&format!("metadata.name={node}")),
-                trim::node,
-                changed.clone(),
-            ),
-        },
-        services: match &options.scope {
-            // Every Service, the others than LoadBalancer cut to their identity: one that
-            // leaves LoadBalancer must have its pool annotation removed.
-            Scope::Controller => reflect(
-                "Service",
-                Api::all(client.clone()),
-                watcher::Config::default(),
-                trim::service_for_controller,
-                changed.clone(),
-            ),
-            // Only LoadBalancer Services (a field selector since Kubernetes 1.31): one that
-            // stops being one arrives as a deletion, and its routes are withdrawn.
-            Scope::Speaker { .. } => reflect(
-                "Service",
-                Api::all(client.clone()),
-                watcher::Config::default().fields("spec.type=LoadBalancer"),
-                trim::service_for_speaker,
-                changed.clone(),
-            ),
-        },
+        nodes: reflect_nodes(client, &options.scope, changed.clone()),
+        services: reflect_services(client, &options.scope, changed.clone()),
         endpoints: match &options.scope {
             // The controller does not read endpoints: it watches none.
             Scope::Controller => None,
@@ -482,170 +476,139 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
                 changed,
             )),
         },
+    }
+}
+
+/// Every Node for the controller; only its own for a speaker.
+fn reflect_nodes(
+    client: &Client,
+    scope: &Scope,
+    changed: mpsc::UnboundedSender<()>,
+) -> Store<Node> {
+    let config = match scope {
+        Scope::Controller => watcher::Config::default(),
+        Scope::Speaker { node } => {
+            watcher::Config::default().fields(&format!("metadata.name={node}"))
+        }
     };
-    stores.wait_until_ready().await;
-    while changes.try_recv().is_ok() {}
-    let first = stores.snapshot();
-    info!(
-        services = first.services.len(),
-        nodes = first.resources.nodes.len(),
-        "initial list of the cluster complete"
-    );
-    let (sender, receiver) = watch::channel(Arc::new(first));
-    let contact = Arc::new(std::sync::Mutex::new(Instant::now()));
-    let staleness = Staleness::new(options.staleness_bound);
-    tokio::spawn(probe(
-        client.clone(),
-        staleness.probe_interval,
-        contact.clone(),
-    ));
-    tokio::spawn(async move {
-        let mut verdict = Verdict::Fresh;
-        let mut warned: Option<Instant> = None;
-        // Since the last answer before the API went away.
-        let mut away_since: Option<Instant> = None;
-        // Judged every second: a mutex read; the verdict flips soon after the probe answers.
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let publish = tokio::select! {
-                change = changes.recv() => {
-                    if change.is_none() {
-                        return;
-                    }
-                    *contact.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-                    // Gather the burst (a Deployment scaling touches many objects at once).
-                    tokio::time::sleep(options.debounce).await;
-                    while changes.try_recv().is_ok() {}
-                    true
-                }
-                _ = tick.tick() => false,
-            };
-            let silent = contact.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
-            let now = staleness.judge(silent);
-            let changed = now != verdict;
-            match now {
-                Verdict::Fresh if verdict != Verdict::Fresh => {
-                    info!(
-                        away_s = away_since.map_or(0, |at| at.elapsed().as_secs()),
-                        "Kubernetes API reachable again"
-                    )
-                }
-                Verdict::Unreachable | Verdict::Stale
-                    if warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) || changed =>
-                {
-                    warned = Some(Instant::now());
-                    match (now, staleness.bound) {
-                        (Verdict::Stale, Some(bound)) => error!(
-                            silent_s = silent.as_secs(),
-                            bound_s = bound.as_secs(),
-                            "Kubernetes API unreachable for longer than --api-staleness-bound: the last known state is not trusted any more, routes are withdrawn until the API answers"
-                        ),
-                        (_, Some(bound)) => warn!(
-                            silent_s = silent.as_secs(),
-                            bound_s = bound.as_secs(),
-                            "Kubernetes API unreachable: announcing the last known state until the staleness bound"
-                        ),
-                        (_, None) => warn!(
-                            silent_s = silent.as_secs(),
-                            "Kubernetes API unreachable: announcing the last known state (no --api-staleness-bound: for as long as it takes)"
-                        ),
-                    }
-                }
-                _ => {}
-            }
-            if now == Verdict::Fresh {
-                warned = None;
-                away_since = None;
-            } else {
-                away_since = away_since.or_else(|| Instant::now().checked_sub(silent));
-            }
-            let was_stale = verdict == Verdict::Stale;
-            verdict = now;
-            if publish || was_stale != (now == Verdict::Stale) {
-                let mut snapshot = stores.snapshot();
-                if now == Verdict::Stale {
-                    snapshot.stale = Some(format!(
-                        "nothing heard from the Kubernetes API for {} s",
-                        silent.as_secs()
-                    ));
-                }
-                if sender.send(Arc::new(snapshot)).is_err() {
+    reflect(
+        "Node",
+        Api::all(client.clone()),
+        config,
+        trim::node,
+        changed,
+    )
+}
+
+fn reflect_services(
+    client: &Client,
+    scope: &Scope,
+    changed: mpsc::UnboundedSender<()>,
+) -> Store<Service> {
+    let (config, trim): (_, fn(&mut Service)) = match scope {
+        // Every Service, the others than LoadBalancer cut to their identity: one that
+        // leaves LoadBalancer must have its pool annotation removed.
+        Scope::Controller => (watcher::Config::default(), trim::service_for_controller),
+        // Only LoadBalancer Services (a field selector since Kubernetes 1.31): one that
+        // stops being one arrives as a deletion, and its routes are withdrawn.
+        Scope::Speaker { .. } => (
+            watcher::Config::default().fields("spec.type=LoadBalancer"),
+            trim::service_for_speaker,
+        ),
+    };
+    reflect("Service", Api::all(client.clone()), config, trim, changed)
+}
+
+fn lock(tracker: &Mutex<StalenessTracker>) -> MutexGuard<'_, StalenessTracker> {
+    tracker.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Publishes a snapshot shortly after each burst of changes, and whenever the view becomes
+/// stale or fresh again; the tracker is asked every second (a mutex read: the verdict flips
+/// soon after the probe answers), and what it reports is logged.
+async fn publish(
+    stores: Stores,
+    mut changes: mpsc::UnboundedReceiver<()>,
+    sender: watch::Sender<Arc<Snapshot>>,
+    tracker: Arc<Mutex<StalenessTracker>>,
+    debounce: Duration,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let changed = tokio::select! {
+            change = changes.recv() => {
+                if change.is_none() {
                     return;
                 }
+                lock(&tracker).heard(Instant::now());
+                // Gather the burst (a Deployment scaling touches many objects at once).
+                tokio::time::sleep(debounce).await;
+                while changes.try_recv().is_ok() {}
+                true
+            }
+            _ = tick.tick() => false,
+        };
+        let observation = lock(&tracker).observe(Instant::now());
+        if let Some(report) = observation.report {
+            log_report(report);
+        }
+        if changed || observation.stale_changed {
+            let mut snapshot = stores.snapshot();
+            snapshot.stale = observation.stale_reason();
+            if sender.send(Arc::new(snapshot)).is_err() {
+                return;
             }
         }
-    });
-    receiver
-}
-
-/// How often a component warns while the API is unreachable.
-const WARN_EVERY: Duration = Duration::from_secs(10);
-
-/// How long the cluster view may go without news from the API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Staleness {
-    /// `--api-staleness-bound`: past it the view is not trusted; `None`: always trusted.
-    pub bound: Option<Duration>,
-    /// Probe the API (GET /version, which costs it no storage read) after this long without
-    /// a watch event.
-    pub probe_interval: Duration,
-}
-
-/// What a silence of the API means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Fresh,
-    /// No answer for a few probes: the last known state stays in force.
-    Unreachable,
-    /// No answer for longer than the bound.
-    Stale,
-}
-
-impl Staleness {
-    /// Probes often enough to notice the bound passing within a sixth of it (between 1 s
-    /// and 30 s); with no bound, every 30 s, for the logs only.
-    pub fn new(bound: Option<Duration>) -> Staleness {
-        let probe_interval = bound.map_or(Duration::from_secs(30), |bound| {
-            (bound / 6).clamp(Duration::from_secs(1), Duration::from_secs(30))
-        });
-        Staleness {
-            bound,
-            probe_interval,
-        }
-    }
-
-    /// The verdict after `silent` without any answer or event from the API.
-    pub fn judge(&self, silent: Duration) -> Verdict {
-        match self.bound {
-            Some(bound) if silent > bound => Verdict::Stale,
-            _ if silent > self.probe_interval * 2 + PROBE_TIMEOUT_MARGIN => Verdict::Unreachable,
-            _ => Verdict::Fresh,
-        }
     }
 }
 
-/// A probe gets this much longer than its interval before it counts as missed.
-const PROBE_TIMEOUT_MARGIN: Duration = Duration::from_secs(1);
+/// Logs what the tracker reports: loud while the API is away, once when it is back.
+fn log_report(report: Report) {
+    match report {
+        Report::Reachable { away } => {
+            info!(away_s = away.as_secs(), "Kubernetes API reachable again")
+        }
+        Report::Stale { silent, bound } => error!(
+            silent_s = silent.as_secs(),
+            bound_s = bound.as_secs(),
+            "Kubernetes API unreachable for longer than --api-staleness-bound: the last known state is not trusted any more, routes are withdrawn until the API answers"
+        ),
+        Report::Unreachable {
+            silent,
+            bound: Some(bound),
+        } => warn!(
+            silent_s = silent.as_secs(),
+            bound_s = bound.as_secs(),
+            "Kubernetes API unreachable: announcing the last known state until the staleness bound"
+        ),
+        Report::Unreachable {
+            silent,
+            bound: None,
+        } => warn!(
+            silent_s = silent.as_secs(),
+            "Kubernetes API unreachable: announcing the last known state (no --api-staleness-bound: for as long as it takes)"
+        ),
+    }
+}
 
-/// Records the time of every answer from the API server; asks only after half a probe
+/// Tells the tracker of every answer from the API server; asks only after half a probe
 /// interval without a watch event (a busy cluster is never probed), so the silence seen
 /// by a healthy component stays under two intervals. Once a probe goes unanswered it asks
 /// every few seconds, so the API's return is noticed at once (a quiet cluster sends no
 /// event to notice it by).
-async fn probe(client: Client, interval: Duration, contact: Arc<std::sync::Mutex<Instant>>) {
+async fn probe(client: Client, interval: Duration, tracker: Arc<Mutex<StalenessTracker>>) {
     let timeout = interval.min(PROBE_RETRY);
     let mut pause = interval / 2;
     loop {
         tokio::time::sleep(pause).await;
-        let last = *contact.lock().unwrap_or_else(|e| e.into_inner());
-        if last.elapsed() < interval / 2 {
+        if lock(&tracker).silent(Instant::now()) < interval / 2 {
             pause = interval / 2;
             continue;
         }
         let answer = tokio::time::timeout(timeout, client.apiserver_version()).await;
         if let Ok(Ok(_)) = answer {
-            *contact.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            lock(&tracker).heard(Instant::now());
             pause = interval / 2;
         } else {
             pause = PROBE_RETRY.min(interval / 2);
@@ -655,34 +618,3 @@ async fn probe(client: Client, interval: Duration, contact: Arc<std::sync::Mutex
 
 /// How long a probe waits for an answer, and how soon an unanswered one is tried again.
 const PROBE_RETRY: Duration = Duration::from_secs(2);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn staleness_judges_silences() {
-        let unbounded = Staleness::new(None);
-        assert_eq!(unbounded.probe_interval, Duration::from_secs(30));
-        assert_eq!(unbounded.judge(Duration::from_secs(5)), Verdict::Fresh);
-        assert_eq!(
-            unbounded.judge(Duration::from_secs(62)),
-            Verdict::Unreachable
-        );
-        assert_eq!(
-            unbounded.judge(Duration::from_secs(86_400)),
-            Verdict::Unreachable
-        );
-
-        let bounded = Staleness::new(Some(Duration::from_secs(60)));
-        assert_eq!(bounded.probe_interval, Duration::from_secs(10));
-        assert_eq!(bounded.judge(Duration::from_secs(15)), Verdict::Fresh);
-        assert_eq!(bounded.judge(Duration::from_secs(22)), Verdict::Unreachable);
-        assert_eq!(bounded.judge(Duration::from_secs(60)), Verdict::Unreachable);
-        assert_eq!(bounded.judge(Duration::from_secs(61)), Verdict::Stale);
-
-        let short = Staleness::new(Some(Duration::from_secs(3)));
-        assert_eq!(short.probe_interval, Duration::from_secs(1));
-        assert_eq!(short.judge(Duration::from_millis(3500)), Verdict::Stale);
-    }
-}
