@@ -13,11 +13,14 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use ironlb_alloc::{AllocError, Allocator, IpFamily, RequestOptions, ServiceRequest, ingress_ips};
 use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_config::{Config, Resources, ValidateOptions};
-use ironlb_model::status::{ControllerStatus, EventRecord, PoolStatus, ServiceStatus};
+use ironlb_model::status::{
+    ControllerStatus, EventObject, EventRecord, EventType, PoolStatus, ServiceStatus,
+};
 
 /// Events kept in the status (newest last).
 pub const MAX_EVENTS: usize = 200;
@@ -75,13 +78,13 @@ impl Controller {
         }
     }
 
-    /// Brings assignments in line with `resources` and `services`; `now` (RFC 3339) stamps
-    /// the events this update emits.
+    /// Brings assignments in line with `resources` and `services`; `now` stamps the events
+    /// this update emits.
     pub fn update(
         &mut self,
         resources: &Resources,
         services: &[Arc<Service>],
-        now: &str,
+        now: SystemTime,
     ) -> ControllerStatus {
         self.load_config(resources, now);
         let mut requests: BTreeMap<String, (&Service, Result<ServiceRequest, String>)> =
@@ -154,7 +157,7 @@ impl Controller {
         self.status()
     }
 
-    fn load_config(&mut self, resources: &Resources, now: &str) {
+    fn load_config(&mut self, resources: &Resources, now: SystemTime) {
         match ironlb_config::validate(resources, &self.options.validate) {
             Ok(config) => {
                 self.configuration_errors.clear();
@@ -167,9 +170,9 @@ impl Controller {
                             if let Some(reason) = change.cleared {
                                 self.event(
                                     now,
-                                    "Warning",
+                                    EventType::Warning,
                                     "ClearAssignment",
-                                    &change.key,
+                                    service_object(&change.key),
                                     format!("current IP not allowed by config, clearing: {reason}"),
                                 );
                             }
@@ -184,9 +187,11 @@ impl Controller {
                 if messages != self.configuration_errors {
                     self.event(
                         now,
-                        "Warning",
+                        EventType::Warning,
                         "ConfigurationInvalid",
-                        "ConfigurationState/controller",
+                        EventObject::ConfigurationState {
+                            name: "controller".into(),
+                        },
                         format!(
                             "{} error(s), the last valid configuration stays in force: {}",
                             messages.len(),
@@ -202,7 +207,7 @@ impl Controller {
     /// Keeps `outcome` for the Service `key`, whose status holds `current`; a change makes an
     /// event. An assignment the Service already holds (a restart or failover adopting it) is
     /// not news: MetalLB announces IPAllocated only for addresses the Service did not have.
-    fn record(&mut self, key: &str, outcome: Outcome, current: &[IpAddr], now: &str) {
+    fn record(&mut self, key: &str, outcome: Outcome, current: &[IpAddr], now: SystemTime) {
         if self.outcomes.get(key) == Some(&outcome) {
             return;
         }
@@ -212,32 +217,34 @@ impl Controller {
                 let shown: Vec<String> = ips.iter().map(|ip| format!("\"{ip}\"")).collect();
                 self.event(
                     now,
-                    "Normal",
+                    EventType::Normal,
                     "IPAllocated",
-                    key,
+                    service_object(key),
                     format!("Assigned IP [{}] from pool {pool}", shown.join(",")),
                 );
             }
             Outcome::Pending(message) => self.event(
                 now,
-                "Warning",
+                EventType::Warning,
                 "AllocationFailed",
-                key,
+                service_object(key),
                 format!("Failed to allocate IP for \"{key}\": {message}"),
             ),
         }
         self.outcomes.insert(key.to_string(), outcome);
     }
 
-    fn event(&mut self, now: &str, type_: &str, reason: &str, object: &str, message: String) {
-        let object = if object.starts_with("ConfigurationState/") {
-            object.to_string()
-        } else {
-            format!("Service {object}")
-        };
+    fn event(
+        &mut self,
+        now: SystemTime,
+        type_: EventType,
+        reason: &str,
+        object: EventObject,
+        message: String,
+    ) {
         let record = EventRecord {
-            time: now.to_string(),
-            type_: type_.to_string(),
+            time: now,
+            type_,
             reason: reason.to_string(),
             object,
             message,
@@ -331,4 +338,13 @@ pub fn key(service: &Service) -> String {
         service.metadata.namespace.as_deref().unwrap_or("default"),
         service.metadata.name.as_deref().unwrap_or_default()
     )
+}
+
+/// The object of a Service's events, from its key (`namespace/name`).
+fn service_object(key: &str) -> EventObject {
+    let (namespace, name) = key.split_once('/').unwrap_or(("default", key));
+    EventObject::Service {
+        namespace: namespace.into(),
+        name: name.into(),
+    }
 }

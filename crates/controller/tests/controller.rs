@@ -58,16 +58,21 @@ fn reasons(status: &ControllerStatus) -> Vec<String> {
     status.events.iter().map(|e| e.reason.clone()).collect()
 }
 
+/// The n-th second of the test's clock.
+fn at(second: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000 + second)
+}
+
 #[test]
 fn a_service_gets_an_ip_and_one_event_and_updates_are_idempotent() {
     let (resources, services) = load(&format!("{POOL}{}", service("web", "")));
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, "t1");
+    let status = controller.update(&resources, &services, at(1));
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
     assert_eq!(reasons(&status), ["IPAllocated"]);
-    assert_eq!(status.events[0].object, "Service default/web");
+    assert_eq!(status.events[0].object.to_string(), "Service default/web");
     assert_eq!(status.pools[0].assigned_ipv4, 1);
-    let again = controller.update(&resources, &services, "t2");
+    let again = controller.update(&resources, &services, at(2));
     assert_eq!(again, status);
 }
 
@@ -86,7 +91,7 @@ fn a_restart_keeps_existing_assignments() {
         ..Default::default()
     }]);
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, "t1");
+    let status = controller.update(&resources, &services, at(1));
     assert_eq!(ingress(&status, "web"), ["203.0.113.77"]);
     // Adopting what the Service holds is not news (MetalLB posts IPAllocated only for new
     // addresses): a failover over 10,000 Services posts no 10,000 events.
@@ -112,7 +117,7 @@ fn requested_ip_and_pending_reason() {
     );
     let (resources, services) = load(&yaml);
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, "t1");
+    let status = controller.update(&resources, &services, at(1));
     assert_eq!(ingress(&status, "web"), ["203.0.113.5"]);
     let other = status.services.iter().find(|s| s.name == "other").unwrap();
     assert!(other.ingress.is_empty());
@@ -131,14 +136,14 @@ spec: {addresses: [203.0.113.9/32]}
 ";
     let (resources, services) = load(&format!("{tiny}{}{}", service("a", ""), service("b", "")));
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, "t1");
+    let status = controller.update(&resources, &services, at(1));
     assert_eq!(ingress(&status, "a"), ["203.0.113.9"]);
     assert!(ingress(&status, "b").is_empty());
     let remaining: Vec<Arc<Service>> = services
         .into_iter()
         .filter(|s| s.metadata.name.as_deref() == Some("b"))
         .collect();
-    let status = controller.update(&resources, &remaining, "t2");
+    let status = controller.update(&resources, &remaining, at(2));
     assert_eq!(ingress(&status, "b"), ["203.0.113.9"]);
     assert_eq!(status.services.len(), 1);
 }
@@ -147,7 +152,7 @@ spec: {addresses: [203.0.113.9/32]}
 fn a_pool_change_reassigns_and_invalid_config_keeps_the_last_valid_one() {
     let (resources, services) = load(&format!("{POOL}{}", service("web", "")));
     let mut controller = Controller::new(Options::default());
-    controller.update(&resources, &services, "t1");
+    controller.update(&resources, &services, at(1));
     let moved = "
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -155,7 +160,7 @@ metadata: {name: prod-pool, namespace: metallb-system}
 spec: {addresses: [203.0.113.128/25]}
 ";
     let (resources, services) = load(&format!("{moved}{}", service("web", "")));
-    let status = controller.update(&resources, &services, "t2");
+    let status = controller.update(&resources, &services, at(2));
     assert_eq!(ingress(&status, "web"), ["203.0.113.128"]);
     assert!(reasons(&status).contains(&"ClearAssignment".to_string()));
     let broken = "
@@ -165,7 +170,7 @@ metadata: {name: prod-pool, namespace: metallb-system}
 spec: {addresses: [203.0.113.300/25]}
 ";
     let (resources, services) = load(&format!("{broken}{}", service("web", "")));
-    let status = controller.update(&resources, &services, "t3");
+    let status = controller.update(&resources, &services, at(3));
     assert_eq!(ingress(&status, "web"), ["203.0.113.128"]);
     assert!(!status.configuration_errors.is_empty());
     assert_eq!(reasons(&status).last().unwrap(), "ConfigurationInvalid");
@@ -188,6 +193,6 @@ spec: {{type: LoadBalancer, loadBalancerClass: other.io/lb, ports: [{{port: 80}}
     );
     let (resources, services) = load(&yaml);
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, "t1");
+    let status = controller.update(&resources, &services, at(1));
     assert!(status.services.is_empty());
 }

@@ -357,7 +357,7 @@ async fn controller_directory(
         let result = controller.update(
             &snapshot.resources,
             &snapshot.services,
-            &ironlb_cluster::time::now(),
+            std::time::SystemTime::now(),
         );
         updates += 1;
         // Directory mode keeps events in the status file (bounded); nothing else takes them.

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args as ClapArgs, Subcommand};
+use ironlb_cluster::status::{BfdState, BgpState};
 use ironlb_lab::fabric::FabricView;
 use ironlb_lab::{Fabric, FabricSpec};
 
@@ -272,12 +273,12 @@ fn up() -> Result<Fabric> {
             let established = speakers
                 .iter()
                 .flat_map(|s| s.peers.iter())
-                .filter(|p| p.state == "Established")
+                .filter(|p| p.state == BgpState::Established)
                 .count();
             let bfd_up = speakers
                 .iter()
                 .flat_map(|s| s.bfd.iter())
-                .filter(|b| b.state == "up")
+                .filter(|b| b.state == BfdState::Up)
                 .count();
             (established == fabric.nodes.len() * fabric.tors.len() && bfd_up == fabric.nodes.len())
                 .then_some(())

@@ -17,7 +17,9 @@ use ipnet::IpNet;
 use ironlb_bgp::packet::CeaseSubcode;
 use ironlb_bgp::session::RouteAttributes;
 use ironlb_cluster::Snapshot;
-use ironlb_cluster::status::{self, BfdSessionStatus, PeerSessionStatus, SpeakerStatus};
+use ironlb_cluster::status::{
+    self, BfdSessionStatus, BfdState, BgpState, PeerSessionStatus, SpeakerStatus,
+};
 use ironlb_config::{Config, PeerAsn, ValidateOptions};
 use ironlb_net::bfd;
 use ironlb_net::bgp::{self, Command, Farewell};
@@ -368,7 +370,7 @@ impl Speaker {
             .map(|s| BfdSessionStatus {
                 peer: s.peer.to_string(),
                 local: s.local.map(|l| l.ip().to_string()).unwrap_or_default(),
-                state: format!("{:?}", s.state).to_lowercase(),
+                state: bfd_state(s.state),
                 local_discriminator: s.local_discriminator,
                 remote_discriminator: s.remote_discriminator,
                 transmit_interval_ms: s.transmit_interval.as_millis() as u64,
@@ -434,7 +436,7 @@ fn peer_status(name: &str, running: &Running, session: &bgp::PeerStatus) -> Peer
             PeerAsn::Internal => "internal".into(),
             PeerAsn::External => "external".into(),
         },
-        state: session.state.to_string(),
+        state: bgp_state(session.state),
         since: session
             .established_since
             .map(ironlb_cluster::time::rfc3339)
@@ -444,5 +446,29 @@ fn peer_status(name: &str, running: &Running, session: &bgp::PeerStatus) -> Peer
         prefixes_wanted: session.prefixes_wanted as u64,
         updates_sent: session.updates_sent,
         last_error: session.last_error.clone(),
+    }
+}
+
+/// The engine's BGP state as the status reports it.
+fn bgp_state(state: ironlb_bgp::fsm::State) -> BgpState {
+    use ironlb_bgp::fsm::State;
+    match state {
+        State::Idle => BgpState::Idle,
+        State::Connect => BgpState::Connect,
+        State::Active => BgpState::Active,
+        State::OpenSent => BgpState::OpenSent,
+        State::OpenConfirm => BgpState::OpenConfirm,
+        State::Established => BgpState::Established,
+    }
+}
+
+/// The engine's BFD state as the status reports it.
+fn bfd_state(state: ironlb_bfd::State) -> BfdState {
+    use ironlb_bfd::State;
+    match state {
+        State::AdminDown => BfdState::AdminDown,
+        State::Down => BfdState::Down,
+        State::Init => BfdState::Init,
+        State::Up => BfdState::Up,
     }
 }

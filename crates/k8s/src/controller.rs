@@ -13,7 +13,9 @@ use ironlb_alloc::ingress_ips;
 use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_api::v1beta1::IPAddressPoolStatus;
 use ironlb_cluster::Snapshot;
-use ironlb_cluster::status::{ControllerStatus, EventRecord, PoolStatus, ServiceStatus};
+use ironlb_cluster::status::{
+    ControllerStatus, EventObject, EventRecord, PoolStatus, ServiceStatus,
+};
 use ironlb_controller::{Controller, Options};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -80,7 +82,7 @@ pub async fn run(
             let status = controller.update(
                 &snapshot.resources,
                 &snapshot.services,
-                &ironlb_cluster::time::now(),
+                std::time::SystemTime::now(),
             );
             let decided = started.elapsed();
             updates += 1;
@@ -294,25 +296,33 @@ async fn publish_events(recorder: &Recorder, snapshot: &Snapshot, events: Vec<Ev
     if events.is_empty() {
         return;
     }
-    let services: BTreeMap<String, &Service> = snapshot
+    let services: BTreeMap<(&str, &str), &Service> = snapshot
         .services
         .iter()
-        .map(|service| (ironlb_controller::key(service), &**service))
+        .map(|service| {
+            let meta = &service.metadata;
+            let namespace = meta.namespace.as_deref().unwrap_or("default");
+            (
+                (namespace, meta.name.as_deref().unwrap_or_default()),
+                &**service,
+            )
+        })
         .collect();
     futures::stream::iter(events)
         .map(|record| {
-            let service = record
-                .object
-                .strip_prefix("Service ")
-                .and_then(|key| services.get(key).copied());
+            let service = match &record.object {
+                EventObject::Service { namespace, name } => {
+                    services.get(&(namespace.as_str(), name.as_str())).copied()
+                }
+                EventObject::ConfigurationState { .. } => None,
+            };
             async move {
                 info!(reason = %record.reason, object = %record.object, message = %record.message, "event");
                 let Some(service) = service else { return };
                 let event = Event {
-                    type_: if record.type_ == "Warning" {
-                        EventType::Warning
-                    } else {
-                        EventType::Normal
+                    type_: match record.type_ {
+                        ironlb_cluster::status::EventType::Warning => EventType::Warning,
+                        ironlb_cluster::status::EventType::Normal => EventType::Normal,
                     },
                     reason: record.reason.clone(),
                     note: Some(record.message.clone()),

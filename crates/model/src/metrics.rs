@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::status::{BfdSessionStatus, ControllerStatus, PeerSessionStatus, SpeakerStatus};
+use crate::status::{
+    BfdSessionStatus, BfdState, BgpState, ControllerStatus, PeerSessionStatus, SpeakerStatus,
+};
 
 /// One metric family being written.
 struct Family<'a> {
@@ -141,7 +143,7 @@ pub fn speaker(status: &SpeakerStatus, loaded: bool, updates: u64) -> String {
             "metallb_bgp_session_up",
             "gauge",
             "BGP session state (1 is up, 0 is down)",
-            |p| u64::from(p.state == "Established"),
+            |p| u64::from(p.state == BgpState::Established),
         ),
         (
             "metallb_bgp_updates_total",
@@ -195,7 +197,7 @@ pub fn speaker(status: &SpeakerStatus, loaded: bool, updates: u64) -> String {
             "metallb_bfd_session_up",
             "gauge",
             "BFD session state (1 is up, 0 is down)",
-            |b| u64::from(b.state == "up"),
+            |b| u64::from(b.state == BfdState::Up),
         ),
         (
             "metallb_bfd_control_packet_input",
@@ -237,7 +239,7 @@ mod tests {
             peers: vec![PeerSessionStatus {
                 name: "tor1".into(),
                 address: "10.0.0.1".into(),
-                state: "Established".into(),
+                state: BgpState::Established,
                 prefixes_sent: 1,
                 prefixes_wanted: 1,
                 updates_sent: 3,
@@ -245,7 +247,7 @@ mod tests {
             }],
             bfd: vec![BfdSessionStatus {
                 peer: "10.0.0.1".into(),
-                state: "up".into(),
+                state: BfdState::Up,
                 packets_received: 10,
                 packets_sent: 11,
                 ..Default::default()

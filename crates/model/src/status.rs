@@ -3,7 +3,9 @@
 //! ServiceBGPStatus and metrics in Kubernetes, and the files under `DIR/.ironlb/` in directory
 //! mode (`ironlb_cluster::status` writes and reads those).
 
+use std::fmt;
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,18 +44,140 @@ pub struct ServiceStatus {
 }
 
 /// An event, as `kubectl describe` would list it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventRecord {
-    /// RFC 3339 time.
-    pub time: String,
-    /// `Normal` or `Warning`.
+    /// RFC 3339 in files.
+    #[serde(with = "crate::time::serde_rfc3339")]
+    pub time: SystemTime,
     #[serde(rename = "type")]
-    pub type_: String,
+    pub type_: EventType,
     pub reason: String,
-    /// `Service default/web`.
-    pub object: String,
+    /// `Service default/web` in files.
+    #[serde(with = "object_text")]
+    pub object: EventObject,
     pub message: String,
+}
+
+/// Kubernetes' two kinds of event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        })
+    }
+}
+
+/// What an event is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventObject {
+    Service { namespace: String, name: String },
+    ConfigurationState { name: String },
+}
+
+impl fmt::Display for EventObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventObject::Service { namespace, name } => write!(f, "Service {namespace}/{name}"),
+            EventObject::ConfigurationState { name } => write!(f, "ConfigurationState/{name}"),
+        }
+    }
+}
+
+impl std::str::FromStr for EventObject {
+    type Err = String;
+
+    /// Reads what [`fmt::Display`] writes.
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Some(name) = text.strip_prefix("ConfigurationState/") {
+            return Ok(EventObject::ConfigurationState { name: name.into() });
+        }
+        text.strip_prefix("Service ")
+            .and_then(|key| key.split_once('/'))
+            .map(|(namespace, name)| EventObject::Service {
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+            .ok_or_else(|| {
+                format!("{text:?} is neither `Service NS/NAME` nor `ConfigurationState/NAME`")
+            })
+    }
+}
+
+/// [`EventObject`] as its text in files.
+mod object_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::EventObject;
+
+    pub fn serialize<S: Serializer>(
+        object: &EventObject,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(object)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<EventObject, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A BGP session's state (RFC 4271 §8.2.2 names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BgpState {
+    #[default]
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl fmt::Display for BgpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BgpState::Idle => "Idle",
+            BgpState::Connect => "Connect",
+            BgpState::Active => "Active",
+            BgpState::OpenSent => "OpenSent",
+            BgpState::OpenConfirm => "OpenConfirm",
+            BgpState::Established => "Established",
+        })
+    }
+}
+
+/// A BFD session's state (RFC 5880 §4.1), written as the BFD engine and `ironlb get bfd`
+/// write it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BfdState {
+    AdminDown,
+    #[default]
+    Down,
+    Init,
+    Up,
+}
+
+impl fmt::Display for BfdState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BfdState::AdminDown => "admin-down",
+            BfdState::Down => "down",
+            BfdState::Init => "init",
+            BfdState::Up => "up",
+        })
+    }
 }
 
 /// A pool's counts (IPAddressPool status).
@@ -109,8 +233,7 @@ pub struct PeerSessionStatus {
     /// The remote AS as configured (`65000`, `internal`, `external`).
     #[serde(rename = "peerASN")]
     pub peer_asn: String,
-    /// RFC 4271 state name.
-    pub state: String,
+    pub state: BgpState,
     /// RFC 3339 time the session entered its state.
     #[serde(default)]
     pub since: String,
@@ -131,7 +254,7 @@ pub struct PeerSessionStatus {
 pub struct BfdSessionStatus {
     pub peer: String,
     pub local: String,
-    pub state: String,
+    pub state: BfdState,
     pub local_discriminator: u32,
     pub remote_discriminator: u32,
     pub transmit_interval_ms: u64,

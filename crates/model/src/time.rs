@@ -69,6 +69,24 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
     (era * 146_097 + day_of_era).checked_sub(719_468)
 }
 
+/// A `SystemTime` as its RFC 3339 text, for serde (`#[serde(with = ...)]`).
+pub mod serde_rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::rfc3339(*time))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("{text:?} is not an RFC 3339 UTC time"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
