@@ -21,11 +21,11 @@ use ironlb_api::manifest::{self, Object, Origin};
 use ironlb_api::{v1beta1, v1beta2};
 use ironlb_cluster::Snapshot;
 use ironlb_config::{Resources, ValidateOptions};
+use ironlb_net::http;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{RwLock, watch};
 use tracing::{info, warn};
 
@@ -439,63 +439,114 @@ pub async fn run(
         .await
         .map_err(|e| format!("cannot serve the webhooks on {}: {e}", options.address))?;
     info!(address = %options.address, "webhooks serving");
-    {
-        // Renewal, and re-injection (a re-applied manifest may have dropped the caBundle).
-        let (client, options, tls) = (client.clone(), options.clone(), tls.clone());
-        tokio::spawn(async move {
-            let mut current = certs;
-            loop {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                match ensure(&client, &options).await {
-                    Ok(certs) if certs != current => match acceptor(&certs) {
-                        Ok(acceptor) => {
-                            *tls.write().await = acceptor;
-                            info!("webhook certificate renewed");
-                            current = certs;
-                        }
-                        Err(error) => warn!(%error, "renewed certificate unusable"),
-                    },
-                    Ok(_) => {}
-                    Err(error) => warn!(%error, "cannot check the webhook certificate"),
-                }
-                inject_ca(&client, &options, &current.ca).await;
-            }
-        });
-    }
+    tokio::spawn(keep_certificate(
+        client.clone(),
+        options.clone(),
+        tls.clone(),
+        certs,
+    ));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let acceptor = tls.read().await.clone();
-        let snapshots = snapshots.clone();
-        let validate = options.validate.clone();
-        let client = client.clone();
-        tokio::spawn(async move {
-            let Ok(Ok(mut stream)) =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
-            else {
-                return;
-            };
-            let Some((path, body)) = read_request(&mut stream).await else {
-                return;
-            };
-            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let response = if path == "/convert" {
-                convert(&request)
-            } else {
-                let known = snapshots.borrow().resources.clone();
-                let resources = live(&client, &validate.namespace, known).await;
-                review(&request, &resources, &validate)
-            };
+        tokio::spawn(serve_connection(
+            stream,
+            acceptor,
+            snapshots.clone(),
+            options.validate.clone(),
+            client.clone(),
+        ));
+    }
+}
+
+/// Every minute: renews the certificate when due, and injects the CA again (a re-applied
+/// manifest may have dropped the caBundle).
+async fn keep_certificate(
+    client: Client,
+    options: WebhookOptions,
+    tls: Arc<RwLock<tokio_rustls::TlsAcceptor>>,
+    mut current: Certificates,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        match ensure(&client, &options).await {
+            Ok(certs) if certs != current => match acceptor(&certs) {
+                Ok(acceptor) => {
+                    *tls.write().await = acceptor;
+                    info!("webhook certificate renewed");
+                    current = certs;
+                }
+                Err(error) => warn!(%error, "renewed certificate unusable"),
+            },
+            Ok(_) => {}
+            Err(error) => warn!(%error, "cannot check the webhook certificate"),
+        }
+        inject_ca(&client, &options, &current.ca).await;
+    }
+}
+
+/// What a webhook request may be: the API server sends objects of up to 3 MiB.
+const REQUEST_LIMITS: http::Limits = http::Limits {
+    head: 64 * 1024,
+    body: 3 << 20,
+};
+
+/// How long a connection has for its TLS handshake, and then for its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One connection: TLS, one request, one answer. A request that cannot be read is answered
+/// with its error's status (400, 413, 431, 501) when the peer is still there.
+async fn serve_connection(
+    stream: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    validate: ValidateOptions,
+    client: Client,
+) {
+    let Ok(Ok(mut stream)) = tokio::time::timeout(REQUEST_TIMEOUT, acceptor.accept(stream)).await
+    else {
+        return;
+    };
+    let read = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        http::read_request(&mut stream, REQUEST_LIMITS),
+    )
+    .await;
+    let (status, content_type, body) = match read {
+        Ok(Ok(request)) => {
+            let response = answer(&request, &snapshots, &validate, &client).await;
             let body = serde_json::to_vec(&response).unwrap_or_default();
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(&body).await;
-            let _ = stream.shutdown().await;
-        });
+            (200, "application/json", body)
+        }
+        Ok(Err(error)) => match error.status() {
+            Some(status) => (
+                status,
+                "text/plain; charset=utf-8",
+                format!("{error}\n").into_bytes(),
+            ),
+            None => return,
+        },
+        Err(_) => return,
+    };
+    let _ = http::write_response(&mut stream, status, content_type, &body).await;
+}
+
+/// The answer to one webhook request: a ConversionReview on `/convert`, an AdmissionReview
+/// anywhere else, judged on the live metallb.io objects.
+async fn answer(
+    request: &http::Request,
+    snapshots: &watch::Receiver<Arc<Snapshot>>,
+    validate: &ValidateOptions,
+    client: &Client,
+) -> Value {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    if request.path == "/convert" {
+        convert(&body)
+    } else {
+        let known = snapshots.borrow().resources.clone();
+        let resources = live(client, &validate.namespace, known).await;
+        review(&body, &resources, validate)
     }
 }
 
@@ -525,58 +576,93 @@ async fn live(client: &Client, namespace: &str, mut resources: Resources) -> Res
     resources
 }
 
-/// Reads one HTTP request: path and body (at most 3 MiB).
-async fn read_request<S: tokio::io::AsyncRead + Unpin>(
-    stream: &mut S,
-) -> Option<(String, Vec<u8>)> {
-    const MAX: usize = 3 << 20;
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A TLS client that trusts `ca`, connected to `address` by IP.
+    async fn connect(
+        address: SocketAddr,
+        ca: &str,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in rustls_pemfile::certs(&mut ca.as_bytes()) {
+            roots.add(certificate.unwrap()).unwrap();
         }
-        if buffer.len() > 64 * 1024 {
-            return None;
-        }
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let name = rustls::pki_types::ServerName::IpAddress(address.ip().into());
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, stream)
             .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(chunk.get(..n)?);
-    };
-    let head = String::from_utf8_lossy(buffer.get(..head_end)?).into_owned();
-    let path = head
-        .split_whitespace()
-        .nth(1)?
-        .split('?')
-        .next()?
-        .to_string();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    if length > MAX {
-        return None;
+            .unwrap()
     }
-    let mut body = buffer.get(head_end..)?.to_vec();
-    while body.len() < length {
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(chunk.get(..n)?);
+
+    /// Sends `request` over TLS to one connection served by [`serve_connection`]; the answer.
+    async fn exchange(request: &[u8]) -> String {
+        let localhost = IpAddr::from([127, 0, 0, 1]);
+        let certs = generate("ironlb-webhook", "metallb-system", &[localhost]).unwrap();
+        let listener = TcpListener::bind((localhost, 0)).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // Never reached: a conversion reads nothing from the API.
+        let client =
+            Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+        let (_, snapshots) = watch::channel(Arc::new(Snapshot::default()));
+        let acceptor = acceptor(&certs).unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            serve_connection(
+                stream,
+                acceptor,
+                snapshots,
+                ValidateOptions::default(),
+                client,
+            )
+            .await;
+        });
+        let mut stream = connect(address, &certs.ca).await;
+        stream.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        server.await.unwrap();
+        String::from_utf8(answer).unwrap()
     }
-    body.truncate(length);
-    Some((path, body))
+
+    #[tokio::test]
+    async fn a_conversion_review_is_answered_over_tls() {
+        let review = br#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"ConversionReview","request":{"uid":"u1","desiredAPIVersion":"metallb.io/v1beta2","objects":[]}}"#;
+        let mut request = format!(
+            "POST /convert?timeout=30s HTTP/1.1\r\nHost: ironlb-webhook\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            review.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(review);
+        let answer = exchange(&request).await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.contains("Content-Type: application/json"), "{head}");
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["kind"], "ConversionReview");
+        assert_eq!(body["response"]["uid"], "u1");
+        assert_eq!(body["response"]["result"]["status"], "Success");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_review_is_refused_with_413_before_it_is_sent() {
+        let answer = exchange(b"POST /validate HTTP/1.1\r\nContent-Length: 3145729\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn garbage_is_refused_with_400() {
+        let answer = exchange(b"hello\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    }
 }
