@@ -492,8 +492,13 @@ async fn watch_loop(
                 changed
             }
         };
-        if changed && sender.send(Arc::new(directory.snapshot())).is_err() {
-            return;
+        if changed {
+            if sender.send(Arc::new(directory.snapshot())).is_err() {
+                return;
+            }
+            // Let the snapshot's reader run (the controller shares this thread): while files
+            // keep arriving, the watch is always ready and would otherwise starve it.
+            tokio::task::yield_now().await;
         }
     }
 }

@@ -152,7 +152,10 @@ impl ControlPlane {
 
     /// Stops the process `index` with SIGTERM and reaps it.
     pub fn stop(&mut self, index: usize) {
-        if let Some(child) = self.children.get_mut(index) {
+        // A child already reaped keeps its status: its PID may belong to another process now.
+        if let Some(child) = self.children.get_mut(index)
+            && let Ok(None) = child.try_wait()
+        {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
