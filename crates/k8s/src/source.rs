@@ -10,6 +10,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -230,11 +231,7 @@ impl Sink<EndpointSlice> for EndpointSink {
 }
 
 /// Watches every EndpointSlice for the speaker of `node`.
-fn reflect_endpoints(
-    api: Api<EndpointSlice>,
-    node: String,
-    changed: mpsc::UnboundedSender<()>,
-) -> EndpointStore {
+fn reflect_endpoints(api: Api<EndpointSlice>, node: String, changed: Signals) -> EndpointStore {
     let (ready_sender, ready) = watch::channel(false);
     let table = Arc::default();
     let sink = EndpointSink {
@@ -322,7 +319,7 @@ fn reflect_dynamic(
     kind: &'static str,
     api: Api<DynamicObject>,
     resource: ApiResource,
-    changed: mpsc::UnboundedSender<()>,
+    changed: Signals,
 ) -> Store<DynamicObject> {
     let writer = reflector::store::Writer::new(resource);
     let store = writer.as_reader();
@@ -344,7 +341,7 @@ fn reflect<K>(
     api: Api<K>,
     config: watcher::Config,
     trim: impl Fn(&mut K) + Clone + Send + 'static,
-    changed: mpsc::UnboundedSender<()>,
+    changed: Signals,
 ) -> Store<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -353,6 +350,16 @@ where
     let (store, writer) = reflector::store();
     spawn_reflector(kind, api, config, trim, writer, changed);
     store
+}
+
+/// What a reflector is told and tells: it signals each change on `changed`, and learns from
+/// `resume` (a counter the API probe bumps) that the API server answers again after an outage.
+#[derive(Clone)]
+struct Signals {
+    changed: mpsc::UnboundedSender<()>,
+    resume: watch::Receiver<u64>,
+    /// Failed watch attempts so far (all kinds): the probe checks the API soon after one.
+    failures: Arc<AtomicU64>,
 }
 
 /// Whether a watcher error means its resourceVersion is gone for good (410 Gone).
@@ -373,19 +380,39 @@ fn spawn_reflector<K>(
     config: watcher::Config,
     trim: impl Fn(&mut K) + Clone + Send + 'static,
     mut sink: impl Sink<K>,
-    changed: mpsc::UnboundedSender<()>,
+    changed: Signals,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Send + Sync,
 {
     tokio::spawn(async move {
+        let Signals {
+            changed,
+            mut resume,
+            failures,
+        } = changed;
         let mut failing = false;
         loop {
             let stream = watcher(api.clone(), config.clone())
                 .default_backoff()
                 .modify(trim.clone());
             let mut stream = std::pin::pin!(stream);
-            while let Some(event) = stream.next().await {
+            resume.mark_unchanged();
+            let mut resumed = false;
+            loop {
+                let event = tokio::select! {
+                    event = stream.next() => event,
+                    // The API answers again while this watch waits out its backoff (grown
+                    // during the outage, up to 30 s): start afresh now.
+                    answer = resume.changed(), if failing => {
+                        if answer.is_ok() {
+                            info!(kind, "the API server answers again: watching afresh");
+                            resumed = true;
+                        }
+                        break;
+                    }
+                };
+                let Some(event) = event else { break };
                 match event {
                     Ok(event) => {
                         sink.apply(&event);
@@ -404,11 +431,14 @@ fn spawn_reflector<K>(
                     }
                     Err(error) => {
                         warn!(kind, %error, "watch failed; retrying with backoff, the last known state stays in force");
+                        failures.fetch_add(1, Ordering::Relaxed);
                         failing = true;
                     }
                 }
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            if !resumed {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     });
 }
@@ -417,7 +447,14 @@ fn spawn_reflector<K>(
 /// every kind has been listed.
 pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Arc<Snapshot>> {
     let (changed, mut changes) = mpsc::unbounded_channel();
-    let stores = start_watchers(&client, &options, changed);
+    let (resume, resumed) = watch::channel(0u64);
+    let failures = Arc::new(AtomicU64::new(0));
+    let signals = Signals {
+        changed,
+        resume: resumed,
+        failures: failures.clone(),
+    };
+    let stores = start_watchers(&client, &options, signals);
     stores.wait_until_ready().await;
     while changes.try_recv().is_ok() {}
     let first = stores.snapshot();
@@ -429,17 +466,18 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
     let (sender, receiver) = watch::channel(Arc::new(first));
     let staleness = Staleness::new(options.staleness_bound);
     let tracker = Arc::new(Mutex::new(StalenessTracker::new(staleness, Instant::now())));
-    tokio::spawn(probe(client, staleness.probe_interval, tracker.clone()));
+    tokio::spawn(probe(
+        client,
+        staleness.probe_interval,
+        tracker.clone(),
+        Resume { resume, failures },
+    ));
     tokio::spawn(publish(stores, changes, sender, tracker, options.debounce));
     receiver
 }
 
 /// Starts one watcher per kind the scope reads, each signalling its changes on `changed`.
-fn start_watchers(
-    client: &Client,
-    options: &SourceOptions,
-    changed: mpsc::UnboundedSender<()>,
-) -> Stores {
+fn start_watchers(client: &Client, options: &SourceOptions, changed: Signals) -> Stores {
     let ns = options.namespace.as_str();
     Stores {
         metallb: METALLB_KINDS
@@ -480,11 +518,7 @@ fn start_watchers(
 }
 
 /// Every Node for the controller; only its own for a speaker.
-fn reflect_nodes(
-    client: &Client,
-    scope: &Scope,
-    changed: mpsc::UnboundedSender<()>,
-) -> Store<Node> {
+fn reflect_nodes(client: &Client, scope: &Scope, changed: Signals) -> Store<Node> {
     let config = match scope {
         Scope::Controller => watcher::Config::default(),
         Scope::Speaker { node } => {
@@ -500,11 +534,7 @@ fn reflect_nodes(
     )
 }
 
-fn reflect_services(
-    client: &Client,
-    scope: &Scope,
-    changed: mpsc::UnboundedSender<()>,
-) -> Store<Service> {
+fn reflect_services(client: &Client, scope: &Scope, changed: Signals) -> Store<Service> {
     let (config, trim): (_, fn(&mut Service)) = match scope {
         // Every Service, the others than LoadBalancer cut to their identity: one that
         // leaves LoadBalancer must have its pool annotation removed.
@@ -597,24 +627,52 @@ fn log_report(report: Report) {
 /// by a healthy component stays under two intervals. Once a probe goes unanswered it asks
 /// every few seconds, so the API's return is noticed at once (a quiet cluster sends no
 /// event to notice it by).
-async fn probe(client: Client, interval: Duration, tracker: Arc<Mutex<StalenessTracker>>) {
+async fn probe(
+    client: Client,
+    interval: Duration,
+    tracker: Arc<Mutex<StalenessTracker>>,
+    watches: Resume,
+) {
     let timeout = interval.min(PROBE_RETRY);
-    let mut pause = interval / 2;
+    let mut unanswered = false;
+    // Watch failures up to the last answered probe.
+    let mut failures_seen = 0;
     loop {
-        tokio::time::sleep(pause).await;
-        if lock(&tracker).silent(Instant::now()) < interval / 2 {
-            pause = interval / 2;
+        tokio::time::sleep(if unanswered {
+            PROBE_RETRY.min(interval / 2)
+        } else {
+            PROBE_CHECK.min(interval / 2)
+        })
+        .await;
+        let failures = watches.failures.load(Ordering::Relaxed);
+        let quiet = lock(&tracker).silent(Instant::now()) >= interval / 2;
+        if !unanswered && !quiet && failures == failures_seen {
             continue;
         }
         let answer = tokio::time::timeout(timeout, client.apiserver_version()).await;
         if let Ok(Ok(_)) = answer {
             lock(&tracker).heard(Instant::now());
-            pause = interval / 2;
+            failures_seen = failures;
+            if std::mem::take(&mut unanswered) {
+                // Watches that failed meanwhile start afresh instead of waiting out their
+                // backoff (grown during the outage, up to 30 s).
+                watches.resume.send_modify(|generation| *generation += 1);
+            }
         } else {
-            pause = PROBE_RETRY.min(interval / 2);
+            unanswered = true;
         }
     }
 }
+
+/// What the probe tells the watches: the API answers again (`resume`); what they tell it: a
+/// watch failed (`failures`).
+struct Resume {
+    resume: watch::Sender<u64>,
+    failures: Arc<AtomicU64>,
+}
+
+/// How often the probe looks whether it has something to do (no request unless it has).
+const PROBE_CHECK: Duration = Duration::from_secs(1);
 
 /// How long a probe waits for an answer, and how soon an unanswered one is tried again.
 const PROBE_RETRY: Duration = Duration::from_secs(2);
