@@ -301,3 +301,31 @@ fn the_image_is_built_without_the_lab() {
         "the production binary links the lab: {tree}"
     );
 }
+
+#[test]
+fn the_readme_layout_names_every_crate_and_top_level_directory() {
+    let readme = std::fs::read_to_string(repository().join("README.md")).unwrap();
+    let layout = readme
+        .split("## Layout")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a Layout section");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(repository().join("crates")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !layout.contains(&format!("`crates/{name}`")) {
+            missing.push(format!("crates/{name}"));
+        }
+    }
+    for directory in [
+        "examples", "scripts", ".ci", "deploy", "charts", "tools", "fuzz",
+    ] {
+        if !layout.contains(directory) {
+            missing.push(directory.to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README's Layout does not name {missing:?}"
+    );
+}
