@@ -38,6 +38,13 @@ use crate::packet::{
 };
 use crate::rib::AdjRibOut;
 
+/// Whether a flush of route changes ends with End-of-RIB (after the initial exchange).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EndOfRib {
+    Send,
+    NotYet,
+}
+
 /// The attributes a caller chooses per route; the session adds the rest.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RouteAttributes {
@@ -364,7 +371,7 @@ impl Session {
         self.update_rib();
         if self.fsm.state() == State::Established && self.rib.has_changes() {
             if self.config.batch_delay.is_zero() {
-                self.flush(now, false);
+                self.flush(now, EndOfRib::NotYet);
             } else if self.flush_at.is_none() {
                 self.flush_at = Some(now + self.config.batch_delay);
             }
@@ -405,7 +412,7 @@ impl Session {
         self.fsm.handle_timeout(now);
         self.pump(now);
         if self.flush_at.is_some_and(|at| now >= at) {
-            self.flush(now, false);
+            self.flush(now, EndOfRib::NotYet);
         }
         if self.stale_until.is_some_and(|at| now >= at) {
             self.stale_until = None;
@@ -589,7 +596,7 @@ impl Session {
                 Output::Down(reason) => self.down(reason, now),
                 Output::ResendRoutes => {
                     self.rib.reset();
-                    self.flush(now, false);
+                    self.flush(now, EndOfRib::NotYet);
                 }
             }
         }
@@ -690,7 +697,7 @@ impl Session {
                 prefixes: no_next_hop,
             });
         }
-        self.flush(now, true);
+        self.flush(now, EndOfRib::Send);
     }
 
     fn down(&mut self, reason: DownReason, now: Instant) {
@@ -767,7 +774,7 @@ impl Session {
     }
 
     /// Sends the RIB's changes; after (re)connection also End-of-RIB.
-    fn flush(&mut self, now: Instant, end_of_rib: bool) {
+    fn flush(&mut self, now: Instant, end_of_rib: EndOfRib) {
         self.flush_at = None;
         if self.fsm.state() != State::Established {
             return;
@@ -810,7 +817,7 @@ impl Session {
                 messages,
             });
         }
-        if end_of_rib {
+        if end_of_rib == EndOfRib::Send {
             for family in &self.families {
                 updates.push(Update::end_of_rib(*family));
             }

@@ -14,6 +14,22 @@ use crate::{Frr, FrrDaemons, Lab, LabError, Namespace, Process, Result, wait_for
 /// The switch namespace's address on the segment.
 pub const SWITCH_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 250);
 
+/// A link's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    Up,
+    Down,
+}
+
+/// How a process is stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM (a rollout, an upgrade).
+    Term,
+    /// SIGKILL (a crash, the OOM killer).
+    Kill,
+}
+
 /// How a ToR knows its nodes: the two configurations operators run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Peering {
@@ -264,9 +280,12 @@ impl FabricView {
     }
 
     /// Takes `node`'s link down (its interface loses carrier) or brings it back up.
-    pub fn set_link(&self, node: &str, up: bool) -> Result<()> {
+    pub fn set_link(&self, node: &str, link: Link) -> Result<()> {
         self.node_view(node)?;
-        let state = if up { "up" } else { "down" };
+        let state = match link {
+            Link::Up => "up",
+            Link::Down => "down",
+        };
         self.switch()?
             .ip(&["link", "set", &format!("p-{node}"), state])
             .map(|_| ())
@@ -521,11 +540,12 @@ impl Fabric {
         self.switch.name()
     }
 
-    /// Stops a node's speaker: SIGTERM (Cease to its peers), or SIGKILL with `hard`.
-    pub fn stop_speaker(&mut self, node: &str, hard: bool) {
+    /// Stops a node's speaker: SIGTERM (it leaves its peers as configured), or SIGKILL (a
+    /// crash).
+    pub fn stop_speaker(&mut self, node: &str, stop: Stop) {
         if let Some(index) = self.speakers.iter().position(|(n, _)| n == node) {
             let (_, process) = self.speakers.remove(index);
-            if hard {
+            if stop == Stop::Kill {
                 process.signal("KILL");
             }
             self.lab.stop(&process);

@@ -13,7 +13,8 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::fabric::{Fabric, FabricSpec, Peering};
+pub use crate::fabric::Stop;
+use crate::fabric::{Fabric, FabricSpec, Link, Peering};
 use crate::fib::FibWatch;
 use crate::{LabError, Result, wait_for};
 
@@ -60,15 +61,6 @@ pub struct Seed {
     pub stale_seen: Vec<&'static str>,
     /// Services deleted so far.
     deleted: Vec<usize>,
-}
-
-/// How a speaker is stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
-    /// SIGTERM (a rollout, an upgrade).
-    Term,
-    /// SIGKILL (a crash, the OOM killer).
-    Kill,
 }
 
 /// What the ToRs saw during a fault, per ToR.
@@ -282,9 +274,9 @@ impl Seed {
         let hop = node_address(node)?;
         let start = Instant::now();
         for _ in 0..times {
-            self.fabric.set_link(node, false)?;
+            self.fabric.set_link(node, Link::Down)?;
             std::thread::sleep(down);
-            self.fabric.set_link(node, true)?;
+            self.fabric.set_link(node, Link::Up)?;
             std::thread::sleep(up);
         }
         let end = Instant::now();
@@ -307,7 +299,7 @@ impl Seed {
     ) -> Result<Outcome> {
         let hop = node_address(node)?;
         let start = Instant::now();
-        self.fabric.stop_speaker(node, stop == Stop::Kill);
+        self.fabric.stop_speaker(node, stop);
         meanwhile(self)?;
         std::thread::sleep(pause);
         self.stale_seen = TORS

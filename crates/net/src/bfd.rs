@@ -217,7 +217,7 @@ fn receiver(address: IpAddr, port: u16) -> io::Result<UdpSocket> {
     raw.set_nonblocking(true)?;
     raw.bind(&SocketAddr::new(address, port).into())
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen for BFD on UDP {port}: {e} (is another BFD daemon, such as FRR's bfdd, running here?)")))?;
-    socket::enable_receive_ttl(&raw, address.is_ipv6())?;
+    socket::enable_receive_ttl(&raw, socket::Family::of(address))?;
     UdpSocket::from_std(raw.into())
 }
 

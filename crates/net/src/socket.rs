@@ -51,11 +51,29 @@ pub fn set_tcp_md5(socket: &impl AsRawFd, peer: IpAddr, key: &[u8]) -> io::Resul
     )
 }
 
+/// The address family of a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    /// The family of `address`.
+    pub fn of(address: std::net::IpAddr) -> Family {
+        if address.is_ipv6() {
+            Family::Ipv6
+        } else {
+            Family::Ipv4
+        }
+    }
+}
+
 /// Drops received packets whose TTL (IPv4) or hop limit (IPv6) is below `minimum`: with 255 and
 /// peers sending at 255, only directly connected peers get through (GTSM, RFC 5082).
-pub fn set_minimum_ttl(socket: &impl AsRawFd, ipv6: bool, minimum: u8) -> io::Result<()> {
+pub fn set_minimum_ttl(socket: &impl AsRawFd, family: Family, minimum: u8) -> io::Result<()> {
     let value = libc::c_int::from(minimum);
-    if ipv6 {
+    if family == Family::Ipv6 {
         set_option(
             socket.as_raw_fd(),
             libc::IPPROTO_IPV6,
@@ -73,9 +91,9 @@ pub fn set_minimum_ttl(socket: &impl AsRawFd, ipv6: bool, minimum: u8) -> io::Re
 }
 
 /// Asks the kernel to report each received datagram's TTL / hop limit (see [`recv_with_ttl`]).
-pub fn enable_receive_ttl(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+pub fn enable_receive_ttl(socket: &impl AsRawFd, family: Family) -> io::Result<()> {
     let on: libc::c_int = 1;
-    if ipv6 {
+    if family == Family::Ipv6 {
         set_option(
             socket.as_raw_fd(),
             libc::IPPROTO_IPV6,
@@ -517,7 +535,7 @@ mod tests {
     #[test]
     fn receives_datagram_with_its_ttl() {
         let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-        enable_receive_ttl(&receiver, false).unwrap();
+        enable_receive_ttl(&receiver, Family::Ipv4).unwrap();
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         sender.set_ttl(200).unwrap();
         sender
@@ -815,6 +833,6 @@ mod tests {
     #[test]
     fn minimum_ttl_is_accepted_by_the_kernel() {
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        set_minimum_ttl(&socket, false, 255).unwrap();
+        set_minimum_ttl(&socket, Family::Ipv4, 255).unwrap();
     }
 }

@@ -53,7 +53,7 @@ fn apply(socket: &Socket, peer: IpAddr, options: &TcpOptions) -> io::Result<()> 
         }
     }
     if let Some(minimum) = options.minimum_ttl {
-        socket::set_minimum_ttl(socket, peer.is_ipv6(), minimum)?;
+        socket::set_minimum_ttl(socket, socket::Family::of(peer), minimum)?;
     }
     Ok(())
 }
@@ -102,7 +102,7 @@ pub fn allow_peer(listener: &TcpListener, peer: IpAddr, options: &TcpOptions) ->
         socket::set_tcp_md5(listener, peer, key)?;
     }
     if let Some(minimum) = options.minimum_ttl {
-        socket::set_minimum_ttl(listener, peer.is_ipv6(), minimum)?;
+        socket::set_minimum_ttl(listener, socket::Family::of(peer), minimum)?;
     }
     Ok(())
 }
