@@ -3,6 +3,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
@@ -399,91 +400,14 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
-        let snapshots = match &args.cluster_dir {
-            Some(dir) => match ironlb_cluster::watch(dir) {
-                Ok(snapshots) => snapshots,
-                Err(error) => {
-                    error!(dir = %dir.display(), %error, "cannot watch the cluster directory");
-                    return ExitCode::FAILURE;
-                }
-            },
-            None => {
-                let Some(client) = kube_client().await else {
-                    return ExitCode::FAILURE;
-                };
-                ironlb_k8s::watch(
-                    client,
-                    ironlb_k8s::SourceOptions {
-                        namespace: args.namespace.clone(),
-                        scope: ironlb_k8s::Scope::Speaker {
-                            node: args.node.clone(),
-                        },
-                        staleness_bound: args.api_staleness_bound,
-                        ..Default::default()
-                    },
-                )
-                .await
-            }
-        };
-        let options = SpeakerOptions {
-            node: args.node.clone(),
-            plan: PlanOptions {
-                load_balancer_class: args.lb_class.clone(),
-                ignore_exclude_label: args.ignore_exclude_lb,
-                session: SessionDefaults {
-                    router_id: args.router_id,
-                    ..SessionDefaults::default()
-                },
-            },
-            validate: ironlb_config::ValidateOptions {
-                namespace: args.namespace.clone(),
-            },
-            status_root: args.cluster_dir.clone(),
+        let Some(snapshots) = speaker_snapshots(&args).await else {
+            return ExitCode::FAILURE;
         };
         let (published, metrics) = tokio::sync::watch::channel(runtime::Published::default());
         if args.kubernetes
             && let Some(client) = kube_client().await
         {
-            // ServiceBGPStatus objects follow what was actually advertised.
-            let (statuses, receiver) =
-                tokio::sync::watch::channel(ironlb_cluster::status::SpeakerStatus::default());
-            let mut source = metrics.clone();
-            tokio::spawn(async move {
-                while source.changed().await.is_ok() {
-                    // Only what ServiceBGPStatus shows: Services sent to some peer (not the
-                    // thousands that are not announced here, with their reasons).
-                    let services: Vec<_> = source
-                        .borrow_and_update()
-                        .status
-                        .services
-                        .iter()
-                        .filter(|s| !s.peers.is_empty())
-                        .cloned()
-                        .collect();
-                    statuses.send_if_modified(|current| {
-                        // Ignore the timestamp: only real changes go to the API.
-                        let changed = current.services != services;
-                        current.services = services;
-                        changed
-                    });
-                }
-            });
-            tokio::spawn(ironlb_k8s::bgp_status::run(
-                client.clone(),
-                args.namespace.clone(),
-                args.node.clone(),
-                receiver,
-                snapshots.clone(),
-            ));
-            spawn_configuration_state(
-                client,
-                args.namespace.clone(),
-                ironlb_k8s::config_state::Component::speaker(&args.node),
-                metrics.clone(),
-                |published: &runtime::Published| {
-                    (published.updates > 0).then(|| published.errors())
-                },
-            );
+            report_to_kubernetes(client, &args, metrics.clone(), snapshots.clone());
         }
         serve_metrics(&args.metrics_address, move || {
             let published = metrics.borrow();
@@ -498,8 +422,106 @@ pub fn speaker(args: SpeakerArgs) -> ExitCode {
         })
         .await;
         info!(node = %args.node, kubernetes = args.kubernetes, "speaker started");
-        runtime::run(snapshots, options, Some(published), shutdown_signal()).await;
+        runtime::run(
+            snapshots,
+            speaker_options(&args),
+            Some(published),
+            shutdown_signal(),
+        )
+        .await;
         info!("speaker stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// The speaker's view of the cluster: the directory's, or the API's (only what its node needs).
+async fn speaker_snapshots(
+    args: &SpeakerArgs,
+) -> Option<tokio::sync::watch::Receiver<Arc<ironlb_cluster::Snapshot>>> {
+    match &args.cluster_dir {
+        Some(dir) => match ironlb_cluster::watch(dir) {
+            Ok(snapshots) => Some(snapshots),
+            Err(error) => {
+                error!(dir = %dir.display(), %error, "cannot watch the cluster directory");
+                None
+            }
+        },
+        None => {
+            let client = kube_client().await?;
+            let options = ironlb_k8s::SourceOptions {
+                namespace: args.namespace.clone(),
+                scope: ironlb_k8s::Scope::Speaker {
+                    node: args.node.clone(),
+                },
+                staleness_bound: args.api_staleness_bound,
+                ..Default::default()
+            };
+            Some(ironlb_k8s::watch(client, options).await)
+        }
+    }
+}
+
+fn speaker_options(args: &SpeakerArgs) -> SpeakerOptions {
+    SpeakerOptions {
+        node: args.node.clone(),
+        plan: PlanOptions {
+            load_balancer_class: args.lb_class.clone(),
+            ignore_exclude_label: args.ignore_exclude_lb,
+            session: SessionDefaults {
+                router_id: args.router_id,
+                ..SessionDefaults::default()
+            },
+        },
+        validate: ironlb_config::ValidateOptions {
+            namespace: args.namespace.clone(),
+        },
+        status_root: args.cluster_dir.clone(),
+    }
+}
+
+/// What a speaker writes to the API: ServiceBGPStatus objects following what was actually
+/// advertised, and its ConfigurationState.
+fn report_to_kubernetes(
+    client: kube::Client,
+    args: &SpeakerArgs,
+    published: tokio::sync::watch::Receiver<runtime::Published>,
+    snapshots: tokio::sync::watch::Receiver<Arc<ironlb_cluster::Snapshot>>,
+) {
+    let (statuses, receiver) =
+        tokio::sync::watch::channel(ironlb_cluster::status::SpeakerStatus::default());
+    let mut source = published.clone();
+    tokio::spawn(async move {
+        while source.changed().await.is_ok() {
+            // Only what ServiceBGPStatus shows: Services sent to some peer (not the
+            // thousands that are not announced here, with their reasons).
+            let services: Vec<_> = source
+                .borrow_and_update()
+                .status
+                .services
+                .iter()
+                .filter(|s| !s.peers.is_empty())
+                .cloned()
+                .collect();
+            statuses.send_if_modified(|current| {
+                // Ignore the timestamp: only real changes go to the API.
+                let changed = current.services != services;
+                current.services = services;
+                changed
+            });
+        }
+    });
+    tokio::spawn(ironlb_k8s::bgp_status::run(
+        client.clone(),
+        args.namespace.clone(),
+        args.node.clone(),
+        receiver,
+        snapshots,
+    ));
+    spawn_configuration_state(
+        client,
+        args.namespace.clone(),
+        ironlb_k8s::config_state::Component::speaker(&args.node),
+        published,
+        |published: &runtime::Published| (published.updates > 0).then(|| published.errors()),
+    );
 }

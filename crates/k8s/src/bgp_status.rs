@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ironlb_api::k8s_openapi::api::core::v1::Service;
-use ironlb_cluster::Snapshot;
+use ironlb_model::Snapshot;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use ironlb_api::v1beta1::{ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus};
-use ironlb_cluster::status::SpeakerStatus;
+use ironlb_model::status::SpeakerStatus;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;

@@ -155,7 +155,7 @@ async fn write(
         "apiVersion": "metallb.io/v1beta1",
         "kind": "ConfigurationState",
         "metadata": {"name": component.name, "namespace": namespace},
-        "status": status(component.condition_type, errors, &ironlb_cluster::time::now()),
+        "status": status(component.condition_type, errors, &ironlb_model::time::now()),
     });
     api.patch_status(&component.name, &params, &Patch::Apply(&object))
         .await?;

@@ -12,11 +12,9 @@ use std::sync::Arc;
 use ironlb_alloc::ingress_ips;
 use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_api::v1beta1::IPAddressPoolStatus;
-use ironlb_cluster::Snapshot;
-use ironlb_cluster::status::{
-    ControllerStatus, EventObject, EventRecord, PoolStatus, ServiceStatus,
-};
 use ironlb_controller::{Controller, Options};
+use ironlb_model::Snapshot;
+use ironlb_model::status::{ControllerStatus, EventObject, EventRecord, PoolStatus, ServiceStatus};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
@@ -43,7 +41,7 @@ impl Published {
     /// Everything wrong with the configuration as the API holds it: unreadable objects and
     /// validation errors (the last valid configuration stays in force meanwhile).
     pub fn errors(&self) -> Vec<String> {
-        ironlb_cluster::status::configuration_problems(
+        ironlb_model::status::configuration_problems(
             &self.problems,
             &self.status.configuration_errors,
         )
@@ -321,8 +319,8 @@ async fn publish_events(recorder: &Recorder, snapshot: &Snapshot, events: Vec<Ev
                 let Some(service) = service else { return };
                 let event = Event {
                     type_: match record.type_ {
-                        ironlb_cluster::status::EventType::Warning => EventType::Warning,
-                        ironlb_cluster::status::EventType::Normal => EventType::Normal,
+                        ironlb_model::status::EventType::Warning => EventType::Warning,
+                        ironlb_model::status::EventType::Normal => EventType::Normal,
                     },
                     reason: record.reason.clone(),
                     note: Some(record.message.clone()),

@@ -1,5 +1,5 @@
 //! IronLB on Kubernetes (kube-rs), kept thin: the API is watched into the same
-//! [`ironlb_cluster::Snapshot`] the cluster directory gives ([`source`]), decisions stay in the
+//! [`ironlb_model::Snapshot`] the cluster directory gives ([`source`]), decisions stay in the
 //! pure cores, and this crate writes their results back: Service status, annotations and
 //! events ([`controller`]), under a Lease ([`lease`]).
 

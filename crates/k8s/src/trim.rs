@@ -2,7 +2,7 @@
 //! for as long as the process runs, so fields nobody reads are dropped as objects arrive:
 //! `managedFields` and `kubectl.kubernetes.io/last-applied-configuration` are often most of
 //! an object, a Node's image list is kilobytes, and a speaker needs only a sliver of each
-//! Service (of an EndpointSlice it keeps only [`ironlb_cluster::SliceEndpoints`]). These functions are pure and say exactly which fields stay;
+//! Service (of an EndpointSlice it keeps only [`ironlb_model::SliceEndpoints`]). These functions are pure and say exactly which fields stay;
 //! the decisions that read the objects (allocation, the speaker's plan) read nothing else.
 
 use std::collections::BTreeMap;

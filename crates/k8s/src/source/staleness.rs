@@ -87,7 +87,7 @@ pub struct Observation {
 }
 
 impl Observation {
-    /// Why a snapshot published now is stale ([`ironlb_cluster::Snapshot::stale`]), if it is.
+    /// Why a snapshot published now is stale ([`ironlb_model::Snapshot::stale`]), if it is.
     pub fn stale_reason(&self) -> Option<String> {
         (self.verdict == Verdict::Stale).then(|| {
             format!(
