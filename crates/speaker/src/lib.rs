@@ -3,6 +3,7 @@
 //! Pure functions over a configuration and a cluster snapshot; the BGP engine and the
 //! Kubernetes / cluster-directory layers only feed them and apply their results.
 
+pub mod layer2;
 pub mod plan;
 pub mod session;
 

@@ -64,6 +64,9 @@ pub enum Reason {
     NodeLabeledExcludeBalancers,
     NoLocalEndpoints,
     NoEndpoints,
+    /// Layer 2: a Service sharing its address cannot be chosen by an L2Advertisement's
+    /// `serviceSelectors`.
+    SharedIpWithServiceSelector,
     /// IronLB's: the speaker has not heard from the cluster for longer than its staleness
     /// bound, so it no longer trusts its last view.
     ClusterViewStale,
@@ -81,6 +84,7 @@ impl fmt::Display for Reason {
             Reason::NodeLabeledExcludeBalancers => "nodeLabeledExcludeBalancers",
             Reason::NoLocalEndpoints => "noLocalEndpoints",
             Reason::NoEndpoints => "noEndpoints",
+            Reason::SharedIpWithServiceSelector => "sharedIPWithServiceSelector",
             Reason::ClusterViewStale => "clusterViewStale",
         })
     }
@@ -437,7 +441,7 @@ fn peer_carries_family(peer: &Peer, ipv6: bool) -> bool {
     }
 }
 
-fn node_network_unavailable(node: &Node) -> bool {
+pub(crate) fn node_network_unavailable(node: &Node) -> bool {
     node.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
@@ -448,7 +452,7 @@ fn node_network_unavailable(node: &Node) -> bool {
 
 /// Per Service (namespace, name): the nodes hosting an endpoint that can serve (None: an
 /// endpoint without a node). One pass over the slices, however many Services there are.
-fn serving_endpoint_nodes(
+pub(crate) fn serving_endpoint_nodes(
     endpoints: &[Arc<SliceEndpoints>],
 ) -> BTreeMap<(&str, &str), BTreeSet<Option<&str>>> {
     let mut serving: BTreeMap<(&str, &str), BTreeSet<Option<&str>>> = BTreeMap::new();

@@ -1,0 +1,319 @@
+//! Layer 2 mode (MetalLB's `speaker/layer2_controller.go`): for each LoadBalancer Service whose
+//! pool an L2Advertisement covers, exactly one node, the owner, answers ARP (IPv4) and Neighbor
+//! Solicitations (IPv6) for its addresses. Every speaker computes the same owner from the same
+//! inputs, so no coordination is needed beyond knowing which speakers are alive.
+//!
+//! For one Service, in MetalLB's order (the first failing check says why it is not announced):
+//! 1. an address in status, all of them in one pool ([`Reason::NoIpAllocated`],
+//!    [`Reason::IpNotAllowed`]); a pool no L2Advertisement covers is not layer 2 at all;
+//! 2. some endpoint anywhere can serve ([`Reason::NoEndpoints`]);
+//! 3. the L2Advertisements of the pool whose `serviceSelectors` match the Service (none:
+//!    [`Reason::NoMatchingAdvertisement`]); a Service sharing its address
+//!    (`metallb.io/allow-shared-ip`) cannot be selected by Service selectors
+//!    ([`Reason::SharedIpWithServiceSelector`]);
+//! 4. the candidates: live speakers on nodes one of those advertisements selects
+//!    (`nodeSelectors`), neither `NetworkUnavailable` nor labelled
+//!    `node.kubernetes.io/exclude-from-external-load-balancers`; with
+//!    `externalTrafficPolicy: Local`, only those hosting an endpoint that can serve;
+//! 5. the owner: the candidate with the highest summed `preferredNodeSelectors` weight, ties
+//!    broken by SHA-256 of `node#first-address`, lowest first. The hash is MetalLB's, so
+//!    IronLB picks the very node MetalLB would: Services spread over nodes, and swapping
+//!    MetalLB for IronLB moves no address;
+//! 6. the owner announces on the interfaces of the advertisements that select it (all but
+//!    excluded ones when one of them names none).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ironlb_api::k8s_openapi::api::core::v1::{Node, Service};
+use ironlb_config::selector::any_matches;
+use ironlb_config::{Config, L2Advertisement};
+use ironlb_model::SliceEndpoints;
+use sha2::{Digest, Sha256};
+
+use crate::plan::{
+    EXCLUDE_LABEL, PlanOptions, Reason, ServiceKey,
+    node_network_unavailable as network_unavailable, serving_endpoint_nodes as serving_nodes,
+};
+
+/// Where an owner answers for its addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Interfaces {
+    /// Every interface (but those excluded, as MetalLB's `metallb-excludel2` list does).
+    All,
+    /// Only these, by name.
+    Named(BTreeSet<String>),
+}
+
+impl Interfaces {
+    /// Both selections together.
+    fn union(self, other: Interfaces) -> Interfaces {
+        match (self, other) {
+            (Interfaces::Named(mut a), Interfaces::Named(b)) => {
+                a.extend(b);
+                Interfaces::Named(a)
+            }
+            _ => Interfaces::All,
+        }
+    }
+}
+
+/// What layer 2 mode decided for one Service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layer2Outcome {
+    /// `owner` answers for `addresses`; when the owner is this node, on `interfaces`.
+    Owned {
+        owner: String,
+        addresses: Vec<IpAddr>,
+        interfaces: Interfaces,
+    },
+    NotAnnounced(Reason),
+}
+
+/// Layer 2 mode as one node sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Layer2Plan {
+    /// Per Service in a pool an L2Advertisement covers: its owner, or why nobody owns it.
+    pub services: BTreeMap<ServiceKey, Layer2Outcome>,
+    /// What this node answers for, and where.
+    pub announce: BTreeMap<IpAddr, Interfaces>,
+    /// Every node an L2Advertisement selects, this one excluded: the speakers whose liveness
+    /// decides ownership.
+    pub candidates: BTreeSet<String>,
+}
+
+impl Layer2Plan {
+    /// Whether this node owns anything.
+    pub fn is_empty(&self) -> bool {
+        self.announce.is_empty()
+    }
+}
+
+/// Decides layer 2 mode for `node_name`, given the speakers known to be alive (`live`; this
+/// node is always counted as alive).
+pub fn layer2_plan(
+    config: &Config,
+    node_name: &str,
+    nodes: &[Node],
+    services: &[Arc<Service>],
+    endpoints: &[Arc<SliceEndpoints>],
+    live: &BTreeSet<String>,
+    options: &PlanOptions,
+) -> Layer2Plan {
+    let mut plan = Layer2Plan::default();
+    if config.l2_advertisements.is_empty() {
+        return plan;
+    }
+    let nodes: BTreeMap<&str, &Node> = nodes
+        .iter()
+        .filter_map(|node| Some((node.metadata.name.as_deref()?, node)))
+        .collect();
+    for ad in &config.l2_advertisements {
+        for (name, node) in &nodes {
+            if *name != node_name && any_matches(&ad.node_selectors, &labels(node)) {
+                plan.candidates.insert((*name).to_string());
+            }
+        }
+    }
+    let serving = serving_nodes(endpoints);
+    let nobody = BTreeSet::new();
+    for service in services {
+        let Some(spec) = &service.spec else { continue };
+        if spec.type_.as_deref() != Some("LoadBalancer")
+            || spec.load_balancer_class != options.load_balancer_class
+        {
+            continue;
+        }
+        let key = ServiceKey {
+            namespace: service
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            name: service.metadata.name.clone().unwrap_or_default(),
+        };
+        let serving = serving
+            .get(&(key.namespace.as_str(), key.name.as_str()))
+            .unwrap_or(&nobody);
+        let election = Election {
+            config,
+            node_name,
+            nodes: &nodes,
+            live,
+            options,
+        };
+        let Some(outcome) = election.decide(service, serving) else {
+            continue;
+        };
+        if let Layer2Outcome::Owned {
+            owner,
+            addresses,
+            interfaces,
+        } = &outcome
+            && owner == node_name
+        {
+            for address in addresses {
+                let merged = match plan.announce.remove(address) {
+                    Some(existing) => existing.union(interfaces.clone()),
+                    None => interfaces.clone(),
+                };
+                plan.announce.insert(*address, merged);
+            }
+        }
+        plan.services.insert(key, outcome);
+    }
+    plan
+}
+
+/// The inputs every Service's election shares.
+struct Election<'a> {
+    config: &'a Config,
+    node_name: &'a str,
+    nodes: &'a BTreeMap<&'a str, &'a Node>,
+    live: &'a BTreeSet<String>,
+    options: &'a PlanOptions,
+}
+
+impl Election<'_> {
+    /// `None` when the Service's pool is not announced in layer 2 mode.
+    fn decide(&self, service: &Service, serving: &BTreeSet<Option<&str>>) -> Option<Layer2Outcome> {
+        let addresses: Vec<IpAddr> = service
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|ingress| ingress.ip.as_deref()?.parse().ok())
+            .collect();
+        let Some(first) = addresses.first() else {
+            return self.if_any_layer2(Reason::NoIpAllocated);
+        };
+        let Some(pool) = self
+            .config
+            .pools
+            .values()
+            .find(|pool| addresses.iter().all(|ip| pool.contains(*ip)))
+        else {
+            return self.if_any_layer2(Reason::IpNotAllowed);
+        };
+        let pool_ads: Vec<&L2Advertisement> = self
+            .config
+            .l2_advertisements
+            .iter()
+            .filter(|ad| ad.pools.contains(&pool.name))
+            .collect();
+        if pool_ads.is_empty() {
+            return None;
+        }
+        let not = |reason| Some(Layer2Outcome::NotAnnounced(reason));
+        if serving.is_empty() {
+            return not(Reason::NoEndpoints);
+        }
+        let service_labels = service.metadata.labels.clone().unwrap_or_default();
+        let ads: Vec<&L2Advertisement> = pool_ads
+            .into_iter()
+            .filter(|ad| any_matches(&ad.service_selectors, &service_labels))
+            .collect();
+        if ads.is_empty() {
+            return not(Reason::NoMatchingAdvertisement);
+        }
+        if shares_its_address(service) && ads.iter().any(|ad| !ad.service_selectors.is_empty()) {
+            return not(Reason::SharedIpWithServiceSelector);
+        }
+        let local_policy = service
+            .spec
+            .as_ref()
+            .and_then(|s| s.external_traffic_policy.as_deref())
+            == Some("Local");
+        let mut candidates: Vec<(&str, i64)> = self
+            .nodes
+            .iter()
+            .filter(|(name, _)| **name == self.node_name || self.live.contains(**name))
+            .filter(|(_, node)| !network_unavailable(node))
+            .filter(|(_, node)| {
+                self.options.ignore_exclude_label || !labels(node).contains_key(EXCLUDE_LABEL)
+            })
+            .filter(|(name, _)| !local_policy || serving.contains(&Some(**name)))
+            .filter_map(|(name, node)| {
+                let node_labels = labels(node);
+                let selecting: Vec<&&L2Advertisement> = ads
+                    .iter()
+                    .filter(|ad| any_matches(&ad.node_selectors, &node_labels))
+                    .collect();
+                if selecting.is_empty() {
+                    return None;
+                }
+                let score = selecting
+                    .iter()
+                    .flat_map(|ad| &ad.preferred_nodes)
+                    .filter(|(_, selector)| selector.matches(&node_labels))
+                    .map(|(weight, _)| i64::from(*weight))
+                    .sum();
+                Some((*name, score))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return not(Reason::NotOwner);
+        }
+        let ip = first.to_string();
+        candidates.sort_by(|(a, score_a), (b, score_b)| {
+            score_b
+                .cmp(score_a)
+                .then_with(|| election_hash(a, &ip).cmp(&election_hash(b, &ip)))
+        });
+        let owner = candidates[0].0;
+        let interfaces = self
+            .nodes
+            .get(owner)
+            .map(|node| {
+                let node_labels = labels(node);
+                ads.iter()
+                    .filter(|ad| any_matches(&ad.node_selectors, &node_labels))
+                    .map(|ad| interfaces_of(ad))
+                    .reduce(Interfaces::union)
+                    .unwrap_or(Interfaces::All)
+            })
+            .unwrap_or(Interfaces::All);
+        Some(Layer2Outcome::Owned {
+            owner: owner.to_string(),
+            addresses,
+            interfaces,
+        })
+    }
+
+    /// A Service without a usable address is reported only when layer 2 mode is configured
+    /// at all.
+    fn if_any_layer2(&self, reason: Reason) -> Option<Layer2Outcome> {
+        (!self.config.l2_advertisements.is_empty()).then_some(Layer2Outcome::NotAnnounced(reason))
+    }
+}
+
+fn interfaces_of(ad: &L2Advertisement) -> Interfaces {
+    if ad.interfaces.is_empty() {
+        Interfaces::All
+    } else {
+        Interfaces::Named(ad.interfaces.iter().cloned().collect())
+    }
+}
+
+/// MetalLB's tie-break: SHA-256 of `node#ip`, compared as bytes.
+pub fn election_hash(node: &str, ip: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(node.as_bytes());
+    hasher.update(b"#");
+    hasher.update(ip.as_bytes());
+    hasher.finalize().into()
+}
+
+fn labels(node: &Node) -> BTreeMap<String, String> {
+    node.metadata.labels.clone().unwrap_or_default()
+}
+
+fn shares_its_address(service: &Service) -> bool {
+    service.metadata.annotations.as_ref().is_some_and(|a| {
+        a.contains_key("metallb.io/allow-shared-ip")
+            || a.contains_key("metallb.universe.tf/allow-shared-ip")
+    })
+}
