@@ -4,6 +4,7 @@
 //! Kubernetes / cluster-directory layers only feed them and apply their results.
 
 pub mod layer2;
+pub mod liveness;
 pub mod plan;
 pub mod session;
 
