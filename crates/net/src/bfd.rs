@@ -41,6 +41,9 @@ pub enum Command {
     Add(PeerConfig),
     /// Stops a session, telling the peer AdminDown first.
     Remove(IpAddr),
+    /// Takes a session administratively down (the peer is told, and counts us as not there),
+    /// or brings it back.
+    Admin(IpAddr, Admin),
     /// Tells every peer AdminDown, stops, and says so on the channel.
     Shutdown(tokio::sync::oneshot::Sender<()>),
 }
@@ -57,6 +60,13 @@ pub async fn shutdown(commands: &mpsc::UnboundedSender<Command>) {
     if commands.send(Command::Shutdown(done)).is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
     }
+}
+
+/// A session's administrative state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admin {
+    Down,
+    Up,
 }
 
 /// A state change, sent to whoever couples BFD to BGP.
@@ -131,6 +141,9 @@ pub struct PeerStatus {
     pub packets_received: u64,
     pub packets_sent: u64,
     pub packets_discarded: u64,
+    /// The last packet accepted from the peer (even while the session is AdminDown): when,
+    /// and the state the peer said it is in.
+    pub heard: Option<(Instant, State)>,
 }
 
 /// Shared, read-only view of every session.
@@ -150,6 +163,8 @@ struct Entry {
     session: Session,
     socket: UdpSocket,
     since: Instant,
+    /// The last packet accepted from the peer: when, and the state it said the peer is in.
+    heard: Option<(Instant, State)>,
 }
 
 /// Starts the driver on the current tokio runtime. Binds UDP 3784 (and 4784) for IPv4 and IPv6
@@ -344,6 +359,7 @@ impl Driver {
                                 session,
                                 socket,
                                 since: now,
+                                heard: None,
                             },
                         );
                     }
@@ -365,6 +381,14 @@ impl Driver {
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&peer);
                     info!(%peer, "BFD session removed");
+                }
+            }
+            Command::Admin(peer, admin) => {
+                if let Some(entry) = self.sessions.get_mut(&peer) {
+                    match admin {
+                        Admin::Down => entry.session.set_admin_down(now),
+                        Admin::Up => entry.session.enable(now),
+                    }
                 }
             }
             // Handled in `run`, which ends the task.
@@ -425,6 +449,7 @@ impl Driver {
                 self.count(DiscardReason::TtlTooLow);
                 continue;
             }
+            entry.heard = Some((now, packet.state));
             if let Err(reason) = entry.session.handle_packet(&packet, now) {
                 self.count(reason);
             }
@@ -495,6 +520,7 @@ impl Driver {
                 packets_received: counters.packets_received,
                 packets_sent: counters.packets_sent,
                 packets_discarded: counters.packets_discarded,
+                heard: entry.heard,
             };
             self.status
                 .lock()
