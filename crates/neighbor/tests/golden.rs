@@ -155,10 +155,7 @@ fn neighbor_solicitation() -> Frame {
         source: REQUESTER,
         vlan: None,
         payload: Payload::Ndp {
-            ip: Ipv6Header::neighbor_discovery(
-                REQUESTER_V6,
-                "ff02::1:ff00:10".parse().unwrap(),
-            ),
+            ip: Ipv6Header::neighbor_discovery(REQUESTER_V6, "ff02::1:ff00:10".parse().unwrap()),
             message: NdpMessage::Solicitation(NeighborSolicitation {
                 target: SERVICE_V6,
                 source_link_layer_address: Some(REQUESTER),
@@ -238,7 +235,10 @@ fn neighbor_solicitation_golden_bytes_both_ways() {
 #[test]
 fn solicited_neighbor_advertisement_golden_bytes_both_ways() {
     assert!(independent_checksum_holds(&NEIGHBOR_ADVERTISEMENT));
-    assert_eq!(neighbor_advertisement(true).to_bytes(), NEIGHBOR_ADVERTISEMENT);
+    assert_eq!(
+        neighbor_advertisement(true).to_bytes(),
+        NEIGHBOR_ADVERTISEMENT
+    );
     assert_eq!(
         Frame::decode(&NEIGHBOR_ADVERTISEMENT),
         Ok(neighbor_advertisement(true))
@@ -313,7 +313,10 @@ fn golden_solicitation_gets_the_golden_advertisement() {
     let mut responder = responder_owning_the_service_addresses(now);
     drain(&mut responder, now);
     responder.handle_frame(InterfaceId(1), &NEIGHBOR_SOLICITATION, now);
-    assert_eq!(drain(&mut responder, now), [NEIGHBOR_ADVERTISEMENT.to_vec()]);
+    assert_eq!(
+        drain(&mut responder, now),
+        [NEIGHBOR_ADVERTISEMENT.to_vec()]
+    );
 }
 
 #[test]
