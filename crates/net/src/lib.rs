@@ -1,8 +1,12 @@
 //! IO for IronLB's sans-IO protocol cores: the socket options they need ([`socket`], the only
-//! `unsafe` code in IronLB), TCP for BGP ([`tcp`]) and thin tokio drivers ([`bfd`], [`bgp`]).
+//! `unsafe` code in IronLB), TCP for BGP ([`tcp`]), thin tokio drivers ([`bfd`], [`bgp`]), and
+//! for layer 2 mode the packet sockets ARP and Neighbor Discovery go through ([`packet`]) and
+//! the node's interfaces ([`interfaces`]).
 
 pub mod bfd;
 pub mod bgp;
 pub mod http;
+pub mod interfaces;
+pub mod packet;
 pub mod socket;
 pub mod tcp;

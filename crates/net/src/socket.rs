@@ -1,9 +1,11 @@
 //! The system calls IronLB needs that the standard library and socket2 do not offer: TCP MD5
 //! signatures (RFC 2385), minimum TTL / hop limit (GTSM, RFC 5082), receiving the TTL / hop
-//! limit of each datagram (BFD's RFC 5881 §5 check), entering a network namespace, and inotify
-//! for watching a cluster directory; and handing free heap back to the system. All of IronLB's
-//! `unsafe` code is here, each block a single call on a file descriptor the caller owns (or, for
-//! the heap, none).
+//! limit of each datagram (BFD's RFC 5881 §5 check), entering a network namespace, inotify
+//! for watching a cluster directory, packet sockets (`AF_PACKET`, whole Ethernet frames, with
+//! a classic BPF filter) for layer 2 mode's ARP and Neighbor Discovery, and listing the
+//! interfaces and their addresses (`getifaddrs`); and handing free heap back to the system.
+//! All of IronLB's `unsafe` code is here, each block a single call on a file descriptor the
+//! caller owns (or, for the heap and the interface list, memory the C library hands over).
 
 #![allow(unsafe_code)]
 
@@ -455,6 +457,441 @@ impl DirectoryWatch {
 impl AsRawFd for DirectoryWatch {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// A packet socket's `sockaddr_ll` for one interface and ethertype. Index 0 would mean "every
+/// interface" to `bind`, and indexes past `i32::MAX` do not exist: both are refused.
+fn link_address(interface_index: u32, ethertype: u16) -> io::Result<libc::sockaddr_ll> {
+    let index = libc::c_int::try_from(interface_index)
+        .ok()
+        .filter(|&index| index > 0)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "interface index {interface_index} names no interface: give the index the \
+                     kernel lists for it (ip link, or ironlb_net::interfaces::list)"
+                ),
+            )
+        })?;
+    // SAFETY: an all-zero sockaddr_ll is a valid value.
+    let mut address: libc::sockaddr_ll = unsafe { zeroed() };
+    address.sll_family = libc::AF_PACKET as libc::c_ushort;
+    address.sll_protocol = ethertype.to_be();
+    address.sll_ifindex = index;
+    Ok(address)
+}
+
+/// `error` with `what` (the situation, and what to do about it) in front, its kind kept.
+fn explained(error: io::Error, what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(error.kind(), format!("{what}: {error}"))
+}
+
+/// Opens a packet socket (`AF_PACKET`, `SOCK_RAW`: whole Ethernet frames, header included)
+/// receiving the frames of one `ethertype` on one interface that pass `filter`, a classic BPF
+/// program run by the kernel on each frame; non-blocking and close-on-exec.
+///
+/// The socket is created receiving nothing (protocol 0), the filter attached, and only then is
+/// it bound to the interface and ethertype: no frame the filter would drop is ever queued.
+/// Frames this host sends never reach it: the kernel copies outgoing frames (`PACKET_OUTGOING`)
+/// only to sockets bound to every ethertype (`ETH_P_ALL`, as tcpdump's), and drops looped-back
+/// multicast (`PACKET_LOOPBACK`) for all packet sockets.
+/// While the interface is down the socket receives nothing, and its next receive fails with
+/// `ENETDOWN` once; frames flow again when the interface is up. If the interface is deleted the
+/// socket never receives again: open a new one.
+pub fn open_packet_socket(
+    interface_index: u32,
+    ethertype: u16,
+    filter: &[libc::sock_filter],
+) -> io::Result<PacketFd> {
+    use std::os::fd::FromRawFd;
+    let address = link_address(interface_index, ethertype)?;
+    let program = libc::sock_fprog {
+        len: u16::try_from(filter.len()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a BPF filter has at most 65535 instructions, this one {}",
+                    filter.len()
+                ),
+            )
+        })?,
+        // The kernel only reads the program (it copies it in SO_ATTACH_FILTER).
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: socket takes integers only and returns a new descriptor or -1.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if raw < 0 {
+        let error = io::Error::last_os_error();
+        return Err(match error.raw_os_error() {
+            Some(libc::EPERM | libc::EACCES) => explained(
+                error,
+                "cannot open a packet socket: the speaker needs CAP_NET_RAW for layer 2 mode",
+            ),
+            Some(libc::EAFNOSUPPORT) => explained(
+                error,
+                "this kernel has no packet sockets (CONFIG_PACKET), which layer 2 mode needs",
+            ),
+            _ => explained(error, "cannot open a packet socket"),
+        });
+    }
+    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+    set_option(
+        socket.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        &program,
+    )
+    .map_err(|error| {
+        explained(
+            error,
+            "the kernel refused the packet socket's BPF filter (a bug in IronLB, or \
+             net.core.optmem_max too small)",
+        )
+    })?;
+    // SAFETY: `address` is a sockaddr_ll on the stack, its size passed along.
+    let result = unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            (&address as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if result < 0 {
+        let error = io::Error::last_os_error();
+        return Err(match error.raw_os_error() {
+            Some(libc::ENODEV) => explained(
+                error,
+                format!(
+                    "no interface has index {interface_index} in the speaker's network namespace \
+                     (deleted, or the speaker does not run with hostNetwork)"
+                ),
+            ),
+            _ => explained(
+                error,
+                format!("cannot bind a packet socket to interface index {interface_index}"),
+            ),
+        });
+    }
+    Ok(PacketFd(socket))
+}
+
+/// A packet socket's descriptor ([`open_packet_socket`]), closed on drop.
+#[derive(Debug)]
+pub struct PacketFd(std::os::fd::OwnedFd);
+
+impl PacketFd {
+    /// Registers the socket with the current tokio runtime, for readiness (readable, writable,
+    /// and error: an interface going down only sets the socket's error).
+    pub fn into_async(self) -> io::Result<tokio::io::unix::AsyncFd<PacketFd>> {
+        // SAFETY: the descriptor is the PacketFd's own OwnedFd, which nothing replaces or
+        // closes while the PacketFd lives; AsyncFd deregisters it before dropping it.
+        unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(
+                self,
+                tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
+            )
+        }
+        .map_err(io::Error::from)
+    }
+}
+
+impl AsRawFd for PacketFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// Makes the interface pass every multicast frame up to the host (`PACKET_MR_ALLMULTI`), as
+/// long as `socket` is open: Neighbor Solicitations go to solicited-node groups
+/// (`33:33:ff:xx:xx:xx`) that a NIC filters out unless the host joined them. The kernel counts
+/// these memberships, so closing the socket undoes exactly this one.
+pub fn receive_all_multicast(socket: &impl AsRawFd, interface_index: u32) -> io::Result<()> {
+    let index = link_address(interface_index, 0)?.sll_ifindex;
+    let request = libc::packet_mreq {
+        mr_ifindex: index,
+        mr_type: libc::PACKET_MR_ALLMULTI as libc::c_ushort,
+        mr_alen: 0,
+        mr_address: [0; 8],
+    };
+    set_option(
+        socket.as_raw_fd(),
+        libc::SOL_PACKET,
+        libc::PACKET_ADD_MEMBERSHIP,
+        &request,
+    )
+    .map_err(|error| {
+        explained(
+            error,
+            format!(
+                "cannot make interface index {interface_index} receive all multicast frames, \
+                 which Neighbor Solicitations need"
+            ),
+        )
+    })
+}
+
+/// What the kernel says about a frame a packet socket received (its `sockaddr_ll`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceivedFrame {
+    /// The frame's whole length, which is more than what was copied when the buffer was too
+    /// short (`MSG_TRUNC`).
+    pub length: usize,
+    /// The interface it came in on (or, for `PACKET_OUTGOING`, went out of).
+    pub interface_index: u32,
+    /// `sll_pkttype`: `PACKET_HOST`, `PACKET_BROADCAST`, `PACKET_MULTICAST`,
+    /// `PACKET_OTHERHOST`, `PACKET_OUTGOING`, `PACKET_LOOPBACK`...
+    pub packet_type: u8,
+}
+
+/// Receives one whole frame from a packet socket without blocking (`WouldBlock` when none is
+/// queued). The frame is copied into `buffer` up to its length; [`ReceivedFrame::length`] says
+/// how long it really was.
+pub fn recv_frame(socket: &impl AsRawFd, buffer: &mut [u8]) -> io::Result<ReceivedFrame> {
+    // SAFETY: an all-zero sockaddr_ll is a valid value.
+    let mut source: libc::sockaddr_ll = unsafe { zeroed() };
+    let mut source_length = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `buffer` and `source` are valid for writes of the lengths passed along for the
+    // duration of the call; the kernel copies at most `source_length` bytes of address.
+    let received = unsafe {
+        libc::recvfrom(
+            socket.as_raw_fd(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            (&mut source as *mut libc::sockaddr_ll).cast(),
+            &mut source_length,
+        )
+    };
+    if received < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ReceivedFrame {
+        length: received as usize,
+        interface_index: u32::try_from(source.sll_ifindex).unwrap_or(0),
+        packet_type: source.sll_pkttype,
+    })
+}
+
+/// Sends one whole frame (Ethernet header included, as it goes on the wire) out of the
+/// interface, without blocking (`WouldBlock` when the socket's send buffer is full).
+pub fn send_frame(
+    socket: &impl AsRawFd,
+    interface_index: u32,
+    ethertype: u16,
+    frame: &[u8],
+) -> io::Result<()> {
+    const ETHERNET_HEADER: usize = 14;
+    if frame.len() < ETHERNET_HEADER {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a frame of {} bytes has no room for its {ETHERNET_HEADER}-byte Ethernet header",
+                frame.len()
+            ),
+        ));
+    }
+    let mut address = link_address(interface_index, ethertype)?;
+    address.sll_halen = 6;
+    address.sll_addr[..6].copy_from_slice(&frame[..6]);
+    // SAFETY: `frame` and `address` are valid for reads of the lengths passed along for the
+    // duration of the call.
+    let sent = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            frame.as_ptr().cast(),
+            frame.len(),
+            libc::MSG_DONTWAIT,
+            (&address as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if sent < 0 {
+        let error = io::Error::last_os_error();
+        return Err(match error.raw_os_error() {
+            Some(libc::ENETDOWN) => explained(
+                error,
+                format!(
+                    "interface index {interface_index} is down: nothing can be sent until it is up"
+                ),
+            ),
+            Some(libc::ENXIO | libc::ENODEV) => explained(
+                error,
+                format!(
+                    "interface index {interface_index} is gone: open a socket on its successor"
+                ),
+            ),
+            Some(libc::EMSGSIZE) => explained(
+                error,
+                format!(
+                    "a frame of {} bytes is longer than interface index {interface_index}'s MTU \
+                     and link header",
+                    frame.len()
+                ),
+            ),
+            Some(libc::EAGAIN) => error,
+            _ => explained(
+                error,
+                format!("cannot send a frame on interface index {interface_index}"),
+            ),
+        });
+    }
+    if sent as usize != frame.len() {
+        return Err(io::Error::other(format!(
+            "the kernel sent {sent} bytes of a {}-byte frame",
+            frame.len()
+        )));
+    }
+    Ok(())
+}
+
+/// One entry of `getifaddrs(3)`: an interface's link, or one of its IPv4 or IPv6 addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceEntry {
+    /// The interface's name; for an IPv4 address, the address's label, which is the name
+    /// unless the address was given another (`ip addr add ... label eth0:vip`).
+    pub name: String,
+    /// The interface's flags (`IFF_UP`, `IFF_RUNNING`, `IFF_LOOPBACK`, ...), as
+    /// `SIOCGIFFLAGS` reports them.
+    pub flags: u32,
+    /// What the entry is about.
+    pub kind: InterfaceEntryKind,
+}
+
+/// What an [`InterfaceEntry`] is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InterfaceEntryKind {
+    /// The link itself (an `AF_PACKET` entry, one per interface).
+    Link {
+        /// The kernel's interface index.
+        index: u32,
+        /// `ARPHRD_*`: 1 for Ethernet (and veth, bridges, bonds, VLANs, macvlans), 772 for
+        /// loopback, 65534 for interfaces without link-layer header (tun, WireGuard).
+        hardware_type: u16,
+        /// The link-layer address, as long as the link type makes it.
+        hardware_address: Vec<u8>,
+    },
+    /// An address of the interface, with the length of its prefix.
+    Address { address: IpAddr, prefix_length: u8 },
+}
+
+/// The calling thread's network namespace's interfaces and their addresses, as one
+/// `getifaddrs(3)` call lists them (glibc and musl read them over rtnetlink, so the list is
+/// the namespace of the thread, not of the process or of a mounted `/sys`).
+pub fn interface_entries() -> io::Result<Vec<InterfaceEntry>> {
+    /// The list getifaddrs returned, freed on drop.
+    struct List(*mut libc::ifaddrs);
+    impl Drop for List {
+        fn drop(&mut self) {
+            // SAFETY: the pointer is the head getifaddrs returned, freed only here.
+            unsafe { libc::freeifaddrs(self.0) }
+        }
+    }
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes the head of a list it allocates into `head`, or fails.
+    if unsafe { libc::getifaddrs(&mut head) } < 0 {
+        return Err(explained(
+            io::Error::last_os_error(),
+            "cannot list the network interfaces (getifaddrs)",
+        ));
+    }
+    let list = List(head);
+    let mut entries = Vec::new();
+    let mut cursor = list.0.cast_const();
+    while !cursor.is_null() {
+        // SAFETY: `cursor` is a node of the list, which lives until `list` is dropped.
+        let node = unsafe { &*cursor };
+        cursor = node.ifa_next;
+        if node.ifa_name.is_null() || node.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: a non-null ifa_name is a NUL-terminated string of the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(node.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: a non-null ifa_addr points to a socket address at least as large as the
+        // one its family names (getifaddrs allocates a union of them); read unaligned, as
+        // nothing promises more.
+        let family = unsafe { std::ptr::read_unaligned(node.ifa_addr) }.sa_family;
+        let kind = match libc::c_int::from(family) {
+            libc::AF_PACKET => {
+                // SAFETY: as above, the family says it is a sockaddr_ll.
+                let link: libc::sockaddr_ll =
+                    unsafe { std::ptr::read_unaligned(node.ifa_addr.cast()) };
+                let length = usize::from(link.sll_halen).min(link.sll_addr.len());
+                InterfaceEntryKind::Link {
+                    index: u32::try_from(link.sll_ifindex).unwrap_or(0),
+                    hardware_type: link.sll_hatype,
+                    hardware_address: link.sll_addr[..length].to_vec(),
+                }
+            }
+            libc::AF_INET | libc::AF_INET6 => {
+                let family = libc::c_int::from(family);
+                // SAFETY: as above, the family says it is a sockaddr_in or sockaddr_in6.
+                let Some(address) = (unsafe { read_socket_address(node.ifa_addr, family) }) else {
+                    continue;
+                };
+                let prefix_length = if node.ifa_netmask.is_null() {
+                    None
+                } else {
+                    // SAFETY: getifaddrs gives the netmask the storage of an address of the
+                    // same family (whatever its own sa_family says).
+                    match unsafe { read_socket_address(node.ifa_netmask, family) } {
+                        Some(IpAddr::V4(mask)) => Some(u32::from(mask).count_ones() as u8),
+                        Some(IpAddr::V6(mask)) => Some(u128::from(mask).count_ones() as u8),
+                        None => None,
+                    }
+                };
+                InterfaceEntryKind::Address {
+                    address,
+                    prefix_length: prefix_length.unwrap_or(if address.is_ipv4() {
+                        32
+                    } else {
+                        128
+                    }),
+                }
+            }
+            _ => continue,
+        };
+        entries.push(InterfaceEntry {
+            name,
+            flags: node.ifa_flags,
+            kind,
+        });
+    }
+    Ok(entries)
+}
+
+/// The IP address of a socket address of `family` (`AF_INET` or `AF_INET6`; `None` for
+/// others), whatever its own family field says.
+///
+/// # Safety
+/// `address` points to at least as many readable bytes as `family`'s socket address
+/// (`sockaddr_in`, `sockaddr_in6`), alignment not required.
+unsafe fn read_socket_address(
+    address: *const libc::sockaddr,
+    family: libc::c_int,
+) -> Option<IpAddr> {
+    match family {
+        libc::AF_INET => {
+            // SAFETY: the caller's promise, for a sockaddr_in.
+            let v4: libc::sockaddr_in = unsafe { std::ptr::read_unaligned(address.cast()) };
+            Some(IpAddr::V4(u32::from_be(v4.sin_addr.s_addr).into()))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the caller's promise, for a sockaddr_in6.
+            let v6: libc::sockaddr_in6 = unsafe { std::ptr::read_unaligned(address.cast()) };
+            Some(IpAddr::V6(v6.sin6_addr.s6_addr.into()))
+        }
+        _ => None,
     }
 }
 
