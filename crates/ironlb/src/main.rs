@@ -14,6 +14,7 @@ mod lab;
 mod lab_kube;
 #[cfg(feature = "lab")]
 mod lab_nodes;
+mod layer2;
 mod speaker;
 mod validate;
 

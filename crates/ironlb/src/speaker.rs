@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::engines;
+use crate::layer2::Layer2;
 
 /// How the speaker runs.
 #[derive(Clone, Debug)]
@@ -79,6 +80,8 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let mut speaker = Speaker {
+        layer2: Layer2::new(&options.node, std::time::Instant::now()),
+        snapshot: None,
         options,
         config: None,
         configuration_errors: Vec::new(),
@@ -130,6 +133,15 @@ pub async fn run(
                 speaker.publish();
                 status_due = None;
             }
+            () = async {
+                match speaker.layer2.next_wakeup(std::time::Instant::now()) {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                speaker.update_layer2();
+                status_due = status_due.or_else(soon);
+            }
             _ = refresh.tick() => status_due = status_due.or_else(soon),
             () = &mut shutdown => break,
         }
@@ -139,6 +151,9 @@ pub async fn run(
 
 struct Speaker {
     options: Options,
+    layer2: Layer2,
+    /// The snapshot last applied (layer 2 decides again when a speaker's liveness changes).
+    snapshot: Option<Arc<Snapshot>>,
     config: Option<Config>,
     configuration_errors: Vec<String>,
     /// The last snapshot's unreadable objects.
@@ -158,8 +173,9 @@ struct Speaker {
 
 impl Speaker {
     /// A new snapshot: validate, plan, then bring the sessions and their routes in line.
-    fn apply(&mut self, snapshot: &Snapshot) {
+    fn apply(&mut self, snapshot: &Arc<Snapshot>) {
         self.updates += 1;
+        self.snapshot = Some(snapshot.clone());
         self.validate(snapshot);
         let Some(config) = &self.config else {
             return;
@@ -180,6 +196,7 @@ impl Speaker {
         let decided = started.elapsed();
         self.reconcile_sessions();
         self.send_routes();
+        self.update_layer2();
         info!(
             node = %self.options.node,
             sessions = self.sessions.len(),
@@ -187,6 +204,27 @@ impl Speaker {
             routes = self.plan.routes.values().map(BTreeMap::len).sum::<usize>(),
             decide_us = decided.as_micros() as u64,
             "cluster state applied"
+        );
+    }
+
+    /// Layer 2 mode decides again (a new snapshot, a speaker's liveness, a timer).
+    fn update_layer2(&mut self) {
+        if self
+            .config
+            .as_ref()
+            .is_some_and(|c| !c.l2_advertisements.is_empty())
+        {
+            self.ensure_bfd();
+        }
+        let (Some(config), Some(snapshot)) = (&self.config, &self.snapshot) else {
+            return;
+        };
+        self.layer2.update(
+            config,
+            snapshot,
+            &self.options.plan,
+            self.bfd.as_ref(),
+            std::time::Instant::now(),
         );
     }
 
@@ -308,18 +346,23 @@ impl Speaker {
     }
 
     fn add_bfd(&mut self, peer: bfd::PeerConfig) {
+        if let Some(handle) = self.ensure_bfd() {
+            let _ = handle.commands.send(bfd::Command::Add(peer));
+        }
+    }
+
+    /// The BFD driver, started on first need.
+    fn ensure_bfd(&mut self) -> Option<&bfd::Handle> {
         if self.bfd.is_none() {
             match bfd::spawn() {
                 Ok(handle) => self.bfd = Some(handle),
                 Err(error) => {
-                    error!(%error, "cannot start BFD; BGP sessions run without it");
-                    return;
+                    error!(%error, "cannot start BFD; BGP sessions run without it, layer 2 counts no other speaker alive");
+                    return None;
                 }
             }
         }
-        if let Some(handle) = &self.bfd {
-            let _ = handle.commands.send(bfd::Command::Add(peer));
-        }
+        self.bfd.as_ref()
     }
 
     fn remove_bfd(&self, address: IpAddr) {
@@ -329,6 +372,10 @@ impl Speaker {
     }
 
     fn bfd_notice(&mut self, notice: &bfd::Notice) {
+        if self.layer2.is_peer(notice.peer) {
+            self.update_layer2();
+            return;
+        }
         if let Some((name, running)) = self
             .sessions
             .iter()
@@ -348,12 +395,18 @@ impl Speaker {
             advertised.insert(name, session.advertised.iter().copied().collect());
             peers.push(peer_status(name, running, &session));
         }
+        let (layer2, layer2_counters, speakers) = self
+            .layer2
+            .status(self.bfd.as_ref(), std::time::Instant::now());
         SpeakerStatus {
             node: self.options.node.clone(),
             updated: ironlb_cluster::time::now(),
             peers,
             bfd: self.bfd_status(),
             services: ironlb_speaker::plan::announcements(&self.plan, &advertised),
+            layer2,
+            layer2_counters,
+            speakers,
             configuration_errors: self.configuration_errors.clone(),
         }
     }
@@ -367,6 +420,7 @@ impl Speaker {
         };
         table
             .values()
+            .filter(|s| !self.layer2.is_peer(s.peer))
             .map(|s| BfdSessionStatus {
                 peer: s.peer.to_string(),
                 local: s.local.map(|l| l.ip().to_string()).unwrap_or_default(),
@@ -402,6 +456,8 @@ impl Speaker {
     }
 
     async fn stop_all(&mut self) {
+        // Layer 2 first: the other speakers take the addresses over while BGP says goodbye.
+        self.layer2.hand_over(self.bfd.as_ref()).await;
         let sessions = std::mem::take(&mut self.sessions);
         let mut tasks = Vec::new();
         for (name, running) in sessions {
@@ -463,7 +519,7 @@ fn bgp_state(state: ironlb_bgp::fsm::State) -> BgpState {
 }
 
 /// The engine's BFD state as the status reports it.
-fn bfd_state(state: ironlb_bfd::State) -> BfdState {
+pub(crate) fn bfd_state(state: ironlb_bfd::State) -> BfdState {
     use ironlb_bfd::State;
     match state {
         State::AdminDown => BfdState::AdminDown,

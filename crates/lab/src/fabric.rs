@@ -552,6 +552,27 @@ impl Fabric {
         }
     }
 
+    /// A client on the segment (layer 2 tests): a namespace plugged into the switch with
+    /// `addresses` (CIDR notation) on its `eth0`, and `routes` (prefixes it reaches on-link,
+    /// so it resolves their addresses with ARP or Neighbor Discovery itself).
+    pub fn add_client(
+        &mut self,
+        name: &str,
+        addresses: &[&str],
+        routes: &[&str],
+    ) -> Result<Namespace> {
+        let namespace = self.lab.namespace(name)?;
+        let port = format!("p-{name}");
+        self.lab
+            .link(&namespace, "eth0", addresses, &self.switch, &port, &[])?;
+        self.switch.ip(&["link", "set", &port, "master", "br0"])?;
+        for route in routes {
+            namespace.ip(&["route", "add", route, "dev", "eth0"])?;
+        }
+        self.view.namespaces.push(namespace.name().to_string());
+        Ok(namespace)
+    }
+
     /// Kills a ToR's bgpd (SIGKILL: no NOTIFICATION, zebra drops its routes) and starts it
     /// again with the same configuration; returns once the new bgpd answers vtysh, that is
     /// once it accepts connections.

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::status::{
-    BfdSessionStatus, BfdState, BgpState, ControllerStatus, PeerSessionStatus, SpeakerStatus,
+    BfdSessionStatus, BfdState, BgpState, ControllerStatus, Layer2Counters, PeerSessionStatus,
+    SpeakerStatus,
 };
 
 /// One metric family being written.
@@ -133,6 +134,7 @@ fn peer_label(address: &str) -> String {
 }
 
 type PeerValue = fn(&PeerSessionStatus) -> u64;
+type Layer2Value = fn(&Layer2Counters) -> u64;
 type BfdValue = fn(&BfdSessionStatus) -> u64;
 
 /// A speaker's metrics.
@@ -191,6 +193,60 @@ pub fn speaker(status: &SpeakerStatus, loaded: bool, updates: u64) -> String {
                 1,
             );
         }
+    }
+    for announcement in &status.layer2 {
+        if announcement.owner.as_deref() != Some(status.node.as_str()) {
+            continue;
+        }
+        let name = format!("{}/{}", announcement.namespace, announcement.name);
+        for ip in &announcement.addresses {
+            family.sample(
+                "metallb_speaker_announced",
+                &[
+                    ("ip", ip),
+                    ("node", &status.node),
+                    ("protocol", "layer2"),
+                    ("service", &name),
+                ],
+                1,
+            );
+        }
+    }
+    let layer2_families: [(&str, &str, Layer2Value); 3] = [
+        (
+            "metallb_layer2_requests_received",
+            "Number of layer2 requests received for owned IPs",
+            |c| c.requests_received,
+        ),
+        (
+            "metallb_layer2_responses_sent",
+            "Number of layer2 responses sent for owned IPs",
+            |c| c.responses_sent,
+        ),
+        (
+            "metallb_layer2_gratuitous_sent",
+            "Number of gratuitous layer2 packets sent for owned IPs",
+            |c| c.gratuitous_sent,
+        ),
+    ];
+    for (name, help, value) in layer2_families {
+        let mut family = Family::new(&mut out, name, "counter", help);
+        for counters in &status.layer2_counters {
+            family.sample(name, &[("ip", &counters.address)], value(counters));
+        }
+    }
+    let mut family = Family::new(
+        &mut out,
+        "ironlb_layer2_speaker_alive",
+        "gauge",
+        "Other speakers layer 2 ownership counts as alive (1) or not (0), by node",
+    );
+    for speaker in &status.speakers {
+        family.sample(
+            "ironlb_layer2_speaker_alive",
+            &[("node", &speaker.node)],
+            u64::from(speaker.alive),
+        );
     }
     let bfd_families: [(&str, &str, &str, BfdValue); 3] = [
         (

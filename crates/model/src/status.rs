@@ -217,8 +217,57 @@ pub struct SpeakerStatus {
     /// ServiceBGPStatus equivalents: per Service, the peers its prefixes were actually sent to.
     #[serde(default)]
     pub services: Vec<ServiceAnnouncement>,
+    /// Layer 2 mode: per Service in a pool an L2Advertisement covers, its owner or why none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer2: Vec<Layer2Announcement>,
+    /// Layer 2 mode: MetalLB's counters, per address this node answers for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer2_counters: Vec<Layer2Counters>,
+    /// Layer 2 mode: the other speakers whose liveness decides ownership.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub speakers: Vec<SpeakerPeer>,
     #[serde(default)]
     pub configuration_errors: Vec<String>,
+}
+
+/// A Service in layer 2 mode, as one speaker sees it (ServiceL2Status on Kubernetes).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Layer2Announcement {
+    pub namespace: String,
+    pub name: String,
+    /// The node that answers for the addresses (every speaker elects the same one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// The interfaces this node answers on, when it is the owner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<String>,
+    /// Why nobody (or not this node) announces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// MetalLB's layer 2 counters for one address.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Layer2Counters {
+    pub address: String,
+    pub requests_received: u64,
+    pub responses_sent: u64,
+    pub gratuitous_sent: u64,
+}
+
+/// Another speaker, as layer 2 liveness sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeakerPeer {
+    pub node: String,
+    pub address: String,
+    /// The BFD session with it.
+    pub state: BfdState,
+    pub alive: bool,
 }
 
 /// One BGP session of a speaker.

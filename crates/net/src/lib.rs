@@ -7,6 +7,7 @@ pub mod bfd;
 pub mod bgp;
 pub mod http;
 pub mod interfaces;
+pub mod l2;
 pub mod packet;
 pub mod socket;
 pub mod tcp;

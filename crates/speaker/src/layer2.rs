@@ -317,3 +317,181 @@ fn shares_its_address(service: &Service) -> bool {
             || a.contains_key("metallb.universe.tf/allow-shared-ip")
     })
 }
+
+/// A network interface of the node, as layer 2 mode needs to know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInterface {
+    pub name: String,
+    /// The kernel's interface index.
+    pub index: u32,
+    pub mac: Option<[u8; 6]>,
+    pub up: bool,
+    /// It has an IPv6 link-local address (MetalLB answers Neighbor Solicitations only there).
+    pub ipv6_link_local: bool,
+}
+
+/// Interface names never answered on, MetalLB's default `metallb-excludel2` list: container,
+/// CNI and virtual interfaces (`^docker.*`, `^veth.*`, `^lo$`, ...).
+pub const EXCLUDED_INTERFACES: [&str; 14] = [
+    "docker*",
+    "cbr*",
+    "dummy*",
+    "virbr*",
+    "lxcbr*",
+    "veth*",
+    "lo",
+    "cali*",
+    "tunl*",
+    "flannel*",
+    "kube-ipvs*",
+    "cni*",
+    "nodelocaldns*",
+    "lxc*",
+];
+
+/// Whether `name` is excluded (a pattern is a name, or a prefix followed by `*`).
+pub fn excluded(name: &str) -> bool {
+    EXCLUDED_INTERFACES
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *pattern,
+        })
+}
+
+/// Where this node answers: per interface index, its MAC and the addresses it owns there;
+/// and, per address, the interfaces its advertisements name that this node does not have
+/// (MetalLB's `announceFailed`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    pub interfaces: BTreeMap<u32, ([u8; 6], BTreeSet<IpAddr>)>,
+    pub missing: BTreeMap<IpAddr, BTreeSet<String>>,
+    /// Interface names per address, for the status.
+    pub names: BTreeMap<IpAddr, BTreeSet<String>>,
+}
+
+/// Places the addresses of `announce` on the node's interfaces: IPv4 on every usable one
+/// selected, IPv6 on those that also have a link-local address; usable means up, with a MAC,
+/// and not excluded.
+pub fn place(announce: &BTreeMap<IpAddr, Interfaces>, interfaces: &[NodeInterface]) -> Placement {
+    let mut placement = Placement::default();
+    for (address, selection) in announce {
+        let usable = interfaces
+            .iter()
+            .filter(|i| i.up && i.mac.is_some() && !excluded(&i.name))
+            .filter(|i| address.is_ipv4() || i.ipv6_link_local);
+        match selection {
+            Interfaces::All => {
+                for interface in usable {
+                    placement.add(interface, *address);
+                }
+            }
+            Interfaces::Named(names) => {
+                let usable: Vec<&NodeInterface> = usable.collect();
+                for name in names {
+                    match usable.iter().find(|i| &i.name == name) {
+                        Some(interface) => placement.add(interface, *address),
+                        None => {
+                            placement
+                                .missing
+                                .entry(*address)
+                                .or_default()
+                                .insert(name.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    placement
+}
+
+impl Placement {
+    fn add(&mut self, interface: &NodeInterface, address: IpAddr) {
+        let Some(mac) = interface.mac else { return };
+        self.interfaces
+            .entry(interface.index)
+            .or_insert_with(|| (mac, BTreeSet::new()))
+            .1
+            .insert(address);
+        self.names
+            .entry(address)
+            .or_default()
+            .insert(interface.name.clone());
+    }
+}
+
+/// The address a node's speaker is reached at for liveness: its first IPv4 InternalIP, else
+/// its first IPv6 one.
+pub fn node_address(node: &Node) -> Option<IpAddr> {
+    let addresses: Vec<IpAddr> = node
+        .status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .filter_map(|a| a.address.parse().ok())
+        .collect();
+    addresses
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interface(name: &str, index: u32, up: bool, link_local: bool) -> NodeInterface {
+        NodeInterface {
+            name: name.into(),
+            index,
+            mac: Some([2, 0, 0, 0, 0, index as u8]),
+            up,
+            ipv6_link_local: link_local,
+        }
+    }
+
+    #[test]
+    fn addresses_go_on_usable_selected_interfaces_and_missing_ones_are_reported() {
+        let interfaces = [
+            interface("eth0", 2, true, true),
+            interface("eth1", 3, true, false),
+            interface("eth2", 4, false, true),
+            interface("veth1234", 5, true, true),
+            interface("lo", 1, true, false),
+        ];
+        let v4: IpAddr = "203.0.113.10".parse().unwrap();
+        let v6: IpAddr = "2001:db8::10".parse().unwrap();
+        let named: IpAddr = "203.0.113.11".parse().unwrap();
+        let announce = BTreeMap::from([
+            (v4, Interfaces::All),
+            (v6, Interfaces::All),
+            (
+                named,
+                Interfaces::Named(BTreeSet::from(["eth1".into(), "bond0".into()])),
+            ),
+        ]);
+        let placement = place(&announce, &interfaces);
+        let on = |index: u32| placement.interfaces.get(&index).map(|(_, a)| a.clone());
+        assert_eq!(on(2), Some(BTreeSet::from([v4, v6])));
+        assert_eq!(
+            on(3),
+            Some(BTreeSet::from([v4, named])),
+            "no link-local: no IPv6"
+        );
+        assert_eq!(on(4), None, "down");
+        assert_eq!(on(5), None, "excluded like MetalLB's ^veth.*");
+        assert_eq!(on(1), None, "excluded like MetalLB's ^lo$");
+        assert_eq!(
+            placement.missing[&named],
+            BTreeSet::from(["bond0".to_string()])
+        );
+        assert_eq!(
+            placement.names[&v4],
+            BTreeSet::from(["eth0".to_string(), "eth1".to_string()])
+        );
+    }
+}
