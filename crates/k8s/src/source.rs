@@ -41,9 +41,10 @@ pub enum Scope {
     /// Namespace (pool and peer selectors are judged against all of them).
     #[default]
     Controller,
-    /// The speaker of one node: its own Node only, of each LoadBalancer Service only what
-    /// decides its announcement ([`crate::trim`]), and of each EndpointSlice only whether an
-    /// endpoint here, or anywhere, can serve ([`SliceEndpoints::for_node`]).
+    /// The speaker of one node: every Node (trimmed: layer 2 elections judge every node's
+    /// labels, conditions and address), of each LoadBalancer Service only what decides its
+    /// announcement ([`crate::trim`]), and of each EndpointSlice only the nodes where an
+    /// endpoint can serve ([`SliceEndpoints`]).
     Speaker { node: String },
 }
 
@@ -182,7 +183,6 @@ impl EndpointStore {
 
 /// Feeds an [`EndpointStore`]: a full list replaces the table at its end, as kube's stores do.
 struct EndpointSink {
-    node: String,
     table: Arc<std::sync::RwLock<std::collections::HashMap<SliceKey, Arc<SliceEndpoints>>>>,
     listing: std::collections::HashMap<SliceKey, Arc<SliceEndpoints>>,
     ready: watch::Sender<bool>,
@@ -197,7 +197,7 @@ impl EndpointSink {
     }
 
     fn entry(&self, slice: &EndpointSlice) -> Option<Arc<SliceEndpoints>> {
-        SliceEndpoints::of(slice).map(|e| Arc::new(e.for_node(&self.node)))
+        SliceEndpoints::of(slice).map(Arc::new)
     }
 }
 
@@ -230,12 +230,11 @@ impl Sink<EndpointSlice> for EndpointSink {
     }
 }
 
-/// Watches every EndpointSlice for the speaker of `node`.
-fn reflect_endpoints(api: Api<EndpointSlice>, node: String, changed: Signals) -> EndpointStore {
+/// Watches every EndpointSlice for a speaker.
+fn reflect_endpoints(api: Api<EndpointSlice>, changed: Signals) -> EndpointStore {
     let (ready_sender, ready) = watch::channel(false);
     let table = Arc::default();
     let sink = EndpointSink {
-        node,
         table: Arc::clone(&table),
         listing: Default::default(),
         ready: ready_sender,
@@ -503,32 +502,23 @@ fn start_watchers(client: &Client, options: &SourceOptions, changed: Signals) ->
             trim::namespace,
             changed.clone(),
         ),
-        nodes: reflect_nodes(client, &options.scope, changed.clone()),
+        nodes: reflect_nodes(client, changed.clone()),
         services: reflect_services(client, &options.scope, changed.clone()),
         endpoints: match &options.scope {
             // The controller does not read endpoints: it watches none.
             Scope::Controller => None,
-            Scope::Speaker { node } => Some(reflect_endpoints(
-                Api::all(client.clone()),
-                node.clone(),
-                changed,
-            )),
+            Scope::Speaker { .. } => Some(reflect_endpoints(Api::all(client.clone()), changed)),
         },
     }
 }
 
-/// Every Node for the controller; only its own for a speaker.
-fn reflect_nodes(client: &Client, scope: &Scope, changed: Signals) -> Store<Node> {
-    let config = match scope {
-        Scope::Controller => watcher::Config::default(),
-        Scope::Speaker { node } => {
-            watcher::Config::default().fields(&format!("metadata.name={node}"))
-        }
-    };
+/// Every Node: the controller judges pool and peer selectors against them, a speaker layer 2
+/// elections.
+fn reflect_nodes(client: &Client, changed: Signals) -> Store<Node> {
     reflect(
         "Node",
         Api::all(client.clone()),
-        config,
+        watcher::Config::default(),
         trim::node,
         changed,
     )

@@ -1029,11 +1029,11 @@ fn endpoints(snapshot: &Snapshot) -> Vec<(String, Vec<Option<String>>)> {
     all
 }
 
-/// A speaker's source asks only for its Node and LoadBalancer Services, and keeps of each
-/// EndpointSlice whether an endpoint on its node, or elsewhere, can serve, through the list,
-/// changes and deletion.
+/// A speaker's source asks only for LoadBalancer Services (every Node: layer 2 elections judge
+/// them all), and keeps of each EndpointSlice the nodes where an endpoint can serve, through
+/// the list, changes and deletion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_speaker_keeps_of_each_slice_only_what_its_node_needs() {
+async fn a_speaker_keeps_of_each_slice_only_the_nodes_that_can_serve() {
     let ready = |node: &str| json!({"addresses": ["10.244.0.1"], "nodeName": node, "conditions": {"ready": true}});
     let fake = Fake::start(vec![
         namespace("default"),
@@ -1051,9 +1051,22 @@ async fn a_speaker_keeps_of_each_slice_only_what_its_node_needs() {
     let mut snapshots = tokio::time::timeout(PATIENCE, ironlb_k8s::watch(fake.client(), options))
         .await
         .unwrap_or_else(|_| panic!("no first snapshot; requests:\n{}", fake.log()));
-    let local = |s: &str| (s.to_string(), vec![Some("node-1".to_string())]);
-    let elsewhere = |s: &str| (s.to_string(), vec![None]);
-    assert_eq!(endpoints(&snapshots.borrow()), [local("a"), elsewhere("b")]);
+    let on = |s: &str, nodes: &[&str]| {
+        (
+            s.to_string(),
+            nodes
+                .iter()
+                .map(|n| Some(n.to_string()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        endpoints(&snapshots.borrow()),
+        [
+            on("a", &["node-2", "node-1"]),
+            on("b", &["node-2", "node-3"])
+        ]
+    );
 
     // a's local endpoint stops being ready; b gains one here; a slice without a Service
     // label is not kept; b's slice goes away.
@@ -1070,13 +1083,13 @@ async fn a_speaker_keeps_of_each_slice_only_what_its_node_needs() {
     let mut stray = endpoint_slice("x-1", "x", json!([ready("node-1")]));
     stray["metadata"]["labels"] = json!({});
     fake.push("ADDED", stray);
-    snapshot_where(&mut snapshots, &fake, "a elsewhere, b here", |s| {
-        endpoints(s) == [elsewhere("a"), local("b")]
+    snapshot_where(&mut snapshots, &fake, "a on node-2, b on node-1", |s| {
+        endpoints(s) == [on("a", &["node-2"]), on("b", &["node-1"])]
     })
     .await;
     fake.push("DELETED", endpoint_slice("b-1", "b", json!([])));
     snapshot_where(&mut snapshots, &fake, "b's slice gone", |s| {
-        endpoints(s) == [elsewhere("a")]
+        endpoints(s) == [on("a", &["node-2"])]
     })
     .await;
 
@@ -1089,5 +1102,5 @@ async fn a_speaker_keeps_of_each_slice_only_what_its_node_needs() {
             .unwrap_or_else(|| panic!("no LIST of {path}; requests:\n{}", fake.log()))
     };
     assert_eq!(query(SERVICES), Some("spec.type=LoadBalancer".into()));
-    assert_eq!(query("/api/v1/nodes"), Some("metadata.name=node-1".into()));
+    assert_eq!(query("/api/v1/nodes"), None);
 }

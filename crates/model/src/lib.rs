@@ -81,25 +81,6 @@ impl SliceEndpoints {
             serving_nodes,
         })
     }
-
-    /// As the speaker of `node` needs it, which answers the same two questions (can an
-    /// endpoint on this node serve, can any): this node if it has one, else one other
-    /// without its name, else none.
-    pub fn for_node(mut self, node: &str) -> SliceEndpoints {
-        let local = self
-            .serving_nodes
-            .iter()
-            .any(|n| n.as_deref() == Some(node));
-        self.serving_nodes = if local {
-            vec![Some(node.to_string())]
-        } else if self.serving_nodes.is_empty() {
-            Vec::new()
-        } else {
-            vec![None]
-        };
-        self.serving_nodes.shrink_to_fit();
-        self
-    }
 }
 
 /// A file that could not be used as it is now.
@@ -196,20 +177,9 @@ mod tests {
             [Some("node-2".to_string()), Some("node-3".to_string()), None],
             "not ready and not serving, and without an address, do not count"
         );
-        assert_eq!(
-            read.clone().for_node("node-3").serving_nodes,
-            [Some("node-3".to_string())]
-        );
-        assert_eq!(read.clone().for_node("node-9").serving_nodes, [None]);
         let mut empty = slice.clone();
         empty.endpoints.clear();
-        assert!(
-            SliceEndpoints::of(&empty)
-                .unwrap()
-                .for_node("node-1")
-                .serving_nodes
-                .is_empty()
-        );
+        assert!(SliceEndpoints::of(&empty).unwrap().serving_nodes.is_empty());
         let mut unlabelled = slice;
         unlabelled.metadata.labels = None;
         assert!(SliceEndpoints::of(&unlabelled).is_none());
