@@ -22,7 +22,10 @@
 //!   unsolicited ones. After a failover a client may still hold an entry for the address
 //!   pointing at the old owner's MAC; with Override = 0 it keeps that entry (RFC 4861 §7.2.5:
 //!   a REACHABLE entry is not updated), so the client keeps talking to the old node until its
-//!   entry ages out. With Override = 1 it replaces the entry at once.
+//!   entry ages out. With Override = 1 it replaces the entry at once. (Checked on Linux 6.18
+//!   in two network namespaces: an entry REACHABLE at the old MAC stays at the old MAC, STALE,
+//!   after a solicited advertisement with Override = 0, and moves to the new MAC, REACHABLE,
+//!   with Override = 1.)
 //! - **Duplicate Address Detection is answered** (RFC 4861 §7.2.4: Solicited = 0, to all-nodes
 //!   `ff02::1`). MetalLB drops every solicitation without a Source Link-Layer Address option,
 //!   and a DAD solicitation never has one, so it never defends an address it owns.
@@ -45,6 +48,9 @@
 //!   or the target's solicited-node group, in a frame sent to our MAC or to that group's MAC.
 //! - **A requester whose link-layer address is multicast, broadcast or zero is not answered**,
 //!   so a forged request cannot make us broadcast.
+//! - **Counters of an address are removed when it is owned nowhere any more**, so the metrics
+//!   do not grow for ever; owned again, it starts from zero (a counter reset, which Prometheus'
+//!   `rate` handles). MetalLB keeps every label it ever created.
 //! - **The transmit queue is bounded** ([`responder::TRANSMIT_QUEUE_LIMIT`]): a driver that stops
 //!   polling cannot make memory grow; answers past the limit are dropped and counted.
 

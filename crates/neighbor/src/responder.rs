@@ -223,18 +223,18 @@ impl Responder {
             if announcement.next > now {
                 continue;
             }
-            let Some(interface) = self.interfaces.get(&id) else {
-                continue;
-            };
-            for frame in gratuitous(interface.mac, address) {
-                self.queue.push_back(Pending {
-                    interface: id,
-                    address,
-                    mac: interface.mac,
-                    kind: Kind::Gratuitous,
-                    queued_at: now,
-                    frame: frame.to_bytes(),
-                });
+            // Every pair has its interface (set_interfaces builds both from the same map).
+            if let Some(interface) = self.interfaces.get(&id) {
+                for frame in gratuitous(interface.mac, address) {
+                    self.queue.push_back(Pending {
+                        interface: id,
+                        address,
+                        mac: interface.mac,
+                        kind: Kind::Gratuitous,
+                        queued_at: now,
+                        frame: frame.to_bytes(),
+                    });
+                }
             }
             // The next slot of the schedule after `now`: a late driver skips the slots it
             // missed rather than sending them back to back.
