@@ -67,7 +67,25 @@ fn services(directory: &ClusterDirectory, wide: bool) -> (Rows, serde_json::Valu
     let snapshot = directory.snapshot();
     let controller: Option<ControllerStatus> =
         status::read(directory.root(), status::CONTROLLER_FILE);
+    // Layer 2 owners, as the speakers see them (every speaker elects the same one).
+    let mut layer2: std::collections::BTreeMap<(String, String), String> =
+        std::collections::BTreeMap::new();
+    for speaker in status::read_speakers(directory.root()) {
+        for announcement in speaker.layer2 {
+            let owner = announcement
+                .owner
+                .clone()
+                .or(announcement.reason.clone().map(|r| format!("<{r}>")))
+                .unwrap_or_default();
+            layer2
+                .entry((announcement.namespace, announcement.name))
+                .or_insert(owner);
+        }
+    }
     let mut header = vec!["NAMESPACE", "NAME", "TYPE", "EXTERNAL-IP", "PORT(S)"];
+    if !layer2.is_empty() {
+        header.push("L2-OWNER");
+    }
     if wide {
         header.extend(["POOL", "REASON"]);
     }
@@ -120,13 +138,24 @@ fn services(directory: &ClusterDirectory, wide: bool) -> (Rows, serde_json::Valu
             external.clone(),
             ports.join(","),
         ];
+        let owner = layer2
+            .get(&(namespace.clone(), name.clone()))
+            .cloned()
+            .unwrap_or_default();
+        if !layer2.is_empty() {
+            row.push(if owner.is_empty() {
+                "<none>".into()
+            } else {
+                owner.clone()
+            });
+        }
         if wide {
             row.extend([pool.clone(), reason.clone()]);
         }
         rows.push(row);
         data.push(serde_json::json!({
             "namespace": namespace, "name": name, "type": kind, "externalIP": ips,
-            "ports": ports, "pool": pool, "pendingReason": reason,
+            "ports": ports, "pool": pool, "pendingReason": reason, "layer2Owner": owner,
         }));
     }
     (rows, serde_json::Value::Array(data))
