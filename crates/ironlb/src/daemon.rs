@@ -480,7 +480,8 @@ fn speaker_options(args: &SpeakerArgs) -> SpeakerOptions {
 }
 
 /// What a speaker writes to the API: ServiceBGPStatus objects following what was actually
-/// advertised, and its ConfigurationState.
+/// advertised, ServiceL2Status objects for the Services it answers for in layer 2 mode (with
+/// the layer 2 events), and its ConfigurationState.
 fn report_to_kubernetes(
     client: kube::Client,
     args: &SpeakerArgs,
@@ -489,23 +490,40 @@ fn report_to_kubernetes(
 ) {
     let (statuses, receiver) =
         tokio::sync::watch::channel(ironlb_cluster::status::SpeakerStatus::default());
+    let (layer2, layer2_receiver) = tokio::sync::watch::channel(Vec::new());
     let mut source = published.clone();
+    let node = args.node.clone();
     tokio::spawn(async move {
         while source.changed().await.is_ok() {
+            let published = source.borrow_and_update();
             // Only what ServiceBGPStatus shows: Services sent to some peer (not the
             // thousands that are not announced here, with their reasons).
-            let services: Vec<_> = source
-                .borrow_and_update()
+            let services: Vec<_> = published
                 .status
                 .services
                 .iter()
                 .filter(|s| !s.peers.is_empty())
                 .cloned()
                 .collect();
+            // Only what ServiceL2Status and the layer 2 events show: the Services this node
+            // owns (not the others' elections).
+            let owned: Vec<_> = published
+                .status
+                .layer2
+                .iter()
+                .filter(|a| a.owner.as_deref() == Some(node.as_str()))
+                .cloned()
+                .collect();
+            drop(published);
             statuses.send_if_modified(|current| {
                 // Ignore the timestamp: only real changes go to the API.
                 let changed = current.services != services;
                 current.services = services;
+                changed
+            });
+            layer2.send_if_modified(|current| {
+                let changed = *current != owned;
+                *current = owned;
                 changed
             });
         }
@@ -515,6 +533,14 @@ fn report_to_kubernetes(
         args.namespace.clone(),
         args.node.clone(),
         receiver,
+        snapshots.clone(),
+    ));
+    tokio::spawn(ironlb_k8s::l2_status::run(
+        client.clone(),
+        args.namespace.clone(),
+        args.node.clone(),
+        ironlb_k8s::config_state::owner_from_env(),
+        layer2_receiver,
         snapshots,
     ));
     spawn_configuration_state(
