@@ -2,7 +2,10 @@
 //! - `deploy/crds.yaml` and `charts/ironlb/crds/crds.yaml` are exactly `ironlb crds`;
 //! - every YAML document under `deploy/` parses and names its apiVersion, kind and name;
 //! - no ClusterRole grants Secrets (they are read only in metallb-system, through a Role);
-//! - the speaker cannot write Services.
+//! - the speaker cannot write Services;
+//! - the speaker writes ServiceL2Status as it writes ServiceBGPStatus, in its namespace only;
+//! - the speaker has exactly one capability, NET_RAW, and runs as root so that it takes effect,
+//!   in deploy/ and in the chart alike.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -256,6 +259,116 @@ fn speaker_cannot_write_services() {
         }
     }
     assert!(checked > 0);
+}
+
+/// The verbs a Role or ClusterRole document grants on `resource` (a subresource included).
+fn verbs_on<'a>(role: &'a Value, resource: &str) -> Vec<&'a str> {
+    let mut verbs: Vec<&str> = rules(role)
+        .into_iter()
+        .filter(|rule| strings(rule.get("resources")).contains(&resource))
+        .flat_map(|rule| strings(rule.get("verbs")))
+        .collect();
+    verbs.sort();
+    verbs.dedup();
+    verbs
+}
+
+#[test]
+fn the_speaker_writes_servicel2statuses_as_servicebgpstatuses_in_its_namespace_only() {
+    let documents = documents("deploy");
+    let role = |kind: &str, name: &str| {
+        documents
+            .iter()
+            .find(|(_, d)| {
+                text(d, "/kind") == Some(kind) && text(d, "/metadata/name") == Some(name)
+            })
+            .map(|(_, d)| d)
+            .unwrap_or_else(|| panic!("deploy/ has no {kind} {name}"))
+    };
+    let speaker = role("Role", "ironlb-speaker");
+    for (l2, bgp) in [
+        ("servicel2statuses", "servicebgpstatuses"),
+        ("servicel2statuses/status", "servicebgpstatuses/status"),
+    ] {
+        assert!(
+            !verbs_on(speaker, l2).is_empty(),
+            "the speaker's Role lacks {l2}"
+        );
+        assert_eq!(
+            verbs_on(speaker, l2),
+            verbs_on(speaker, bgp),
+            "{l2} vs {bgp}"
+        );
+    }
+    assert_eq!(
+        text(speaker, "/metadata/namespace"),
+        Some("metallb-system"),
+        "a Role in IronLB's namespace"
+    );
+    // Nobody else, and no ClusterRole (every namespace), grants them.
+    for (file, document) in &documents {
+        let kind = text(document, "/kind");
+        let name = text(document, "/metadata/name").unwrap_or("?");
+        if !matches!(kind, Some("Role" | "ClusterRole")) || name == "ironlb-speaker" {
+            continue;
+        }
+        for rule in rules(document) {
+            assert!(
+                !grants(rule, "metallb.io", "servicel2statuses"),
+                "{file}: {kind:?} {name} grants servicel2statuses: {rule}"
+            );
+        }
+    }
+    // The chart's Role says the same (its templates are checked as text).
+    let chart =
+        std::fs::read_to_string(repository().join("charts/ironlb/templates/rbac.yaml")).unwrap();
+    let chart_role = chart
+        .split("\n---")
+        .find(|d| d.contains("kind: Role\n") && d.contains("name: ironlb-speaker\n"))
+        .expect("the chart has the speaker's Role");
+    assert!(
+        chart_role.contains(
+            "  resources: [servicel2statuses, servicel2statuses/status]\n  verbs: [get, list, watch, create, update, patch, delete]\n"
+        ),
+        "the chart's speaker Role:\n{chart_role}"
+    );
+    assert_eq!(chart.matches("servicel2statuses,").count(), 1, "{chart}");
+}
+
+#[test]
+fn the_speaker_has_net_raw_only_and_runs_as_root_for_it() {
+    let documents = documents("deploy");
+    let (_, speaker) = documents
+        .iter()
+        .find(|(_, d)| {
+            text(d, "/kind") == Some("DaemonSet")
+                && text(d, "/metadata/name") == Some("ironlb-speaker")
+        })
+        .expect("deploy/ has the speaker's DaemonSet");
+    let pod = &speaker["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsUser"], 0, "{pod}");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], false, "{pod}");
+    let containers = pod["containers"].as_array().expect("containers");
+    assert_eq!(containers.len(), 1);
+    let context = &containers[0]["securityContext"];
+    assert_eq!(strings(context.pointer("/capabilities/drop")), ["ALL"]);
+    assert_eq!(strings(context.pointer("/capabilities/add")), ["NET_RAW"]);
+    assert_eq!(context["allowPrivilegeEscalation"], false);
+    assert_eq!(context["readOnlyRootFilesystem"], true);
+    assert!(context.get("privileged").is_none_or(|p| p == false));
+    // The chart: the same lines (rendered and compared by the install test in kubernetes.rs).
+    let chart =
+        std::fs::read_to_string(repository().join("charts/ironlb/templates/speaker.yaml")).unwrap();
+    for line in [
+        "        runAsNonRoot: false\n        runAsUser: 0\n",
+        "            drop: [ALL]\n",
+        "            add:\n            - NET_RAW\n",
+        "          allowPrivilegeEscalation: false\n",
+        "          readOnlyRootFilesystem: true\n",
+    ] {
+        assert!(chart.contains(line), "the chart's speaker lacks {line:?}");
+    }
+    assert!(!chart.contains("runAsNonRoot: true"), "{chart}");
 }
 
 #[test]

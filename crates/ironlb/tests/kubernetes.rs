@@ -375,6 +375,56 @@ fn the_install_manifests_are_accepted_by_a_real_api_server() {
             "metallb-system",
             true,
         ),
+        // ServiceL2Status: written by the speakers, in metallb-system only.
+        (
+            "speaker",
+            "create",
+            "servicel2statuses.metallb.io",
+            "metallb-system",
+            true,
+        ),
+        (
+            "speaker",
+            "patch",
+            "servicel2statuses.metallb.io/status",
+            "metallb-system",
+            true,
+        ),
+        (
+            "speaker",
+            "delete",
+            "servicel2statuses.metallb.io",
+            "metallb-system",
+            true,
+        ),
+        (
+            "speaker",
+            "watch",
+            "servicel2statuses.metallb.io",
+            "metallb-system",
+            true,
+        ),
+        (
+            "speaker",
+            "create",
+            "servicel2statuses.metallb.io",
+            "default",
+            false,
+        ),
+        (
+            "speaker",
+            "delete",
+            "servicel2statuses.metallb.io",
+            "kube-system",
+            false,
+        ),
+        (
+            "controller",
+            "create",
+            "servicel2statuses.metallb.io",
+            "metallb-system",
+            false,
+        ),
         (
             "speaker",
             "patch",
@@ -491,6 +541,28 @@ fn the_install_manifests_are_accepted_by_a_real_api_server() {
     ]);
     server_accepts(&plane, &rendered, "the Helm chart");
     println!("helm template charts/ironlb: accepted by the API server ({server})");
+    // The speaker's privileges, rendered: the same as deploy/'s (NET_RAW only, as root).
+    let security = |yaml: &str| {
+        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml).unwrap();
+        let speaker = documents
+            .into_iter()
+            .find(|d| d["kind"] == "DaemonSet" && d["metadata"]["name"] == "ironlb-speaker")
+            .expect("the speaker's DaemonSet");
+        let pod = &speaker["spec"]["template"]["spec"];
+        (
+            pod["securityContext"].clone(),
+            pod["containers"][0]["securityContext"].clone(),
+        )
+    };
+    let chart_speaker = security(&rendered);
+    assert_eq!(
+        chart_speaker,
+        security(&std::fs::read_to_string(format!("{deploy}/speaker.yaml")).unwrap())
+    );
+    assert_eq!(
+        chart_speaker.1["capabilities"],
+        serde_json::json!({"drop": ["ALL"], "add": ["NET_RAW"]})
+    );
 }
 
 /// `kubectl apply --dry-run=server` of `rendered` succeeds and names IronLB's workloads,
