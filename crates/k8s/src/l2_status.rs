@@ -31,16 +31,19 @@ use std::time::Duration;
 use futures::StreamExt;
 use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use ironlb_api::v1beta1::{ServiceL2Status, ServiceL2StatusSpec};
+use ironlb_api::v1beta1::{ServiceL2Status, ServiceL2StatusSpec, ServiceL2StatusStatus};
 use ironlb_model::Snapshot;
 use ironlb_model::status::Layer2Announcement;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, warn};
+
+use crate::source::api_resource;
 
 const NODE_LABEL: &str = "metallb.io/node";
 const NAME_LABEL: &str = "metallb.io/service-name";
@@ -179,6 +182,31 @@ fn labels(node: &str, key: &ServiceKey) -> BTreeMap<String, String> {
     .into()
 }
 
+/// An object as listed, read leniently: one without `spec` (the schema allows it) or with an
+/// unreadable status is still seen, so it can be deleted, and does not stop the others from
+/// being read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Listed {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub status: Option<ServiceL2StatusStatus>,
+    pub owner_references: Vec<OwnerReference>,
+}
+
+impl Listed {
+    pub fn from_dynamic(object: DynamicObject) -> Listed {
+        Listed {
+            name: object.name_any(),
+            status: object
+                .data
+                .get("status")
+                .and_then(|status| serde_json::from_value(status.clone()).ok()),
+            labels: object.metadata.labels.unwrap_or_default(),
+            owner_references: object.metadata.owner_references.unwrap_or_default(),
+        }
+    }
+}
+
 /// What to do to the objects listed so that they match `answering`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Actions {
@@ -194,7 +222,7 @@ pub struct Actions {
 /// others deleted; one whose immutable fields name another node or Service is replaced), and
 /// another node's object for a Service this node answers for is deleted.
 pub fn actions(
-    objects: &[ServiceL2Status],
+    objects: &[Listed],
     node: &str,
     answering: &BTreeMap<ServiceKey, Vec<String>>,
     owner: Option<&OwnerReference>,
@@ -202,14 +230,14 @@ pub fn actions(
     let mut actions = Actions::default();
     let mut kept: BTreeSet<ServiceKey> = BTreeSet::new();
     for object in objects {
-        let labels = object.labels();
+        let labels = &object.labels;
         let key = (
             labels.get(NAMESPACE_LABEL).cloned().unwrap_or_default(),
             labels.get(NAME_LABEL).cloned().unwrap_or_default(),
         );
         let Some(interfaces) = answering.get(&key) else {
             if labels.get(NODE_LABEL).map(String::as_str) == Some(node) {
-                actions.delete.push(object.name_any());
+                actions.delete.push(object.name.clone());
             }
             continue;
         };
@@ -221,7 +249,7 @@ pub fn actions(
                 || (!s.service_namespace.is_empty() && s.service_namespace != key.0)
         });
         if !mine || foreign || kept.contains(&key) {
-            actions.delete.push(object.name_any());
+            actions.delete.push(object.name.clone());
             continue;
         }
         kept.insert(key.clone());
@@ -230,11 +258,9 @@ pub fn actions(
                 && s.interfaces.iter().map(|i| &i.name).eq(interfaces.iter())
                 && !s.service_name.is_empty()
         });
-        let owned = owner.is_none_or(|owner| {
-            object.metadata.owner_references.as_deref() == Some(std::slice::from_ref(owner))
-        });
+        let owned = owner.is_none_or(|owner| object.owner_references == [owner.clone()]);
         if !written || !owned {
-            actions.update.push((object.name_any(), key));
+            actions.update.push((object.name.clone(), key));
         }
     }
     actions.create = answering
@@ -257,9 +283,11 @@ pub async fn run(
     snapshots: watch::Receiver<Arc<Snapshot>>,
 ) {
     let api: Api<ServiceL2Status> = Api::namespaced(client.clone(), &namespace);
+    let resource = api_resource("v1beta1", "ServiceL2Status", "servicel2statuses");
+    let listing: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
     let deleted = Arc::new(Notify::new());
     let watch_task = tokio::spawn(watch_own_objects(
-        api.clone(),
+        Api::namespaced(client.clone(), &namespace),
         node.clone(),
         deleted.clone(),
     ));
@@ -293,6 +321,7 @@ pub async fn run(
         previous = now;
         if let Err(error) = reconcile(
             &api,
+            &listing,
             &namespace,
             &node,
             owner.as_ref(),
@@ -318,9 +347,14 @@ pub async fn run(
 
 /// Wakes `deleted` whenever an object of this node is deleted (by this node or another: the
 /// next reconcile writes it again if the node still answers for its Service).
-async fn watch_own_objects(api: Api<ServiceL2Status>, node: String, deleted: Arc<Notify>) {
+async fn watch_own_objects(
+    api: Api<PartialObjectMeta<ServiceL2Status>>,
+    node: String,
+    deleted: Arc<Notify>,
+) {
     use kube::runtime::WatchStreamExt;
     let config = watcher::Config::default().labels(&format!("{NODE_LABEL}={node}"));
+    // Metadata only: enough to see deletions, and no object is unreadable.
     let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
     while let Some(event) = stream.next().await {
         match event {
@@ -335,6 +369,7 @@ async fn watch_own_objects(api: Api<ServiceL2Status>, node: String, deleted: Arc
 /// answering for some Service: the other nodes' objects for it go) and applies [`actions`].
 async fn reconcile(
     api: &Api<ServiceL2Status>,
+    listing: &Api<DynamicObject>,
     namespace: &str,
     node: &str,
     owner: Option<&OwnerReference>,
@@ -346,7 +381,13 @@ async fn reconcile(
     } else {
         ListParams::default().labels(&format!("{NODE_LABEL}={node}"))
     };
-    let objects = api.list(&params).await?.items;
+    let objects: Vec<Listed> = listing
+        .list(&params)
+        .await?
+        .items
+        .into_iter()
+        .map(Listed::from_dynamic)
+        .collect();
     let actions = actions(&objects, node, answering, owner);
     for name in &actions.delete {
         match api.delete(name, &DeleteParams::default()).await {
@@ -443,7 +484,7 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ironlb_api::v1beta1::{InterfaceInfo, ServiceL2StatusStatus};
+    use ironlb_api::v1beta1::InterfaceInfo;
 
     fn announcement(
         name: &str,
@@ -482,9 +523,14 @@ mod tests {
         service: &str,
         interfaces: &[&str],
         owner: Option<&OwnerReference>,
-    ) -> ServiceL2Status {
-        let mut object = new_object("metallb-system", node, &key(service), owner);
-        object.metadata.name = Some(name.into());
+    ) -> Listed {
+        let created = new_object("metallb-system", node, &key(service), owner);
+        let mut object = Listed {
+            name: name.into(),
+            labels: created.metadata.labels.unwrap_or_default(),
+            status: None,
+            owner_references: created.metadata.owner_references.unwrap_or_default(),
+        };
         object.status = Some(ServiceL2StatusStatus {
             node: node.into(),
             service_name: service.into(),
@@ -621,6 +667,32 @@ mod tests {
         assert_eq!(actions.delete, ["l2-b", "l2-c"]);
         assert_eq!(actions.create, [key("new")]);
         assert_eq!(actions.update, [("l2-d".to_string(), key("moved"))]);
+    }
+
+    #[test]
+    fn an_object_without_spec_or_with_a_broken_status_is_still_listed_and_deleted() {
+        let listed = |value: Value| Listed::from_dynamic(serde_json::from_value(value).unwrap());
+        let stale = listed(json!({
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "ServiceL2Status",
+            "metadata": {"name": "l2-stale", "namespace": "metallb-system", "labels": {
+                "metallb.io/node": "node-22",
+                "metallb.io/service-name": "ghost",
+                "metallb.io/service-namespace": "default",
+            }},
+        }));
+        assert_eq!(stale.name, "l2-stale");
+        assert_eq!(stale.status, None);
+        let broken = listed(json!({
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "ServiceL2Status",
+            "metadata": {"name": "l2-broken", "labels": {"metallb.io/node": "node-22"}},
+            "spec": {},
+            "status": {"interfaces": "eth0"},
+        }));
+        assert_eq!(broken.status, None);
+        let actions = actions(&[stale, broken], "node-22", &BTreeMap::new(), None);
+        assert_eq!(actions.delete, ["l2-stale", "l2-broken"]);
     }
 
     #[test]
