@@ -97,4 +97,7 @@ pub enum ErrorKind {
     DuplicateAdvertisement,
     /// BFD echo mode on a peer that IPv6 addresses are advertised to.
     BfdEchoWithIpv6,
+    /// IronLB's: a field MetalLB accepts that IronLB cannot act on yet (refused rather than
+    /// accepted and ignored).
+    NotSupported,
 }

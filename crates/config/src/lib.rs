@@ -17,7 +17,7 @@ pub use community::Community;
 pub use error::{ConfigError, ErrorKind};
 pub use model::*;
 pub use selector::Selector;
-pub use validate::{Resources, ValidateOptions, validate};
+pub use validate::{ConfigWarning, Resources, ValidateOptions, validate, warnings};
 
 /// The namespace MetalLB (and IronLB) reads its objects from by default.
 pub const DEFAULT_NAMESPACE: &str = "metallb-system";

@@ -93,6 +93,35 @@ pub fn validate(
     })
 }
 
+/// Something accepted that the user should know: a deprecated field, what it (does not) do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// `Kind name`, as errors name objects.
+    pub object: String,
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.object, self.field, self.message)
+    }
+}
+
+/// The warnings MetalLB's webhook gives, for objects that are valid.
+pub fn warnings(resources: &Resources) -> Vec<ConfigWarning> {
+    resources
+        .peers
+        .iter()
+        .filter(|peer| peer.spec.disable_mp == Some(true))
+        .map(|peer| ConfigWarning {
+            object: format!("BGPPeer {}", peer.metadata.name.as_deref().unwrap_or_default()),
+            field: "spec.disableMP",
+            message: "disableMP is deprecated in favor of dualStackAddressFamily, and has no effect (MetalLB's FRR mode ignores it too): each session carries the families of its address, or both with dualStackAddressFamily".to_string(),
+        })
+        .collect()
+}
+
 struct Validator<'a> {
     options: &'a ValidateOptions,
     nodes: &'a [Node],
@@ -233,6 +262,12 @@ impl Validator<'_> {
             );
             if self.errors.len() > before {
                 continue;
+            }
+            if spec.echo_mode == Some(true) {
+                // IronLB's, after MetalLB's own checks: the profile stays known, so the peers
+                // naming it are judged as MetalLB judges them.
+                let message = "BFD echo mode is not supported yet: IronLB's BFD runs in asynchronous mode (RFC 5880 §6.1), which detects failures from control packets alone; set echoMode to false or remove it".to_string();
+                self.error(&object, "spec.echoMode", ErrorKind::NotSupported, message);
             }
             profiles.insert(
                 name.clone(),
@@ -407,6 +442,13 @@ impl Validator<'_> {
             ErrorKind::InvalidRouterId,
             "invalid router ID",
         );
+        if let Some(Some(IpAddr::V6(id))) = router_id {
+            // MetalLB accepts it and hands FRR `bgp router-id <IPv6>`, which FRR refuses.
+            let message = format!(
+                "router ID {id} is an IPv6 address; a BGP identifier is 32 bits (RFC 6286): give an IPv4 address"
+            );
+            self.error(object, "spec.routerID", ErrorKind::InvalidRouterId, message);
+        }
         let source_address = self.optional_ip(
             object,
             "spec.sourceAddress",
@@ -421,7 +463,13 @@ impl Validator<'_> {
             &spec.node_selectors,
         );
         let port = match spec.peer_port {
-            None | Some(0) => 179,
+            None => 179,
+            Some(0) => {
+                let message =
+                    "invalid peerPort 0, must be in 1-16384 range (omit it for 179): the CRD schema refuses 0".to_string();
+                self.error(object, "spec.peerPort", ErrorKind::OutOfRange, message);
+                179
+            }
             Some(port) if port <= 16384 => port,
             Some(port) => {
                 let message = format!("invalid peerPort {port}, must be in 1-16384 range");

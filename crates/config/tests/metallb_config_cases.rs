@@ -2483,7 +2483,8 @@ spec: {}
             },
         ),
         // "Session with nondefault BFD Profile"
-        valid_and(
+        // IronLB: echo mode is refused (not supported yet) rather than accepted and ignored.
+        invalid(
             "bfd_nondefault_profile",
             r#"
 apiVersion: metallb.io/v1beta1
@@ -2508,20 +2509,11 @@ kind: BGPAdvertisement
 metadata: {name: adv3}
 spec: {}
 "#,
-            |config| {
-                let profile = &config.bfd_profiles["nondefault"];
-                assert_eq!(
-                    (
-                        profile.receive_interval_ms,
-                        profile.transmit_interval_ms,
-                        profile.detect_multiplier,
-                        profile.echo_interval_ms,
-                        profile.minimum_ttl
-                    ),
-                    (50, 51, 52, 54, 55)
-                );
-                assert!(profile.echo_mode && profile.passive_mode);
-            },
+            &[(
+                ErrorKind::NotSupported,
+                "BFDProfile/nondefault",
+                "spec.echoMode",
+            )],
         ),
         // Derived from config.go bfdProfileFromCR: the bounds are inclusive.
         valid(
@@ -2543,8 +2535,9 @@ spec:
   minimumTtl: 254
 "#,
         ),
+        // IronLB: echo mode is refused (not supported yet) rather than accepted and ignored.
         // "Session with ipv4 and bfd echo mode"
-        valid(
+        invalid(
             "bfd_echo_with_ipv4_pool",
             r#"
 apiVersion: metallb.io/v1beta1
@@ -2567,10 +2560,16 @@ kind: BGPPeer
 metadata: {name: peer1}
 spec: {myASN: 42, peerASN: 142, peerAddress: 1.2.3.4, peerPort: 1179, bfdProfile: with-echo}
 "#,
+            &[(
+                ErrorKind::NotSupported,
+                "BFDProfile/with-echo",
+                "spec.echoMode",
+            )],
         ),
         // Derived from validation.go validateConfig: an IPv6 pool advertised only to another peer
+        // IronLB: echo mode is refused (not supported yet) rather than accepted and ignored.
         // does not reach the echo peer.
-        valid(
+        invalid(
             "bfd_echo_peer_not_sent_the_ipv6_pool",
             r#"
 apiVersion: metallb.io/v1beta1
@@ -2598,6 +2597,11 @@ kind: BGPPeer
 metadata: {name: plain}
 spec: {myASN: 42, peerASN: 142, peerAddress: "fc00::1"}
 "#,
+            &[(
+                ErrorKind::NotSupported,
+                "BFDProfile/with-echo",
+                "spec.echoMode",
+            )],
         ),
         // "BFD Profile with too low receive interval"
         invalid(
@@ -2784,11 +2788,18 @@ spec:
   ebgpMultiHop: true
   bfdProfile: nondefault
 "#,
-            &[(
-                ErrorKind::BfdEchoWithIpv6,
-                "BGPAdvertisement/adv3",
-                "spec.peers",
-            )],
+            &[
+                (
+                    ErrorKind::BfdEchoWithIpv6,
+                    "BGPAdvertisement/adv3",
+                    "spec.peers",
+                ),
+                (
+                    ErrorKind::NotSupported,
+                    "BFDProfile/nondefault",
+                    "spec.echoMode",
+                ),
+            ],
         ),
         // Derived from validation.go validateConfig: the same through the ad's peer list, for a
         // dual-stack pool selected by labels.
@@ -2817,11 +2828,18 @@ kind: BGPPeer
 metadata: {name: echo}
 spec: {myASN: 42, peerASN: 142, peerAddress: 1.2.3.4, bfdProfile: with-echo}
 "#,
-            &[(
-                ErrorKind::BfdEchoWithIpv6,
-                "BGPAdvertisement/to-echo",
-                "spec.peers",
-            )],
+            &[
+                (
+                    ErrorKind::BfdEchoWithIpv6,
+                    "BGPAdvertisement/to-echo",
+                    "spec.peers",
+                ),
+                (
+                    ErrorKind::NotSupported,
+                    "BFDProfile/with-echo",
+                    "spec.echoMode",
+                ),
+            ],
         ),
     ]
 }

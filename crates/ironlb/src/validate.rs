@@ -52,10 +52,11 @@ pub fn run(args: &Args) -> ExitCode {
     let options = ValidateOptions {
         namespace: args.namespace.clone(),
     };
-    let config = match ironlb_config::validate(
-        &Resources::from_objects(objects.iter().copied()),
-        &options,
-    ) {
+    let resources = Resources::from_objects(objects.iter().copied());
+    for warning in ironlb_config::warnings(&resources) {
+        eprintln!("warning: {warning}");
+    }
+    let config = match ironlb_config::validate(&resources, &options) {
         Ok(config) => Some(config),
         Err(found) => {
             errors.extend(found);
