@@ -17,7 +17,7 @@
 //! time (each keeps an API server busy with thousands of writes; two at once on a two-core
 //! machine would only slow both). The lab's API server listens in the switch namespace, which
 //! the host cannot reach: bulk creations there run in this test binary started again inside
-//! that namespace ([`bulk_helper`]).
+//! that namespace ([`bulk_specs_are_operations`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -229,7 +229,7 @@ async fn run_operations(
     results.into_iter().collect()
 }
 
-/// What [`bulk_helper`] is to do, from its environment variable: `create FROM TO` (Services
+/// What [`run_bulk`] is to do, from its environment variable: `create FROM TO` (Services
 /// FROM..TO) or `churn FROM TO NEW` (delete FROM..TO and create as many from NEW on,
 /// interleaved).
 const BULK_VARIABLE: &str = "IRONLB_KFAULTS_BULK";
@@ -254,18 +254,36 @@ fn bulk_operations(spec: &str) -> Vec<Operation> {
     }
 }
 
-/// Not a test: the bulk creations and deletions of the tests below, run by them inside the
-/// lab's switch namespace (where the API server listens and the host cannot reach) as
-/// `ip netns exec SWITCH <this binary> bulk_helper --exact --ignored`, with
-/// `IRONLB_KFAULTS_BULK` saying what to do and `KUBECONFIG` where. Without it, it does nothing.
+/// The bulk creations and deletions of the tests below are run inside the lab's switch
+/// namespace (where the API server listens and the host cannot reach) by this test binary
+/// started again there, as `ip netns exec SWITCH <this binary> bulk_specs_are_operations
+/// --exact`, with `IRONLB_KFAULTS_BULK` saying what to do and `KUBECONFIG` where. Started by
+/// `cargo test` (no such variable), the test checks how the specifications read.
 #[test]
-#[ignore = "run by the other tests of this file inside a lab namespace"]
-fn bulk_helper() {
-    let Ok(spec) = std::env::var(BULK_VARIABLE) else {
+fn bulk_specs_are_operations() {
+    if let Ok(spec) = std::env::var(BULK_VARIABLE) {
+        run_bulk(&spec);
         return;
-    };
+    }
+    let created = bulk_operations("create 3 5");
+    assert!(
+        matches!(&created[..], [Operation::Create(a, None), Operation::Create(b, None)]
+            if a == "svc-3" && b == "svc-4"),
+        "{created:?}"
+    );
+    let churned = bulk_operations("churn 0 2 100");
+    assert!(
+        matches!(&churned[..], [
+            Operation::Delete(a), Operation::Create(b, Some(CHURN_POOL)),
+            Operation::Delete(c), Operation::Create(d, Some(CHURN_POOL)),
+        ] if a == "svc-0" && b == "svc-100" && c == "svc-1" && d == "svc-101"),
+        "{churned:?}"
+    );
+}
+
+fn run_bulk(spec: &str) {
     let kubeconfig = PathBuf::from(std::env::var("KUBECONFIG").unwrap());
-    let operations = bulk_operations(&spec);
+    let operations = bulk_operations(spec);
     let count = operations.len();
     let start = Instant::now();
     runtime()
@@ -776,12 +794,12 @@ impl KubeLab {
         );
     }
 
-    /// Runs [`bulk_helper`] inside the switch namespace; returns the running process.
+    /// Runs [`run_bulk`] inside the switch namespace; returns the running process.
     fn bulk(&self, spec: &str) -> Child {
         let exe = std::env::current_exe().unwrap().display().to_string();
         self.plane
             .command(&exe)
-            .args(["bulk_helper", "--exact", "--ignored", "--nocapture"])
+            .args(["bulk_specs_are_operations", "--exact", "--nocapture"])
             .env(BULK_VARIABLE, spec)
             .env("KUBECONFIG", self.plane.kubeconfig())
             .stdin(Stdio::null())

@@ -424,10 +424,23 @@ impl Seed {
         let mut text = String::new();
         for node in ["node-21", "node-22", "node-23"] {
             let log = self.fabric.log(&format!("speaker-{node}"));
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
             let _ = writeln!(text, "--- speaker-{node} (last lines)");
             for line in tail.iter().rev() {
                 let _ = writeln!(text, "{line}");
+            }
+            // A session that stopped changing is not in the last lines: each ToR's own.
+            for (index, tor) in TORS.iter().enumerate() {
+                let peer = format!("peer=10.0.0.{}", index + 1);
+                let name = format!("name={tor}");
+                let mine: Vec<&str> = log
+                    .lines()
+                    .filter(|line| line.contains(&peer) || line.contains(&name))
+                    .collect();
+                let _ = writeln!(text, "--- speaker-{node}, {tor} (last lines)");
+                for line in &mine[mine.len().saturating_sub(8)..] {
+                    let _ = writeln!(text, "{line}");
+                }
             }
         }
         for tor in TORS {
