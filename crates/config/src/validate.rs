@@ -432,8 +432,21 @@ impl Validator<'_> {
                     None
                 }
             },
-            (true, false) => Some(PeerAddress::Interface(spec.interface.clone())),
+            (true, false) => {
+                self.error(object, "spec.interface", ErrorKind::NotSupported, "BGP unnumbered (spec.interface) is not supported yet: IronLB would accept the peer and never open its session; peer with spec.peerAddress (the router's address on that link) instead");
+                Some(PeerAddress::Interface(spec.interface.clone()))
+            }
         };
+        if !spec.vrf.is_empty() {
+            let message = format!(
+                "spec.vrf {:?} is not supported yet: IronLB's sessions would run in the default VRF, not in {:?}; remove spec.vrf and peer in the default VRF",
+                spec.vrf, spec.vrf
+            );
+            self.error(object, "spec.vrf", ErrorKind::NotSupported, message);
+        }
+        if spec.dual_stack_address_family == Some(true) {
+            self.error(object, "spec.dualStackAddressFamily", ErrorKind::NotSupported, "dualStackAddressFamily is not supported yet: IronLB has no usable next hop for the other family's routes on this session; remove it and add a second BGPPeer for the router's address of the other family");
+        }
         let timers = self.timers(object, spec.hold_time, spec.keepalive_time);
         let router_id = self.optional_ip(
             object,

@@ -83,3 +83,184 @@ fn disable_mp_is_accepted_with_a_deprecation_warning_saying_it_does_nothing() {
     assert_eq!(warned[0].field, "spec.disableMP");
     assert!(warned[0].message.contains("deprecated") && warned[0].message.contains("no effect"));
 }
+
+fn peer_errors(extra: &str) -> Vec<(ErrorKind, String, String)> {
+    errors(&format!(
+        "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: p}}\nspec: {{myASN: 42, peerASN: 142, {extra}}}\n"
+    ))
+}
+
+#[test]
+fn bgp_unnumbered_is_refused_until_sessions_can_run_on_an_interface() {
+    assert_eq!(
+        peer_errors("interface: eth0"),
+        [(
+            ErrorKind::NotSupported,
+            "BGPPeer p".into(),
+            "spec.interface".into()
+        )]
+    );
+}
+
+#[test]
+fn a_vrf_is_refused_until_sessions_can_run_in_it() {
+    assert_eq!(
+        peer_errors("peerAddress: 1.2.3.4, vrf: red"),
+        [(
+            ErrorKind::NotSupported,
+            "BGPPeer p".into(),
+            "spec.vrf".into()
+        )]
+    );
+    // An empty VRF is the default VRF, as in MetalLB.
+    assert_eq!(peer_errors("peerAddress: 1.2.3.4, vrf: ''"), []);
+}
+
+#[test]
+fn dual_stack_address_family_is_refused_when_on_and_accepted_when_off() {
+    assert_eq!(
+        peer_errors("peerAddress: 1.2.3.4, dualStackAddressFamily: true"),
+        [(
+            ErrorKind::NotSupported,
+            "BGPPeer p".into(),
+            "spec.dualStackAddressFamily".into()
+        )]
+    );
+    assert_eq!(
+        peer_errors("peerAddress: 1.2.3.4, dualStackAddressFamily: false"),
+        []
+    );
+}
+
+#[test]
+fn every_refusal_says_it_is_not_supported_and_what_to_do() {
+    let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0, vrf: red}\n";
+    let Err(errors) = validate(&resources(yaml), &ValidateOptions::default()) else {
+        panic!("refused");
+    };
+    for error in errors.iter() {
+        let text = error.to_string();
+        assert!(text.contains("not supported yet"), "{text}");
+        assert!(
+            text.contains("instead") || text.contains("remove"),
+            "{text}"
+        );
+    }
+}
+
+/// The README's table of every field: `(kind, field) -> what IronLB does`.
+fn readme_fields() -> std::collections::BTreeMap<(String, String), String> {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("### Every field, and what IronLB does with it")
+        .expect("README has the field table");
+    readme[start..]
+        .lines()
+        .skip_while(|line| !line.starts_with("| kind |"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 3, "README field row {line:?}");
+            (
+                (cells[0].to_string(), cells[1].trim_matches('`').to_string()),
+                cells[2].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Each field the README says is refused, with a manifest that uses it.
+const REFUSED: [(&str, &str, &str); 4] = [
+    (
+        "BGPPeer",
+        "interface",
+        "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0}\n",
+    ),
+    (
+        "BGPPeer",
+        "vrf",
+        "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, peerAddress: 1.2.3.4, vrf: red}\n",
+    ),
+    (
+        "BGPPeer",
+        "dualStackAddressFamily",
+        "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, peerAddress: 1.2.3.4, dualStackAddressFamily: true}\n",
+    ),
+    (
+        "BFDProfile",
+        "echoMode",
+        "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: echo}\nspec: {echoMode: true}\n",
+    ),
+];
+
+#[test]
+fn the_readme_names_every_field_of_metallbs_crds_and_its_refusals_are_real() {
+    let table = readme_fields();
+    // Every top-level spec field of the configuration kinds' storage versions, from MetalLB's
+    // CRDs (the status kinds are written, not read).
+    let crds = include_str!("../../api/tests/data/metallb-crd-fields.txt");
+    let kinds = [
+        ("ipaddresspools", "IPAddressPool"),
+        ("bgpadvertisements", "BGPAdvertisement"),
+        ("l2advertisements", "L2Advertisement"),
+        ("bgppeers", "BGPPeer"),
+        ("bfdprofiles", "BFDProfile"),
+        ("communities", "Community"),
+    ];
+    let mut fields = std::collections::BTreeSet::new();
+    for line in crds.lines().filter(|l| l.contains("storage=True")) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some((_, kind)) = kinds
+            .iter()
+            .find(|(plural, _)| words[0] == format!("{plural}.metallb.io"))
+        else {
+            continue;
+        };
+        let Some(field) = words[4].strip_prefix("spec.") else {
+            continue;
+        };
+        if !field.contains(['.', '[']) {
+            fields.insert((kind.to_string(), field.to_string()));
+        }
+    }
+    assert!(fields.len() > 40, "{fields:?}");
+    let named: std::collections::BTreeSet<_> = table.keys().cloned().collect();
+    assert_eq!(
+        fields.difference(&named).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "fields of MetalLB's CRDs missing from the README's table"
+    );
+    assert_eq!(
+        named.difference(&fields).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "README rows naming no field of MetalLB's CRDs"
+    );
+    for (key, verdict) in &table {
+        assert!(
+            verdict.starts_with("acts") || verdict.starts_with("refused"),
+            "{key:?}: {verdict:?} is neither acts nor refused"
+        );
+    }
+    let refused: std::collections::BTreeSet<(String, String)> = table
+        .iter()
+        .filter(|(_, verdict)| verdict.starts_with("refused"))
+        .map(|(key, _)| key.clone())
+        .collect();
+    let tested: std::collections::BTreeSet<(String, String)> = REFUSED
+        .iter()
+        .map(|(kind, field, _)| (kind.to_string(), field.to_string()))
+        .collect();
+    assert_eq!(refused, tested);
+    for (kind, field, yaml) in REFUSED {
+        let Err(errors) = validate(&resources(yaml), &ValidateOptions::default()) else {
+            panic!("{kind} {field}: accepted");
+        };
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.kind == ErrorKind::NotSupported && e.field == format!("spec.{field}")),
+            "{kind} {field}: {errors:?}"
+        );
+    }
+}
