@@ -124,7 +124,7 @@ fn check(cases: &[Case]) {
         // MetalLB's verdicts are compared without IronLB's refusals of fields it cannot act
         // on yet (checked on their own in not_supported.rs): a case MetalLB finds valid and
         // IronLB refuses only for those is MetalLB's verdict plus IronLB's honesty.
-        let result = load(case.yaml).or_else(|errors| {
+        let result = load(case.yaml).map_err(|errors| {
             let verdicts: Vec<ConfigError> = errors
                 .into_iter()
                 .filter(|e| {
@@ -132,11 +132,7 @@ fn check(cases: &[Case]) {
                         && UNSUPPORTED_PEER_FIELDS.contains(&e.field.as_str()))
                 })
                 .collect();
-            if verdicts.is_empty() {
-                Err(None)
-            } else {
-                Err(Some(verdicts))
-            }
+            (!verdicts.is_empty()).then_some(verdicts)
         });
         let result = match result {
             Err(None) => {
