@@ -47,7 +47,8 @@ pub struct Announce {
     peer_asn: u32,
     #[arg(long, value_name = "PORT", default_value_t = 179)]
     peer_port: u16,
-    /// BGP identifier; defaults to --source when that is IPv4.
+    /// BGP identifier; defaults to --source when that is IPv4, else to the address this host
+    /// sends from toward an IPv4 peer, else to its highest IPv4 address (loopback first).
     #[arg(long, value_name = "IPV4")]
     router_id: Option<Ipv4Addr>,
     /// Local address to connect from (the BGPPeer's sourceAddress).
@@ -216,9 +217,7 @@ fn announce_config(
     let router_id = match (args.router_id, args.source) {
         (Some(id), _) => id,
         (None, Some(IpAddr::V4(source))) => source,
-        _ => bail!(
-            "give --router-id (an IPv4 address identifying this speaker), or an IPv4 --source"
-        ),
+        (None, _) => default_router_id(args.peer)?,
     };
     if router_id.is_unspecified() {
         bail!("--router-id 0.0.0.0 is not allowed: use this node's IPv4 address");
@@ -282,6 +281,40 @@ fn announce_config(
     };
     let settings = ironlb_speaker::session::settings(&peer, bfd.as_ref(), router_id, &defaults)?;
     Ok((settings, routes(args)?))
+}
+
+/// The router ID without `--router-id` or an IPv4 `--source`: toward an IPv4 peer, the address
+/// the kernel picks as source toward it (what the router sees the session come from); toward an
+/// IPv6 peer, the highest IPv4 address of an interface that is up, loopbacks first, as FRR's
+/// zebra picks its router ID.
+fn default_router_id(peer: IpAddr) -> anyhow::Result<Ipv4Addr> {
+    if peer.is_ipv4()
+        && let Ok(socket) = std::net::UdpSocket::bind("0.0.0.0:0")
+        && socket.connect((peer, 179)).is_ok()
+        && let Ok(std::net::SocketAddr::V4(local)) = socket.local_addr()
+        && !local.ip().is_unspecified()
+    {
+        return Ok(*local.ip());
+    }
+    let interfaces =
+        ironlb_net::interfaces::list().context("listing this host's interfaces for a router ID")?;
+    // (on the loopback interface, address): the highest wins; 127/8 is no router ID.
+    interfaces
+        .iter()
+        .filter(|interface| interface.up)
+        .flat_map(|interface| {
+            interface.addresses.iter().filter_map(|net| match net.addr() {
+                IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_unspecified() => {
+                    Some((interface.name == "lo", v4))
+                }
+                _ => None,
+            })
+        })
+        .max()
+        .map(|(_, v4)| v4)
+        .context(
+            "no IPv4 address on this host to use as the BGP router ID: give --router-id (an IPv4 address identifying this speaker)",
+        )
 }
 
 fn millis(duration: Duration) -> u32 {

@@ -279,10 +279,8 @@ router bgp 65000
             "2001:db8:ffff::1",
             "--peer-asn",
             "65000",
-            "--router-id",
-            "10.0.0.2",
-            "--source",
-            "2001:db8:ffff::2",
+            // No --router-id and no --source: the router ID is the node's IPv4 address (an
+            // IPv6 peer gives none), the session comes from the address the kernel picks.
             "--prefix",
             "2001:db8::5/128",
             "--local-pref",
@@ -299,6 +297,13 @@ router bgp 65000
     assert_eq!(path["locPrf"], 250, "{route}");
     assert_eq!(path["aspath"]["string"], "Local", "{route}");
     assert_eq!(path["nexthops"][0]["ip"], "2001:db8:ffff::2", "{route}");
+    let neighbor = frr
+        .json("show bgp neighbors 2001:db8:ffff::2 json")
+        .expect("FRR shows the neighbour");
+    assert_eq!(
+        neighbor["2001:db8:ffff::2"]["remoteRouterId"], "10.0.0.2",
+        "{neighbor}"
+    );
     wait_for("kernel route 2001:db8::5", Duration::from_secs(10), || {
         let routes = topology
             .tor
