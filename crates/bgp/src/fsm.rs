@@ -231,6 +231,19 @@ pub struct Fsm {
 /// Hold time for OpenSent before the peer's OPEN arrives (RFC 4271 suggests 4 minutes).
 const LARGE_HOLD: Duration = Duration::from_secs(240);
 
+/// How long OpenSent waits for the peer's OPEN: the hold time this side proposes (a peer that
+/// cannot answer an OPEN within it could not keep the session up either), at most RFC 4271's
+/// 4 minutes, which also applies when no hold time (0) is proposed. In OpenSent nothing is
+/// sent: a peer that closed the connection with a reset that was lost (its link flapping)
+/// is noticed only by this timer, so 4 minutes would hold the session down that long.
+fn open_sent_hold(proposed: Duration) -> Duration {
+    if proposed.is_zero() {
+        LARGE_HOLD
+    } else {
+        proposed.min(LARGE_HOLD)
+    }
+}
+
 /// What follows a session's end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Then {
@@ -330,7 +343,7 @@ impl Fsm {
                 self.connecting = false;
                 self.state = State::OpenSent;
                 self.connect_retry_at = None;
-                self.hold_at = Some(now + LARGE_HOLD);
+                self.hold_at = Some(now + open_sent_hold(self.config.hold_time));
                 self.outputs.push_back(Output::SendOpen {
                     hold_time: secs_u16(self.config.hold_time),
                 });
@@ -670,6 +683,35 @@ mod tests {
             matches!(&outputs[2], Output::Down(DownReason::NotificationSent(n)) if n.code == ErrorCode::HoldTimerExpired)
         );
         assert_eq!(fsm.state(), State::Idle);
+    }
+
+    #[test]
+    fn open_sent_waits_the_proposed_hold_time_not_four_minutes() {
+        for (proposed, wait) in [(9, 9), (90, 90), (0, 240), (65535, 240)] {
+            let mut fsm = Fsm::new(Config {
+                hold_time: Duration::from_secs(proposed),
+                ..config()
+            });
+            let start = Instant::now();
+            fsm.handle(Input::Start, start);
+            fsm.handle(Input::Connected, start);
+            drain(&mut fsm);
+            assert_eq!(fsm.state(), State::OpenSent);
+            assert_eq!(
+                fsm.poll_timeout(),
+                Some(start + Duration::from_secs(wait)),
+                "hold {proposed}"
+            );
+            fsm.handle_timeout(start + Duration::from_secs(wait));
+            let outputs = drain(&mut fsm);
+            assert_eq!(
+                outputs[0],
+                Output::SendNotification(Notification::hold_timer_expired()),
+                "hold {proposed}"
+            );
+            // A new attempt follows at once (the session was not up: no damping).
+            assert_eq!(fsm.state(), State::Connect);
+        }
     }
 
     #[test]
