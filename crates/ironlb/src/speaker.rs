@@ -486,6 +486,7 @@ fn peer_status(name: &str, running: &Running, session: &bgp::PeerStatus) -> Peer
     PeerSessionStatus {
         name: name.to_string(),
         address: running.settings.address.ip().to_string(),
+        port: running.settings.address.port(),
         local_asn: session.local_as,
         peer_asn: match running.peer_asn {
             PeerAsn::Fixed(asn) => asn.to_string(),

@@ -124,12 +124,15 @@ pub fn controller(status: &ControllerStatus, loaded: bool, updates: u64) -> Stri
     out
 }
 
-/// Label of a BGP peer in MetalLB's metrics: `ip:port`.
-fn peer_label(address: &str) -> String {
-    if address.contains(':') {
-        format!("[{address}]:179")
+/// Label of a BGP peer in MetalLB's metrics: `ip:port`, with the session's real port
+/// (MetalLB's native speaker: `fmt.Sprintf("%s:%d", PeerAddress, PeerPort)`). An IPv6
+/// address is bracketed (`[2001:db8::1]:179`, as Go's `net.JoinHostPort` writes it), where
+/// MetalLB's `Sprintf` would run the port into the address.
+fn peer_label(peer: &PeerSessionStatus) -> String {
+    if peer.address.contains(':') {
+        format!("[{}]:{}", peer.address, peer.port)
     } else {
-        format!("{address}:179")
+        format!("{}:{}", peer.address, peer.port)
     }
 }
 
@@ -169,7 +172,7 @@ pub fn speaker(status: &SpeakerStatus, loaded: bool, updates: u64) -> String {
     for (name, kind, help, value) in peer_families {
         let mut family = Family::new(&mut out, name, kind, help);
         for peer in &status.peers {
-            family.sample(name, &[("peer", &peer_label(&peer.address))], value(peer));
+            family.sample(name, &[("peer", &peer_label(peer))], value(peer));
         }
     }
     let mut family = Family::new(
@@ -292,15 +295,31 @@ mod tests {
     fn speaker_metrics_have_metallb_names_and_labels() {
         let status = SpeakerStatus {
             node: "node-21".into(),
-            peers: vec![PeerSessionStatus {
-                name: "tor1".into(),
-                address: "10.0.0.1".into(),
-                state: BgpState::Established,
-                prefixes_sent: 1,
-                prefixes_wanted: 1,
-                updates_sent: 3,
-                ..Default::default()
-            }],
+            peers: vec![
+                PeerSessionStatus {
+                    name: "tor1".into(),
+                    address: "10.0.0.1".into(),
+                    port: 179,
+                    state: BgpState::Established,
+                    prefixes_sent: 1,
+                    prefixes_wanted: 1,
+                    updates_sent: 3,
+                    ..Default::default()
+                },
+                PeerSessionStatus {
+                    name: "tor3".into(),
+                    address: "10.0.0.3".into(),
+                    port: 1179,
+                    state: BgpState::Established,
+                    ..Default::default()
+                },
+                PeerSessionStatus {
+                    name: "tor6".into(),
+                    address: "2001:db8::6".into(),
+                    port: 1790,
+                    ..Default::default()
+                },
+            ],
             bfd: vec![BfdSessionStatus {
                 peer: "10.0.0.1".into(),
                 state: BfdState::Up,
@@ -322,6 +341,9 @@ mod tests {
             "metallb_bgp_session_up{peer=\"10.0.0.1:179\"} 1",
             "metallb_bgp_updates_total{peer=\"10.0.0.1:179\"} 3",
             "metallb_bgp_announced_prefixes_total{peer=\"10.0.0.1:179\"} 1",
+            // peerPort is the session's port, and its label's.
+            "metallb_bgp_session_up{peer=\"10.0.0.3:1179\"} 1",
+            "metallb_bgp_session_up{peer=\"[2001:db8::6]:1790\"} 0",
             "metallb_speaker_announced{ip=\"203.0.113.5\",node=\"node-21\",protocol=\"bgp\",service=\"default/web\"} 1",
             "metallb_bfd_session_up{peer=\"10.0.0.1\",vrf=\"\"} 1",
             "metallb_bfd_control_packet_input{peer=\"10.0.0.1\",vrf=\"\"} 10",

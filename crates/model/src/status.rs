@@ -270,6 +270,11 @@ pub struct SpeakerPeer {
     pub alive: bool,
 }
 
+/// BGP's well-known port (RFC 4271).
+fn bgp_port() -> u16 {
+    179
+}
+
 /// One BGP session of a speaker.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -277,6 +282,9 @@ pub struct PeerSessionStatus {
     /// BGPPeer name.
     pub name: String,
     pub address: String,
+    /// The peer's TCP port (`peerPort`, 179 when unset).
+    #[serde(default = "bgp_port")]
+    pub port: u16,
     #[serde(rename = "localASN")]
     pub local_asn: u32,
     /// The remote AS as configured (`65000`, `internal`, `external`).
