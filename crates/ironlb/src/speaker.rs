@@ -228,14 +228,17 @@ impl Speaker {
         );
     }
 
-    /// Keeps the snapshot's problems and, when it validates, its configuration (else the last
-    /// valid one stays in force).
+    /// Keeps the snapshot's problems and, when the configuration as it concerns this node
+    /// validates (`ironlb_speaker::scope`: the BGPPeers and BGPAdvertisements of other nodes
+    /// are not this node's to judge), that configuration (else the last valid one stays in
+    /// force).
     fn validate(&mut self, snapshot: &Snapshot) {
         for problem in &snapshot.problems {
             warn!(%problem, "cluster file not usable; its last good content stays in force");
         }
         self.problems = snapshot.problems.iter().map(ToString::to_string).collect();
-        match ironlb_config::validate(&snapshot.resources, &self.options.validate) {
+        let resources = ironlb_speaker::scope::for_node(&snapshot.resources, &self.options.node);
+        match ironlb_config::validate(&resources, &self.options.validate) {
             Ok(config) => {
                 self.config = Some(config);
                 self.configuration_errors.clear();
