@@ -334,6 +334,28 @@ impl ServiceRequest {
     }
 }
 
+impl ServiceRequest {
+    /// Reads a Service as [`ServiceRequest::from_service`] does, as if it requested no
+    /// addresses (`metallb.io/loadBalancerIPs`, its deprecated form and `spec.loadBalancerIP`
+    /// ignored). While a Service's request of addresses is invalid
+    /// ([`RequestError::is_bad_address_request`]) it keeps what it holds, judged as this
+    /// request: MetalLB keeps the addresses then and warns with `LoadBalancerFailed`.
+    pub fn ignoring_requested_ips(
+        service: &Service,
+        options: &RequestOptions,
+    ) -> Result<Option<ServiceRequest>, RequestError> {
+        let mut service = service.clone();
+        if let Some(annotations) = service.metadata.annotations.as_mut() {
+            annotations.remove(ANNOTATION_LOAD_BALANCER_IPS);
+            annotations.remove(DEPRECATED_LOAD_BALANCER_IPS);
+        }
+        if let Some(spec) = service.spec.as_mut() {
+            spec.load_balancer_ip = None;
+        }
+        ServiceRequest::from_service(&service, options)
+    }
+}
+
 /// Options of the controller that change how Services are read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestOptions {
@@ -410,6 +432,18 @@ impl RequestError {
             RequestError::BadClusterIps(_) => "noclusterIPsIPFamily",
             RequestError::UnknownFamilyPolicy(_) => "UnknownIPFamilyPolicy",
         }
+    }
+
+    /// Whether the error is in the addresses the Service requests (`metallb.io/loadBalancerIPs`
+    /// or `spec.loadBalancerIP`): MetalLB's `LoadBalancerFailed` when the Service holds
+    /// addresses (it keeps them), its `AllocationFailed` when it holds none.
+    pub fn is_bad_address_request(&self) -> bool {
+        matches!(
+            self,
+            RequestError::BothRequestForms
+                | RequestError::InvalidRequestedIp { .. }
+                | RequestError::BadRequestedSet { .. }
+        )
     }
 
     /// Whether MetalLB drops the Service's current addresses on this error (it does when the

@@ -15,7 +15,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ironlb_alloc::{AllocError, Allocator, IpFamily, RequestOptions, ServiceRequest, ingress_ips};
+use ironlb_alloc::{
+    ANNOTATION_ALLOCATED_FROM_POOL, AllocError, Allocator, DEPRECATED_PREFIX, IpFamily,
+    RequestOptions, ServiceRequest, ingress_ips,
+};
 use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_config::{Config, Resources, ValidateOptions};
 use ironlb_model::status::{
@@ -49,8 +52,26 @@ impl Default for Options {
 /// What a Service got, as last reported (to emit events only on change).
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Outcome {
-    Assigned { ips: Vec<IpAddr>, pool: String },
+    Assigned {
+        ips: Vec<IpAddr>,
+        pool: String,
+    },
+    /// The Service's request of addresses is invalid (`problem`); it keeps what it holds
+    /// (MetalLB's `LoadBalancerFailed`).
+    Kept {
+        ips: Vec<IpAddr>,
+        pool: String,
+        problem: String,
+    },
     Pending(String),
+}
+
+/// A Service that could not be read.
+struct Refused {
+    message: String,
+    /// Set when only its request of addresses is wrong: the Service read without it, under
+    /// which it keeps the addresses it holds.
+    keeping: Option<ServiceRequest>,
 }
 
 /// The controller's state between updates.
@@ -59,6 +80,9 @@ pub struct Controller {
     config: Option<Config>,
     allocator: Option<Allocator>,
     outcomes: BTreeMap<String, Outcome>,
+    /// Per Service, why PreferDualStack could not add the other family (posted once as
+    /// `AdditionalAssignFailed`, again when the reason changes).
+    additional_failures: BTreeMap<String, String>,
     events: VecDeque<EventRecord>,
     /// Every event since the last [`Controller::take_events`] (unbounded, unlike `events`).
     new_events: Vec<EventRecord>,
@@ -72,6 +96,7 @@ impl Controller {
             config: None,
             allocator: None,
             outcomes: BTreeMap::new(),
+            additional_failures: BTreeMap::new(),
             events: VecDeque::new(),
             new_events: Vec::new(),
             configuration_errors: Vec::new(),
@@ -87,7 +112,7 @@ impl Controller {
         now: SystemTime,
     ) -> ControllerStatus {
         self.load_config(resources, now);
-        let mut requests: BTreeMap<String, (&Service, Result<ServiceRequest, String>)> =
+        let mut requests: BTreeMap<String, (&Service, Result<ServiceRequest, Refused>)> =
             BTreeMap::new();
         for service in services {
             let key = key(service);
@@ -102,7 +127,18 @@ impl Controller {
                     {
                         allocator.release(&key);
                     }
-                    requests.insert(key, (service, Err(error.to_string())));
+                    let keeping = if error.is_bad_address_request() {
+                        ServiceRequest::ignoring_requested_ips(service, &self.options.request)
+                            .ok()
+                            .flatten()
+                    } else {
+                        None
+                    };
+                    let refused = Refused {
+                        message: error.to_string(),
+                        keeping,
+                    };
+                    requests.insert(key, (service, Err(refused)));
                 }
             }
         }
@@ -118,9 +154,14 @@ impl Controller {
                     allocator.release(&key);
                 }
             }
-            // First sight of a Service that already has addresses: adopt them.
+            // First sight of a Service that already has addresses: adopt them (also while
+            // its request of addresses is invalid: MetalLB keeps them then).
             for (key, (service, request)) in &requests {
-                if let Ok(request) = request
+                let request = match request {
+                    Ok(request) => Some(request),
+                    Err(refused) => refused.keeping.as_ref(),
+                };
+                if let Some(request) = request
                     && allocator.assignment(key).is_none()
                     && !self.outcomes.contains_key(key)
                     && let Ok(ips) = ingress_ips(service)
@@ -131,6 +172,8 @@ impl Controller {
             }
         }
         self.outcomes.retain(|key, _| requests.contains_key(key));
+        self.additional_failures
+            .retain(|key, _| requests.contains_key(key));
         // Services holding addresses first, then the others, each in name order.
         let mut order: Vec<&String> = requests.keys().collect();
         if let Some(allocator) = &self.allocator {
@@ -138,21 +181,38 @@ impl Controller {
         }
         for key in order {
             let (service, request) = &requests[key];
+            let mut additional_failure = None;
             let outcome = match (request, self.allocator.as_mut()) {
-                (Err(message), _) => Outcome::Pending(message.clone()),
+                (Err(refused), Some(allocator)) if refused.keeping.is_some() => {
+                    match allocator.assignment(key) {
+                        Some(held) => Outcome::Kept {
+                            ips: held.ips.clone(),
+                            pool: held.pool.clone(),
+                            problem: refused.message.clone(),
+                        },
+                        None => Outcome::Pending(refused.message.clone()),
+                    }
+                }
+                (Err(refused), _) => Outcome::Pending(refused.message.clone()),
                 (Ok(_), None) => Outcome::Pending(
                     "no valid configuration: fix the errors `ironlb validate` reports".into(),
                 ),
-                (Ok(request), Some(allocator)) => match allocator.reconcile(key, request).result {
-                    Ok(assignment) => Outcome::Assigned {
-                        ips: assignment.ips,
-                        pool: assignment.pool,
-                    },
-                    Err(error) => Outcome::Pending(describe(&error)),
-                },
+                (Ok(request), Some(allocator)) => {
+                    let reconciled = allocator.reconcile(key, request);
+                    if let Some(Err(error)) = &reconciled.additional {
+                        additional_failure = Some(describe(error));
+                    }
+                    match reconciled.result {
+                        Ok(assignment) => Outcome::Assigned {
+                            ips: assignment.ips,
+                            pool: assignment.pool,
+                        },
+                        Err(error) => Outcome::Pending(describe(&error)),
+                    }
+                }
             };
-            let current = ingress_ips(service).unwrap_or_default();
-            self.record(key, outcome, &current, now);
+            self.record(key, outcome, service, now);
+            self.record_additional(key, additional_failure, now);
         }
         self.status()
     }
@@ -204,15 +264,32 @@ impl Controller {
         }
     }
 
-    /// Keeps `outcome` for the Service `key`, whose status holds `current`; a change makes an
-    /// event. An assignment the Service already holds (a restart or failover adopting it) is
-    /// not news: MetalLB announces IPAllocated only for addresses the Service did not have.
-    fn record(&mut self, key: &str, outcome: Outcome, current: &[IpAddr], now: SystemTime) {
+    /// Keeps `outcome` for the Service `key`; a change makes an event. An assignment the
+    /// Service already holds (a restart or failover adopting it) is not news: MetalLB
+    /// announces IPAllocated only for addresses the Service did not have. A change that
+    /// rewrites the Service also warns about each `metallb.universe.tf/*` annotation it has
+    /// (MetalLB's `deprecatedAnnotation`, posted only when there is something to write, not
+    /// on every pass).
+    fn record(&mut self, key: &str, outcome: Outcome, service: &Service, now: SystemTime) {
         if self.outcomes.get(key) == Some(&outcome) {
             return;
         }
+        let current = ingress_ips(service).unwrap_or_default();
         match &outcome {
-            Outcome::Assigned { ips, .. } if ips.as_slice() == current => {}
+            Outcome::Assigned { ips, .. } if *ips == current => {}
+            Outcome::Kept { ips, problem, .. } => {
+                let shown: Vec<String> = ips.iter().map(|ip| format!("\"{ip}\"")).collect();
+                self.event(
+                    now,
+                    EventType::Warning,
+                    "LoadBalancerFailed",
+                    service_object(key),
+                    format!(
+                        "invalid requested loadbalancer IPs: {problem}; the Service keeps [{}]",
+                        shown.join(",")
+                    ),
+                );
+            }
             Outcome::Assigned { ips, pool } => {
                 let shown: Vec<String> = ips.iter().map(|ip| format!("\"{ip}\"")).collect();
                 self.event(
@@ -231,7 +308,49 @@ impl Controller {
                 format!("Failed to allocate IP for \"{key}\": {message}"),
             ),
         }
+        if rewrites(&outcome, service, &current) {
+            for annotation in service
+                .metadata
+                .annotations
+                .iter()
+                .flatten()
+                .map(|(name, _)| name)
+                .filter(|name| name.starts_with(DEPRECATED_PREFIX))
+            {
+                let stable = format!("metallb.io/{}", &annotation[DEPRECATED_PREFIX.len()..]);
+                self.event(
+                    now,
+                    EventType::Warning,
+                    "deprecatedAnnotation",
+                    service_object(key),
+                    format!(
+                        "Service uses deprecated annotation {annotation}: use {stable} instead"
+                    ),
+                );
+            }
+        }
         self.outcomes.insert(key.to_string(), outcome);
+    }
+
+    /// Keeps why PreferDualStack could not add the other family to the Service `key`
+    /// (`None`: it did not fail); a new reason is posted as MetalLB's `AdditionalAssignFailed`.
+    fn record_additional(&mut self, key: &str, failure: Option<String>, now: SystemTime) {
+        match failure {
+            None => {
+                self.additional_failures.remove(key);
+            }
+            Some(reason) if self.additional_failures.get(key) == Some(&reason) => {}
+            Some(reason) => {
+                self.event(
+                    now,
+                    EventType::Normal,
+                    "AdditionalAssignFailed",
+                    service_object(key),
+                    format!("cannot assign additional IP in PreferDualStack: {reason}"),
+                );
+                self.additional_failures.insert(key.to_string(), reason);
+            }
+        }
     }
 
     fn event(
@@ -272,6 +391,11 @@ impl Controller {
                     Outcome::Assigned { ips, pool } => {
                         status.ingress = ips.clone();
                         status.pool = Some(pool.clone());
+                    }
+                    Outcome::Kept { ips, pool, problem } => {
+                        status.ingress = ips.clone();
+                        status.pool = Some(pool.clone());
+                        status.pending_reason = Some(problem.clone());
                     }
                     Outcome::Pending(reason) => status.pending_reason = Some(reason.clone()),
                 }
@@ -320,6 +444,22 @@ impl Controller {
             .as_ref()
             .map(|c| c.pools.keys().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+/// Whether the decision changes the Service as written (its ingress, or the
+/// `metallb.io/ip-allocated-from-pool` annotation), i.e. whether the Service gets written.
+fn rewrites(outcome: &Outcome, service: &Service, current: &[IpAddr]) -> bool {
+    let annotated = service
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_ALLOCATED_FROM_POOL));
+    match outcome {
+        Outcome::Assigned { ips, pool } | Outcome::Kept { ips, pool, .. } => {
+            ips.as_slice() != current || annotated != Some(pool)
+        }
+        Outcome::Pending(_) => !current.is_empty() || annotated.is_some(),
     }
 }
 

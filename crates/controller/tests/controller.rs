@@ -196,3 +196,163 @@ spec: {{type: LoadBalancer, loadBalancerClass: other.io/lb, ports: [{{port: 80}}
     let status = controller.update(&resources, &services, at(1));
     assert!(status.services.is_empty());
 }
+
+/// The events of one Service, as `reason: message`.
+fn events_of(status: &ControllerStatus, name: &str) -> Vec<String> {
+    status
+        .events
+        .iter()
+        .filter(|e| e.object.to_string() == format!("Service default/{name}"))
+        .map(|e| format!("{} {}: {}", e.type_, e.reason, e.message))
+        .collect()
+}
+
+/// MetalLB's `convergeBalancer`: a Service holding addresses whose requested addresses become
+/// invalid keeps them, with a Warning `LoadBalancerFailed`; one holding none gets
+/// `AllocationFailed`.
+#[test]
+fn an_invalid_request_of_addresses_keeps_what_the_service_holds_with_load_balancer_failed() {
+    let (resources, services) = load(&format!("{POOL}{}", service("web", "")));
+    let mut controller = Controller::new(Options::default());
+    let status = controller.update(&resources, &services, at(1));
+    assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
+
+    // The user then sets both the annotation and spec.loadBalancerIP.
+    let both = format!(
+        "{POOL}{}  loadBalancerIP: 203.0.113.9\n",
+        service(
+            "web",
+            ", annotations: {metallb.io/loadBalancerIPs: 203.0.113.9}"
+        )
+    );
+    let (resources, services) = load(&both);
+    let status = controller.update(&resources, &services, at(2));
+    assert_eq!(ingress(&status, "web"), ["203.0.113.1"], "kept");
+    let web = status.services.iter().find(|s| s.name == "web").unwrap();
+    assert_eq!(web.pool.as_deref(), Some("prod-pool"));
+    assert!(
+        web.pending_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("spec.loadBalancerIP")),
+        "{web:?}"
+    );
+    let events = events_of(&status, "web");
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events[1].starts_with("Warning LoadBalancerFailed: invalid requested loadbalancer IPs: the Service sets both metallb.io/loadBalancerIPs and spec.loadBalancerIP"),
+        "{events:?}"
+    );
+    assert!(
+        events[1].ends_with("the Service keeps [\"203.0.113.1\"]"),
+        "{events:?}"
+    );
+    // Once, not on every pass.
+    let again = controller.update(&resources, &services, at(3));
+    assert_eq!(events_of(&again, "web").len(), 2);
+
+    // A restarted controller adopts the addresses the Service holds, and warns the same.
+    let (resources, mut services) = load(&both);
+    Arc::make_mut(&mut services[0]).status = status_with("203.0.113.1");
+    let mut restarted = Controller::new(Options::default());
+    let status = restarted.update(&resources, &services, at(4));
+    assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
+    assert_eq!(reasons(&status), ["LoadBalancerFailed"]);
+
+    // Holding nothing, the same Service gets AllocationFailed.
+    let (resources, services) = load(&both);
+    let mut fresh = Controller::new(Options::default());
+    let status = fresh.update(&resources, &services, at(5));
+    assert!(ingress(&status, "web").is_empty());
+    assert_eq!(reasons(&status), ["AllocationFailed"]);
+}
+
+fn status_with(ip: &str) -> Option<ironlb_api::k8s_openapi::api::core::v1::ServiceStatus> {
+    let mut status = ironlb_api::k8s_openapi::api::core::v1::ServiceStatus::default();
+    status
+        .load_balancer
+        .get_or_insert_with(Default::default)
+        .ingress = Some(vec![LoadBalancerIngress {
+        ip: Some(ip.into()),
+        ..Default::default()
+    }]);
+    Some(status)
+}
+
+/// MetalLB's PreferDualStack: a dual-stack Service holding one address tries to add the other
+/// family from the same pool, and says so with a Normal `AdditionalAssignFailed` when it
+/// cannot (posted once per reason here, where MetalLB posts it on every pass).
+#[test]
+fn prefer_dual_stack_without_the_other_family_posts_additional_assign_failed_once() {
+    let dual = "
+  clusterIPs: [10.96.0.10, 'fd00::10']
+  ipFamilies: [IPv4, IPv6]
+  ipFamilyPolicy: PreferDualStack
+";
+    let (resources, services) = load(&format!("{POOL}{}{dual}", service("web", "")));
+    let mut controller = Controller::new(Options::default());
+    let status = controller.update(&resources, &services, at(1));
+    assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
+    assert_eq!(reasons(&status), ["IPAllocated"]);
+    let status = controller.update(&resources, &services, at(2));
+    let events = events_of(&status, "web");
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events[1].starts_with(
+            "Normal AdditionalAssignFailed: cannot assign additional IP in PreferDualStack: "
+        ),
+        "{events:?}"
+    );
+    assert!(events[1].contains("prod-pool"), "{events:?}");
+    let status = controller.update(&resources, &services, at(3));
+    assert_eq!(events_of(&status, "web").len(), 2);
+    assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
+
+    // The pool gains IPv6: the second address comes, announced as IPAllocated.
+    let dual_pool = POOL.replace("[203.0.113.0/24]", "[203.0.113.0/24, 'fd00:1::/120']");
+    let (resources, services) = load(&format!("{dual_pool}{}{dual}", service("web", "")));
+    let status = controller.update(&resources, &services, at(4));
+    assert_eq!(ingress(&status, "web"), ["203.0.113.1", "fd00:1::"]);
+    assert_eq!(
+        reasons(&status),
+        ["IPAllocated", "AdditionalAssignFailed", "IPAllocated"]
+    );
+}
+
+/// MetalLB's controller warns about each `metallb.universe.tf/*` annotation of a Service when
+/// it writes the Service, not on every pass.
+#[test]
+fn deprecated_annotations_are_warned_about_when_the_service_is_written() {
+    let yaml = format!(
+        "{POOL}{}",
+        service(
+            "web",
+            ", annotations: {metallb.universe.tf/address-pool: prod-pool, metallb.universe.tf/allow-shared-ip: k}"
+        )
+    );
+    let (resources, services) = load(&yaml);
+    let mut controller = Controller::new(Options::default());
+    let status = controller.update(&resources, &services, at(1));
+    assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
+    assert_eq!(
+        events_of(&status, "web"),
+        [
+            "Normal IPAllocated: Assigned IP [\"203.0.113.1\"] from pool prod-pool",
+            "Warning deprecatedAnnotation: Service uses deprecated annotation metallb.universe.tf/address-pool: use metallb.io/address-pool instead",
+            "Warning deprecatedAnnotation: Service uses deprecated annotation metallb.universe.tf/allow-shared-ip: use metallb.io/allow-shared-ip instead",
+        ]
+    );
+    let again = controller.update(&resources, &services, at(2));
+    assert_eq!(events_of(&again, "web").len(), 3);
+
+    // A restarted controller finding the Service as written has nothing to write: no warning.
+    let written = yaml.replace(
+        "metallb.universe.tf/address-pool: prod-pool",
+        "metallb.universe.tf/address-pool: prod-pool, metallb.io/ip-allocated-from-pool: prod-pool",
+    );
+    let (resources, mut services) = load(&written);
+    Arc::make_mut(&mut services[0]).status = status_with("203.0.113.1");
+    let mut restarted = Controller::new(Options::default());
+    let status = restarted.update(&resources, &services, at(3));
+    assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
+    assert!(status.events.is_empty(), "{:?}", status.events);
+}
