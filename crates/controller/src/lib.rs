@@ -218,7 +218,7 @@ impl Controller {
     }
 
     fn load_config(&mut self, resources: &Resources, now: SystemTime) {
-        match ironlb_config::validate(resources, &self.options.validate) {
+        match ironlb_config::validate(&judged(resources), &self.options.validate) {
             Ok(config) => {
                 self.configuration_errors.clear();
                 if self.config.as_ref() == Some(&config) {
@@ -444,6 +444,20 @@ impl Controller {
             .as_ref()
             .map(|c| c.pools.keys().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+/// The part of the configuration the controller judges: IPAddressPools, Community aliases
+/// and Namespaces, as MetalLB's PoolReconciler (`internal/k8s/controllers/pool_controller.go`).
+/// BGPPeers, advertisements and BFD profiles are the speakers' to judge (each its own node's),
+/// so a BGPPeer naming a BFDProfile or Secret that does not exist yet, which the webhooks
+/// admit, never stops addresses from being assigned.
+pub fn judged(resources: &Resources) -> Resources {
+    Resources {
+        pools: resources.pools.clone(),
+        communities: resources.communities.clone(),
+        namespaces: resources.namespaces.clone(),
+        ..Resources::default()
     }
 }
 

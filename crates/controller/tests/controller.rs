@@ -356,3 +356,26 @@ fn deprecated_annotations_are_warned_about_when_the_service_is_written() {
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
     assert!(status.events.is_empty(), "{:?}", status.events);
 }
+
+/// MetalLB's controller reads only pools, Community aliases and Namespaces: a BGPPeer naming a
+/// BFDProfile that does not exist yet (which the webhooks admit) is the speakers' concern and
+/// does not stop addresses from being assigned.
+#[test]
+fn a_bgppeer_with_a_dangling_reference_does_not_stop_assignments() {
+    let peer = "---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: tor1, namespace: metallb-system}
+spec: {myASN: 65100, peerASN: 65000, peerAddress: 10.0.0.1, bfdProfile: not-yet}
+";
+    let (resources, services) = load(&format!("{POOL}{peer}{}", service("web", "")));
+    let mut controller = Controller::new(Options::default());
+    let status = controller.update(&resources, &services, at(1));
+    assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
+    assert!(
+        status.configuration_errors.is_empty(),
+        "{:?}",
+        status.configuration_errors
+    );
+    assert!(controller.config_loaded());
+}
