@@ -6,17 +6,21 @@
 //!
 //! Written when the verdict changes, not on every reconcile: `lastTransitionTime` is the
 //! time the condition last changed (Kubernetes' meaning), where MetalLB stamps every
-//! reconcile.
+//! reconcile. Written again when deleted (the object is watched), as MetalLB does.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use ironlb_api::v1beta1::ConfigurationState;
 use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use tokio::sync::watch;
-use tracing::{info, warn};
+use tokio::sync::{Notify, watch};
+use tracing::{debug, info, warn};
 
 use crate::source::api_resource;
 
@@ -94,7 +98,9 @@ pub fn status(condition_type: &str, errors: &[String], now: &str) -> Value {
 }
 
 /// Keeps the component's ConfigurationState in line with `errors` (`None`: nothing decided
-/// yet) until the channel closes.
+/// yet) until the channel closes. The object is watched: deleted (by a user, a script, a
+/// namespace clean-up), it is written again at once, as MetalLB's ConfigurationStateReconciler
+/// recreates it on its delete event.
 pub async fn run(
     client: Client,
     namespace: String,
@@ -103,7 +109,13 @@ pub async fn run(
     mut errors: watch::Receiver<Option<Vec<String>>>,
 ) {
     let resource = api_resource("v1beta1", "ConfigurationState", "configurationstates");
-    let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &resource);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
+    let gone = Arc::new(Notify::new());
+    let watch_task = tokio::spawn(watch_for_deletion(
+        Api::namespaced(client, &namespace),
+        component.name.clone(),
+        gone.clone(),
+    ));
     let mut written: Option<Vec<String>> = None;
     loop {
         let wanted = errors.borrow_and_update().clone();
@@ -122,8 +134,38 @@ pub async fn run(
                 }
             }
         }
-        if errors.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = errors.changed() => if changed.is_err() { break },
+            () = gone.notified() => {
+                info!(name = %component.name, "ConfigurationState deleted: writing it again");
+                written = None;
+            }
+        }
+    }
+    watch_task.abort();
+}
+
+/// Wakes `gone` whenever the ConfigurationState `name` is deleted, or found missing when the
+/// watch lists again (a deletion that happened while the watch was down).
+async fn watch_for_deletion(
+    api: Api<PartialObjectMeta<ConfigurationState>>,
+    name: String,
+    gone: Arc<Notify>,
+) {
+    use futures::StreamExt;
+    use kube::runtime::WatchStreamExt;
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    // Metadata only: enough to see deletions.
+    let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
+    let mut listed = false;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::Delete(_)) => gone.notify_one(),
+            Ok(watcher::Event::Init) => listed = false,
+            Ok(watcher::Event::InitApply(_)) => listed = true,
+            Ok(watcher::Event::InitDone) if !listed => gone.notify_one(),
+            Ok(_) => {}
+            Err(error) => debug!(%error, "ConfigurationState watch interrupted; resuming"),
         }
     }
 }
