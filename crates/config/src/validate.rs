@@ -117,7 +117,7 @@ pub fn warnings(resources: &Resources) -> Vec<ConfigWarning> {
         .map(|peer| ConfigWarning {
             object: format!("BGPPeer {}", peer.metadata.name.as_deref().unwrap_or_default()),
             field: "spec.disableMP",
-            message: "disableMP is deprecated in favor of dualStackAddressFamily, and has no effect (MetalLB's FRR mode ignores it too): each session carries the families of its address, or both with dualStackAddressFamily".to_string(),
+            message: "disableMP is deprecated and has no effect: each session carries the address family of its peer address (MetalLB's FRR mode ignores it too)".to_string(),
         })
         .collect()
 }
@@ -1429,6 +1429,30 @@ impl Resources {
             }
         }
         resources
+    }
+}
+
+impl Resources {
+    /// The resources as MetalLB's validating webhooks judge them: without the references to
+    /// objects that may simply not exist yet (a BGPPeer's `bfdProfile` and `passwordSecret`,
+    /// a BGPAdvertisement's communities that are not literal values, i.e. Community aliases).
+    /// So `kubectl apply -f dir/` does not depend on file order; a reference still dangling
+    /// is a configuration error ([`ConfigError::is_transient`]) that keeps the configuration
+    /// from loading (ConfigurationState says so) until the object appears. MetalLB:
+    /// `resetTransientErrorsFields` in `internal/config/validator.go`.
+    pub fn without_references(&self) -> Resources {
+        let mut out = self.clone();
+        for peer in &mut out.peers {
+            peer.spec.bfd_profile.clear();
+            peer.spec.password_secret = None;
+        }
+        for advertisement in &mut out.bgp_advertisements {
+            advertisement
+                .spec
+                .communities
+                .retain(|community| community.contains(':'));
+        }
+        out
     }
 }
 

@@ -375,6 +375,14 @@ fn the_install_manifests_are_accepted_by_a_real_api_server() {
             "metallb-system",
             true,
         ),
+        // Watched, so that a deleted one is written again.
+        (
+            "speaker",
+            "watch",
+            "configurationstates.metallb.io",
+            "metallb-system",
+            true,
+        ),
         // ServiceL2Status: written by the speakers, in metallb-system only.
         (
             "speaker",
@@ -592,11 +600,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn webhooks_refuse_invalid_objects_with_ironlbs_message_and_convert_bgppeers() {
-    let Some(mut plane) = ControlPlane::start("webhook") else {
-        return;
-    };
+/// CRDs in metallb-system, the webhook configuration as deploy/ has it (reached by URL: no
+/// Service here) and the BGPPeer conversion webhook, served by a controller `identity` that
+/// fills in the caBundle; returns once the webhooks answer.
+fn with_webhooks(plane: &mut ControlPlane, identity: &str) {
     plane.kubectl(&["create", "namespace", "metallb-system"]);
     let crds = Command::new(IRONLB).arg("crds").output().unwrap();
     plane.apply(&String::from_utf8_lossy(&crds.stdout));
@@ -610,8 +617,6 @@ fn webhooks_refuse_invalid_objects_with_ironlbs_message_and_convert_bgppeers() {
     ]);
     let port = free_port();
     let url = format!("https://127.0.0.1:{port}");
-    // The webhook configuration as deploy/ has it, reached by URL (no Service here); IronLB
-    // fills in the caBundle.
     let mut webhooks = String::new();
     for (version, plural) in [
         ("v1beta1", "ipaddresspools"),
@@ -641,31 +646,38 @@ fn webhooks_refuse_invalid_objects_with_ironlbs_message_and_convert_bgppeers() {
     ]);
     let address = format!("127.0.0.1:{port}");
     plane.controller_with(
-        "webhooks",
+        identity,
         &["--webhook-address", &address, "--webhook-ip", "127.0.0.1"],
     );
-    // Wait until the CA is in place and the webhook answers.
+    // Wait until the CA is in place and the webhook answers (a dry run is judged too).
+    let probe = "apiVersion: metallb.io/v1beta1\nkind: Community\nmetadata: {name: probe, namespace: metallb-system}\n";
     let start = Instant::now();
-    loop {
-        if plane
-            .try_kubectl(&["apply", "-f", "-"], Some(&seed_file("bfd.yaml")))
-            .is_ok()
-        {
-            break;
-        }
+    while plane
+        .try_kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(probe))
+        .is_err()
+    {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "webhook never answered: {}",
-            plane.log("webhooks")
+            plane.log(identity)
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn webhooks_refuse_invalid_objects_with_ironlbs_message_and_convert_bgppeers() {
+    let Some(mut plane) = ControlPlane::start("webhook") else {
+        return;
+    };
+    with_webhooks(&mut plane, "webhooks");
+    plane.apply(&seed_file("bfd.yaml"));
     plane.apply(&seed_file("pool.yaml"));
     plane.apply(&seed_file("peers.yaml"));
     plane.apply(&seed_file("advertisement.yaml"));
 
     // An invalid BGPPeer is refused with IronLB's message.
-    let invalid = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: broken, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 10.0.0.9, bfdProfile: nope}\n";
+    let invalid = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: broken, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 10.0.0.9, holdTime: 1s}\n";
     let refused = plane
         .try_kubectl(&["apply", "-f", "-"], Some(invalid))
         .expect_err("an invalid BGPPeer must be refused");
@@ -674,7 +686,7 @@ fn webhooks_refuse_invalid_objects_with_ironlbs_message_and_convert_bgppeers() {
         refused.contains("BGPPeer metallb-system/broken"),
         "{refused}"
     );
-    assert!(refused.contains("nope"), "{refused}");
+    assert!(refused.contains("spec.holdTime"), "{refused}");
     let expected = Command::new(IRONLB)
         .args(["validate", "-f", "-"])
         .stdin(Stdio::piped())
@@ -708,7 +720,10 @@ fn webhooks_refuse_invalid_objects_with_ironlbs_message_and_convert_bgppeers() {
             None,
         )
         .expect_err("deleting a BFDProfile in use must be refused");
-    assert!(refused.contains("tor-bfd"), "{refused}");
+    assert!(
+        refused.contains("BFDProfile metallb-system/tor-bfd is used by BGPPeer tor1"),
+        "{refused}"
+    );
 
     // A v1beta1 BGPPeer reads back as v1beta2, and back as v1beta1 unchanged.
     let as_v1beta2 = plane.kubectl(&[
@@ -739,4 +754,314 @@ fn webhooks_refuse_invalid_objects_with_ironlbs_message_and_convert_bgppeers() {
         serde_json::json!({"myASN": 65100, "peerASN": 65000, "peerAddress": "10.0.0.2", "peerPort": 179}),
         "{as_v1beta1}"
     );
+}
+
+impl ControlPlane {
+    /// Waits (30 s at most) until `kubectl ARGS` prints something `check` accepts; returns it.
+    fn wait_for(&self, args: &[&str], check: impl Fn(&str) -> bool, log_of: &str) -> String {
+        let waited = Instant::now();
+        loop {
+            let now = self.try_kubectl(args, None).unwrap_or_else(|e| e);
+            if check(&now) {
+                return now;
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "kubectl {}: {now:?}; {log_of}'s log:\n{}",
+                args.join(" "),
+                self.log(log_of)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `result|errorSummary` of the ConfigurationState `name`.
+    fn configuration_state(&self, name: &str) -> String {
+        self.try_kubectl(
+            &[
+                "get",
+                "configurationstate",
+                name,
+                "-n",
+                "metallb-system",
+                "-o",
+                "jsonpath={.status.result}|{.status.errorSummary}",
+            ],
+            None,
+        )
+        .unwrap_or_else(|e| e)
+    }
+
+    /// Waits until the ConfigurationState `name` says `result` with a summary containing
+    /// `summary`; returns the summary.
+    fn wait_state(&self, name: &str, result: &str, summary: &str, log_of: &str) -> String {
+        let args = [
+            "get",
+            "configurationstate",
+            name,
+            "-n",
+            "metallb-system",
+            "-o",
+            "jsonpath={.status.result}|{.status.errorSummary}",
+        ];
+        let prefix = format!("{result}|");
+        self.wait_for(
+            &args,
+            |now| now.starts_with(&prefix) && now.contains(summary),
+            log_of,
+        )
+    }
+
+    /// Messages of the events with `reason` in the namespace default.
+    fn events(&self, reason: &str) -> String {
+        let selector = format!("reason={reason}");
+        self.try_kubectl(
+            &[
+                "get",
+                "events",
+                "-n",
+                "default",
+                "--field-selector",
+                &selector,
+                "-o",
+                "jsonpath={.items[*].message}",
+            ],
+            None,
+        )
+        .unwrap_or_else(|e| e)
+    }
+}
+
+/// MetalLB's behaviour across its webhooks, speakers and ConfigurationStates (its
+/// configurationstate e2e tests): `kubectl apply -f dir/` works in any file order (a BGPPeer
+/// may name a BFDProfile and a Secret created after it); a dangling or wrong reference makes
+/// only the ConfigurationState of the nodes the BGPPeer selects Invalid, not the controller's
+/// nor the other nodes'; a deleted ConfigurationState comes back with the current verdict;
+/// `disableMP` is admitted with MetalLB's deprecation warning; and the controller's
+/// `deprecatedAnnotation` and `LoadBalancerFailed` events reach the Service.
+#[test]
+fn references_are_admitted_in_any_order_and_judged_per_node_in_configuration_states() {
+    let Some(mut plane) = ControlPlane::start("states") else {
+        return;
+    };
+    with_webhooks(&mut plane, "controller");
+    plane.apply(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: node-1, labels: {rack: a}}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: node-2, labels: {rack: b}}\n",
+    );
+    // Files in the order kubectl applies them: each refers to objects of later files.
+    let dir = std::env::temp_dir().join(format!("ironlb-states-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, text) in [
+        (
+            "1-peers.yaml",
+            "apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: everywhere, namespace: metallb-system}
+spec: {myASN: 65100, peerASN: 65000, peerAddress: 192.0.2.1}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: rack-a, namespace: metallb-system}
+spec:
+  myASN: 65100
+  peerASN: 65000
+  peerAddress: 192.0.2.2
+  bfdProfile: fast
+  passwordSecret: {name: rack-a-md5, namespace: metallb-system}
+  nodeSelectors: [{matchLabels: {rack: a}}]
+",
+        ),
+        (
+            "2-advertisement.yaml",
+            "apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: prod, namespace: metallb-system}
+spec: {ipAddressPools: [prod], communities: [gold]}
+",
+        ),
+        (
+            "3-bfd.yaml",
+            "apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata: {name: fast, namespace: metallb-system}
+spec: {receiveInterval: 300, transmitInterval: 300}
+",
+        ),
+        (
+            "4-community.yaml",
+            "apiVersion: metallb.io/v1beta1
+kind: Community
+metadata: {name: aliases, namespace: metallb-system}
+spec: {communities: [{name: gold, value: '65000:100'}]}
+",
+        ),
+        (
+            "5-pool.yaml",
+            "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: prod, namespace: metallb-system}
+spec: {addresses: [203.0.113.0/24]}
+",
+        ),
+    ] {
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+    let applied = plane.try_kubectl(&["apply", "-f", dir.to_str().unwrap()], None);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let applied = applied.unwrap_or_else(|e| panic!("kubectl apply -f dir/ refused: {e}"));
+    assert!(
+        applied.contains("bgppeer.metallb.io/rack-a created"),
+        "{applied}"
+    );
+
+    let speakers: Vec<usize> = ["node-1", "node-2"]
+        .iter()
+        .map(|node| {
+            plane.plane.spawn(
+                Path::new(IRONLB),
+                &format!("speaker-{node}"),
+                &[
+                    "speaker",
+                    "--kubernetes",
+                    "--node",
+                    node,
+                    "--metrics-address",
+                    "off",
+                ],
+            )
+        })
+        .collect();
+
+    // The Secret rack-a names is missing: node-1's configuration is invalid, and says why;
+    // node-2 (not selected by rack-a) and the controller (pools only) are valid.
+    plane.wait_state(
+        "speaker-node-1",
+        "Invalid",
+        "secret ref not found for peer config BGPPeer metallb-system/rack-a",
+        "speaker-node-1",
+    );
+    plane.wait_state("speaker-node-2", "Valid", "", "speaker-node-2");
+    plane.wait_state("controller", "Valid", "", "controller");
+    // MetalLB's e2e: a Secret of the wrong type.
+    plane.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: rack-a-md5, namespace: metallb-system}\ntype: Opaque\nstringData: {password: s3cret}\n",
+    );
+    let invalid = plane.wait_state(
+        "speaker-node-1",
+        "Invalid",
+        "secret type mismatch",
+        "speaker-node-1",
+    );
+    assert_eq!(plane.configuration_state("speaker-node-2"), "Valid|");
+
+    // Deleted, a ConfigurationState comes back with the verdict in force, Invalid included.
+    plane.kubectl(&[
+        "delete",
+        "configurationstate",
+        "speaker-node-1",
+        "-n",
+        "metallb-system",
+    ]);
+    let started = Instant::now();
+    let again = plane.wait_for(
+        &[
+            "get",
+            "configurationstate",
+            "speaker-node-1",
+            "-n",
+            "metallb-system",
+            "-o",
+            "jsonpath={.status.result}|{.status.errorSummary}",
+        ],
+        |now| now.starts_with("Invalid|"),
+        "speaker-node-1",
+    );
+    println!(
+        "speaker-node-1's ConfigurationState written again {:?} after its deletion",
+        started.elapsed()
+    );
+    assert_eq!(again, invalid);
+
+    // The right Secret: node-1 is valid again.
+    plane.kubectl(&["delete", "secret", "rack-a-md5", "-n", "metallb-system"]);
+    plane.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: rack-a-md5, namespace: metallb-system}\ntype: kubernetes.io/basic-auth\nstringData: {password: s3cret}\n",
+    );
+    plane.wait_state("speaker-node-1", "Valid", "", "speaker-node-1");
+    for name in ["speaker-node-2", "controller"] {
+        plane.kubectl(&["delete", "configurationstate", name, "-n", "metallb-system"]);
+        plane.wait_state(name, "Valid", "", name);
+    }
+
+    // disableMP: admitted, with MetalLB's deprecation warning.
+    let warned = plane
+        .try_kubectl(
+            &["apply", "--warnings-as-errors", "-f", "-"],
+            Some(
+                "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: legacy-mp, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 192.0.2.3, disableMP: true}\n",
+            ),
+        )
+        .expect_err("kubectl --warnings-as-errors fails on the warning");
+    assert!(
+        warned.contains(
+            "Warning: BGPPeer legacy-mp spec.disableMP: disableMP is deprecated and has no effect"
+        ),
+        "{warned}"
+    );
+    plane.kubectl(&["get", "bgppeer", "legacy-mp", "-n", "metallb-system"]);
+
+    // The controller's events: a legacy annotation is warned about when the Service is
+    // written; an invalid request of addresses keeps the address, with LoadBalancerFailed.
+    plane.apply(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: legacy\n  namespace: default\n  annotations: {metallb.universe.tf/address-pool: prod}\nspec:\n  type: LoadBalancer\n  selector: {app: legacy}\n  ports: [{port: 80}]\n",
+    );
+    let ip = plane.wait_external_ip("legacy", Duration::from_secs(30));
+    plane.wait_for(
+        &[
+            "get",
+            "events",
+            "-n",
+            "default",
+            "--field-selector",
+            "reason=deprecatedAnnotation",
+            "-o",
+            "jsonpath={.items[*].type} {.items[*].message}",
+        ],
+        |now| {
+            now == "Warning Service uses deprecated annotation metallb.universe.tf/address-pool: use metallb.io/address-pool instead"
+        },
+        "controller",
+    );
+    plane.kubectl(&[
+        "patch",
+        "svc",
+        "legacy",
+        "--type=merge",
+        "-p",
+        r#"{"metadata": {"annotations": {"metallb.io/loadBalancerIPs": "203.0.113.50"}}, "spec": {"loadBalancerIP": "203.0.113.50"}}"#,
+    ]);
+    let message = plane.wait_for(
+        &[
+            "get",
+            "events",
+            "-n",
+            "default",
+            "--field-selector",
+            "reason=LoadBalancerFailed",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ],
+        |now| !now.is_empty(),
+        "controller",
+    );
+    assert!(
+        message.starts_with("invalid requested loadbalancer IPs: the Service sets both metallb.io/loadBalancerIPs and spec.loadBalancerIP"),
+        "{message}"
+    );
+    assert_eq!(plane.external_ip("legacy"), ip, "the address is kept");
+    assert_eq!(plane.events("LoadBalancerFailed"), message, "posted once");
+
+    for speaker in speakers {
+        plane.stop(speaker);
+    }
 }

@@ -99,18 +99,29 @@ fn errors(resources: &Resources, options: &ValidateOptions) -> Vec<String> {
     }
 }
 
-/// Answers an AdmissionReview (admission.k8s.io/v1): allowed, or denied with IronLB's
-/// messages. A change is refused when it brings errors the configuration did not have
-/// (so an existing problem elsewhere does not block unrelated changes).
+/// Answers an AdmissionReview (admission.k8s.io/v1): allowed (with warnings, such as
+/// MetalLB's for a BGPPeer's deprecated `disableMP`), or denied with IronLB's messages.
+///
+/// Judged as MetalLB's webhooks judge: references to objects that may not exist yet (a
+/// BGPPeer's BFDProfile and password Secret, a BGPAdvertisement's Community aliases) are left
+/// out ([`Resources::without_references`]), so objects can be created in any order; a
+/// reference still dangling makes the configuration invalid (ConfigurationState) until the
+/// object appears. Deleting a BFDProfile a BGPPeer names is refused, as MetalLB refuses it.
+/// A change is refused when it brings errors the configuration did not have (so an existing
+/// problem elsewhere does not block unrelated changes).
 pub fn review(request: &Value, current: &Resources, options: &ValidateOptions) -> Value {
     let uid = request["request"]["uid"].clone();
-    let respond = |allowed: bool, message: Option<String>| {
+    let respond = |allowed: bool, message: Option<String>, warnings: Vec<String>| {
         let mut response = json!({"uid": uid, "allowed": allowed});
         if let Some(message) = message {
             response["status"] = json!({"code": 403, "reason": "Invalid", "message": message});
         }
+        if !warnings.is_empty() {
+            response["warnings"] = json!(warnings);
+        }
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
     };
+    let refuse = |message: String| respond(false, Some(message), Vec::new());
     let operation = request["request"]["operation"].as_str().unwrap_or_default();
     let field = if operation == "DELETE" {
         "oldObject"
@@ -120,42 +131,74 @@ pub fn review(request: &Value, current: &Resources, options: &ValidateOptions) -
     let value = request["request"][field].clone();
     let document = match manifest::decode_value(value, Origin::default()) {
         Ok(document) => document,
-        Err(error) => return respond(false, Some(error.to_string())),
+        Err(error) => return refuse(error.to_string()),
     };
     let object = match document.result {
         Ok(object) => object,
         Err(error) => {
-            return respond(
-                false,
-                Some(format!(
-                    "{} {}: {}",
-                    error.object, error.field, error.message
-                )),
-            );
+            return refuse(format!(
+                "{} {}: {}",
+                error.object, error.field, error.message
+            ));
         }
     };
     let Some((kind, name)) = identity(&object) else {
-        return respond(true, None);
+        return respond(true, None, Vec::new());
     };
-    let candidate = with(
-        current,
-        kind,
-        &name,
-        (operation != "DELETE").then_some(&object),
-    );
-    let before = errors(current, options);
-    let after = errors(&candidate, options);
-    let new: Vec<&String> = after.iter().filter(|e| !before.contains(e)).collect();
-    if new.is_empty() {
-        respond(true, None)
-    } else {
-        let message = new
-            .iter()
-            .map(|e| e.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
-        respond(false, Some(message))
+    if operation == "DELETE" {
+        if kind == "BFDProfile"
+            && let Some(message) = bfd_profile_in_use(current, &name, &options.namespace)
+        {
+            return refuse(message);
+        }
+        let candidate = with(current, kind, &name, None);
+        return match new_errors(current, &candidate, options) {
+            None => respond(true, None, Vec::new()),
+            Some(message) => refuse(message),
+        };
     }
+    let candidate = with(current, kind, &name, Some(&object));
+    match new_errors(current, &candidate, options) {
+        None => {
+            let alone = with(&Resources::default(), kind, &name, Some(&object));
+            let warnings = ironlb_config::warnings(&alone)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            respond(true, None, warnings)
+        }
+        Some(message) => refuse(message),
+    }
+}
+
+/// The errors `after` has that `before` has not, both judged without references
+/// ([`Resources::without_references`]), joined into one message; `None` when there are none.
+fn new_errors(before: &Resources, after: &Resources, options: &ValidateOptions) -> Option<String> {
+    let before = errors(&before.without_references(), options);
+    let after = errors(&after.without_references(), options);
+    let new: Vec<&str> = after
+        .iter()
+        .filter(|e| !before.contains(e))
+        .map(String::as_str)
+        .collect();
+    (!new.is_empty()).then(|| new.join("; "))
+}
+
+/// Why the BFDProfile `name` cannot be deleted: the BGPPeers that name it (MetalLB's
+/// `validateBFDDelete`); `None` when none does.
+fn bfd_profile_in_use(resources: &Resources, name: &str, namespace: &str) -> Option<String> {
+    let users: Vec<&str> = resources
+        .peers
+        .iter()
+        .filter(|peer| peer.spec.bfd_profile == name)
+        .filter_map(|peer| peer.metadata.name.as_deref())
+        .collect();
+    (!users.is_empty()).then(|| {
+        format!(
+            "BFDProfile {namespace}/{name} is used by BGPPeer {}: remove spec.bfdProfile from the peer (or name another profile) before deleting it",
+            users.join(", ")
+        )
+    })
 }
 
 /// Answers a ConversionReview (apiextensions.k8s.io/v1) for BGPPeer, losslessly both ways.

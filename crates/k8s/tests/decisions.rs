@@ -93,6 +93,11 @@ fn the_validating_webhook_refuses_what_validate_refuses() {
                          "metadata": {"name": "fast", "namespace": "metallb-system"}});
     let answer = review(&admission("DELETE", profile), &resources(), &options);
     assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    let message = answer["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("BFDProfile metallb-system/fast is used by BGPPeer tor1"),
+        "{message}"
+    );
     let peer = json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
                       "metadata": {"name": "tor1", "namespace": "metallb-system"},
                       "spec": {"myASN": 65100, "peerASN": 65000, "peerAddress": "10.0.0.1", "bfdProfile": "fast"}});
@@ -106,6 +111,114 @@ fn the_validating_webhook_refuses_what_validate_refuses() {
         &options,
     );
     assert_eq!(answer["response"]["allowed"], false);
+}
+
+/// MetalLB's webhooks leave out references to objects that may come later (its
+/// `resetTransientErrorsFields`), so `kubectl apply -f dir/` does not depend on file order.
+#[test]
+fn the_webhook_admits_references_to_objects_that_do_not_exist_yet() {
+    let options = ValidateOptions::default();
+    let allowed = |object: serde_json::Value| {
+        let answer = review(
+            &admission("CREATE", object),
+            &Resources::default(),
+            &options,
+        );
+        assert_eq!(answer["response"]["allowed"], true, "{answer}");
+        assert!(answer["response"]["warnings"].is_null(), "{answer}");
+    };
+    allowed(
+        json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
+                   "metadata": {"name": "tor1", "namespace": "metallb-system"},
+                   "spec": {"myASN": 65100, "peerASN": 65000, "peerAddress": "10.0.0.1",
+                            "bfdProfile": "not-yet", "passwordSecret": {"name": "not-yet"}}}),
+    );
+    allowed(
+        json!({"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement",
+                   "metadata": {"name": "ad", "namespace": "metallb-system"},
+                   "spec": {"communities": ["not-yet-an-alias", "65000:100"]}}),
+    );
+
+    // What is wrong in the object itself is still refused, literal communities included.
+    let answer = review(
+        &admission(
+            "CREATE",
+            json!({"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement",
+                   "metadata": {"name": "ad", "namespace": "metallb-system"},
+                   "spec": {"communities": ["not-yet-an-alias", "65000:70000"]}}),
+        ),
+        &Resources::default(),
+        &options,
+    );
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    let message = answer["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.contains("65000:70000"), "{message}");
+    assert!(!message.contains("not-yet-an-alias"), "{message}");
+    let answer = review(
+        &admission(
+            "CREATE",
+            json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
+                   "metadata": {"name": "tor1", "namespace": "metallb-system"},
+                   "spec": {"myASN": 65100, "peerASN": 65000, "peerAddress": "10.0.0.1",
+                            "bfdProfile": "not-yet", "holdTime": "1s"}}),
+        ),
+        &Resources::default(),
+        &options,
+    );
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    let message = answer["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.contains("spec.holdTime"), "{message}");
+    assert!(!message.contains("not-yet"), "{message}");
+
+    // Deleting a Community alias an advertisement uses is admitted (MetalLB's too); the
+    // configuration is invalid until it comes back.
+    let (with_alias, problems) = decode(vec![
+        dynamic(
+            json!({"apiVersion": "metallb.io/v1beta1", "kind": "Community",
+                   "metadata": {"name": "aliases", "namespace": "metallb-system"},
+                   "spec": {"communities": [{"name": "gold", "value": "65000:1"}]}}),
+        ),
+        dynamic(
+            json!({"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement",
+                   "metadata": {"name": "ad", "namespace": "metallb-system"},
+                   "spec": {"communities": ["gold"]}}),
+        ),
+    ]);
+    assert!(problems.is_empty());
+    let community = json!({"apiVersion": "metallb.io/v1beta1", "kind": "Community",
+                           "metadata": {"name": "aliases", "namespace": "metallb-system"}});
+    let answer = review(&admission("DELETE", community), &with_alias, &options);
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+}
+
+#[test]
+fn a_bgppeer_with_disable_mp_is_admitted_with_metallbs_deprecation_warning() {
+    let options = ValidateOptions::default();
+    let peer = json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
+                      "metadata": {"name": "tor1", "namespace": "metallb-system"},
+                      "spec": {"myASN": 65100, "peerASN": 65000, "peerAddress": "10.0.0.1",
+                               "disableMP": true}});
+    for operation in ["CREATE", "UPDATE"] {
+        let answer = review(
+            &admission(operation, peer.clone()),
+            &Resources::default(),
+            &options,
+        );
+        assert_eq!(answer["response"]["allowed"], true, "{answer}");
+        let warnings = answer["response"]["warnings"].as_array().unwrap();
+        assert_eq!(warnings.len(), 1, "{answer}");
+        let warning = warnings[0].as_str().unwrap();
+        assert!(
+            warning.starts_with(
+                "BGPPeer tor1 spec.disableMP: disableMP is deprecated and has no effect"
+            ),
+            "{warning}"
+        );
+        // The API server truncates longer warnings.
+        assert!(warning.len() <= 256, "{warning}");
+    }
+    let answer = review(&admission("DELETE", peer), &Resources::default(), &options);
+    assert!(answer["response"]["warnings"].is_null(), "{answer}");
 }
 
 #[test]
