@@ -87,9 +87,10 @@ impl Layer2 {
         };
         let live = self.liveness.live(now);
         let mut plan = decide(&live);
+        let mut seen_again = BTreeSet::new();
         if let Some(bfd) = bfd {
             self.reconcile_sessions(&plan.candidates, snapshot, bfd, now);
-            self.liveness.observe(self.observations(bfd), now);
+            seen_again = self.liveness.observe(self.observations(bfd), now);
             let live_now = self.liveness.live(now);
             if live_now != live {
                 plan = decide(&live_now);
@@ -103,6 +104,19 @@ impl Layer2 {
         }
         self.plan = plan;
         self.apply(now);
+        // Speakers back after their sessions were down may have announced this node's
+        // addresses meanwhile, and clients followed them: announce them again.
+        if !seen_again.is_empty()
+            && !self.plan.announce.is_empty()
+            && let Some(driver) = &self.driver
+        {
+            info!(
+                peers = ?seen_again,
+                addresses = self.placement.names.len(),
+                "layer 2: speakers seen again after their sessions were down; announcing this node's addresses again"
+            );
+            let _ = driver.commands.send(l2::Command::Announce);
+        }
     }
 
     /// Starts or stops the BFD sessions with the other candidate speakers; takes them out of
@@ -176,7 +190,9 @@ impl Layer2 {
             .map(|(node, address)| {
                 let status = table.get(address);
                 let observation = Observation {
-                    up: status.is_some_and(|s| s.state == ironlb_bfd::State::Up),
+                    up_since: status
+                        .filter(|s| s.state == ironlb_bfd::State::Up)
+                        .map(|s| s.since),
                     heard: status.and_then(|s| s.heard).map(|(at, state)| {
                         let heard = if state == ironlb_bfd::State::AdminDown {
                             Heard::AdminDown

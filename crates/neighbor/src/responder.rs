@@ -115,6 +115,29 @@ impl Responder {
         self.interfaces = interfaces;
     }
 
+    /// Announces every owned (interface, address) pair again from `now`, on a new owner's
+    /// schedule (at once, then every 1.1 s until 5 s have passed). For when other nodes may
+    /// have announced these addresses meanwhile: a speaker cut off from the others (its link
+    /// down, a partition) keeps its addresses, the others take them over and clients follow
+    /// them; once they see each other again the others let go, and only this announcement
+    /// brings the clients back (nothing about ownership changed here to announce otherwise).
+    pub fn announce_again(&mut self, now: Instant) {
+        self.announcements = self
+            .interfaces
+            .iter()
+            .flat_map(|(id, interface)| {
+                interface.addresses.iter().map(move |address| {
+                    let announcement = Announcement {
+                        next: now,
+                        until: now + ANNOUNCE_DURATION,
+                    };
+                    ((*id, *address), announcement)
+                })
+            })
+            .collect();
+        self.next_announcement = self.announcements.values().map(|a| a.next).min();
+    }
+
     /// A frame received on `interface` (a whole Ethernet frame as AF_PACKET SOCK_RAW gives it).
     /// Queues the reply, if any; malformed or irrelevant frames are counted, never a panic.
     pub fn handle_frame(&mut self, interface: InterfaceId, frame: &[u8], now: Instant) {

@@ -182,6 +182,36 @@ fn announcements_restart_when_an_address_is_owned_again() {
 }
 
 #[test]
+fn announcing_again_restarts_the_schedule_of_every_owned_address() {
+    let start = Instant::now();
+    let mut responder = Responder::new();
+    responder.set_interfaces(
+        owning(&[
+            (ETH0, NODE_A, &[v4(10).into(), v6(10).into()]),
+            (ETH1, NODE_B, &[v4(11).into()]),
+        ]),
+        start,
+    );
+    run(&mut responder, start, seconds(10.0));
+    assert_eq!(responder.poll_timeout(), None);
+    // Long after the first schedule ended (a partition healed): every pair once more, on a
+    // new owner's schedule; two ARP frames each for 10 and 11, one advertisement for 10's v6.
+    let healed = start + seconds(30.0);
+    responder.announce_again(healed);
+    assert_eq!(responder.poll_timeout(), Some(healed));
+    assert_eq!(
+        run(&mut responder, healed, seconds(60.0)),
+        schedule(&[0.0, 1.1, 2.2, 3.3, 4.4], 5)
+    );
+    let counters = responder.counters().address(v4(11).into()).unwrap();
+    assert_eq!(counters.gratuitous_sent, 20);
+    // Nothing owned: nothing to announce.
+    let mut idle = Responder::new();
+    idle.announce_again(healed);
+    assert_eq!(idle.poll_timeout(), None);
+}
+
+#[test]
 fn releasing_an_address_stops_its_announcements_and_answers_at_once() {
     let start = Instant::now();
     let mut responder = Responder::new();

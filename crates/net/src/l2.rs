@@ -23,6 +23,9 @@ use crate::packet::{Ethertype, PacketSocket};
 pub enum Command {
     /// What this node answers for now, per interface.
     Set(BTreeMap<InterfaceId, Interface>),
+    /// Announces everything owned again, as if newly owned (other nodes may have announced
+    /// it meanwhile: [`Responder::announce_again`]).
+    Announce,
     /// Stops answering at once (a stopping speaker hands its addresses over) and ends.
     Shutdown(oneshot::Sender<()>),
 }
@@ -103,6 +106,7 @@ impl Driver {
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(Command::Set(interfaces)) => self.set(interfaces),
+                    Some(Command::Announce) => self.responder.announce_again(Instant::now()),
                     Some(Command::Shutdown(done)) => {
                         self.responder.set_interfaces(BTreeMap::new(), Instant::now());
                         self.sockets.clear();

@@ -12,6 +12,11 @@
 //! [`HEARD_WINDOW`]: peers whose sessions are not Up send one a second). After the grace it
 //! announces what it wins and brings its sessions up; a peer whose session has been Up since
 //! then is alive exactly while it is Up.
+//!
+//! Seeing each other again: a session that comes Up again after it was Up (a new Up period:
+//! the link of one of them was down, a partition healed, the peer restarted) means each side
+//! may have counted the other dead meanwhile and announced its addresses; the owner then
+//! announces its addresses again ([`Liveness::observe`] names those peers).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -24,8 +29,8 @@ pub const HEARD_WINDOW: Duration = Duration::from_millis(2500);
 /// What the BFD session with one peer says now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Observation {
-    /// The session is Up.
-    pub up: bool,
+    /// The session is Up: since when (the start of this Up period).
+    pub up_since: Option<Instant>,
     /// The last packet from the peer: when, and whether it said AdminDown (the peer is
     /// starting or stopping).
     pub heard: Option<(Instant, Heard)>,
@@ -44,6 +49,8 @@ pub struct Liveness {
     ready_at: Instant,
     /// Peers whose session has been Up since this speaker became ready.
     seen_up: BTreeSet<String>,
+    /// The start of each peer's last Up period seen since this speaker became ready.
+    up_periods: BTreeMap<String, Instant>,
     observed: BTreeMap<String, Observation>,
 }
 
@@ -53,6 +60,7 @@ impl Liveness {
         Liveness {
             ready_at: now + GRACE,
             seen_up: BTreeSet::new(),
+            up_periods: BTreeMap::new(),
             observed: BTreeMap::new(),
         }
     }
@@ -67,17 +75,33 @@ impl Liveness {
         self.ready_at
     }
 
-    /// The sessions as they are now, by node; nodes absent are no longer peers.
-    pub fn observe(&mut self, observations: BTreeMap<String, Observation>, now: Instant) {
+    /// The sessions as they are now, by node; nodes absent are no longer peers. Returns the
+    /// peers seen again: their session is in a new Up period after one seen since this speaker
+    /// became ready (whether or not an observation caught it down in between).
+    pub fn observe(
+        &mut self,
+        observations: BTreeMap<String, Observation>,
+        now: Instant,
+    ) -> BTreeSet<String> {
         self.seen_up.retain(|node| observations.contains_key(node));
+        self.up_periods
+            .retain(|node, _| observations.contains_key(node));
+        let mut again = BTreeSet::new();
         if self.ready(now) {
             for (node, observation) in &observations {
-                if observation.up {
-                    self.seen_up.insert(node.clone());
+                let Some(since) = observation.up_since else {
+                    continue;
+                };
+                if let Some(before) = self.up_periods.insert(node.clone(), since)
+                    && before != since
+                {
+                    again.insert(node.clone());
                 }
+                self.seen_up.insert(node.clone());
             }
         }
         self.observed = observations;
+        again
     }
 
     /// The peers alive now.
@@ -85,7 +109,7 @@ impl Liveness {
         self.observed
             .iter()
             .filter(|(node, observation)| {
-                observation.up
+                observation.up_since.is_some()
                     || (!self.seen_up.contains(*node)
                         && matches!(observation.heard, Some((at, Heard::Alive))
                             if now.saturating_duration_since(at) <= HEARD_WINDOW))
@@ -100,7 +124,9 @@ impl Liveness {
         let expiries = self
             .observed
             .iter()
-            .filter(|(node, observation)| !observation.up && !self.seen_up.contains(*node))
+            .filter(|(node, observation)| {
+                observation.up_since.is_none() && !self.seen_up.contains(*node)
+            })
             .filter_map(|(_, observation)| match observation.heard {
                 Some((at, Heard::Alive)) if at + HEARD_WINDOW > now => Some(at + HEARD_WINDOW),
                 _ => None,
@@ -113,16 +139,17 @@ impl Liveness {
 mod tests {
     use super::*;
 
-    fn up() -> Observation {
+    /// Up since `since`.
+    fn up(since: Instant) -> Observation {
         Observation {
-            up: true,
+            up_since: Some(since),
             heard: None,
         }
     }
 
     fn heard(at: Instant, what: Heard) -> Observation {
         Observation {
-            up: false,
+            up_since: None,
             heard: Some((at, what)),
         }
     }
@@ -164,7 +191,7 @@ mod tests {
         let start = Instant::now();
         let mut liveness = Liveness::new(start);
         let now = start + GRACE;
-        liveness.observe(BTreeMap::from([("node2".into(), up())]), now);
+        liveness.observe(BTreeMap::from([("node2".into(), up(now))]), now);
         assert_eq!(liveness.live(now), nodes(&["node2"]));
         // The session goes down (detection time, or AdminDown: the peer is stopping): no
         // longer alive, even though a packet was heard a moment ago.
@@ -175,7 +202,7 @@ mod tests {
         );
         assert!(liveness.live(later).is_empty());
         assert_eq!(liveness.next_change(later), None);
-        liveness.observe(BTreeMap::from([("node2".into(), up())]), later);
+        liveness.observe(BTreeMap::from([("node2".into(), up(later))]), later);
         assert_eq!(liveness.live(later), nodes(&["node2"]));
     }
 
@@ -184,7 +211,7 @@ mod tests {
         let start = Instant::now();
         let mut liveness = Liveness::new(start);
         let now = start + GRACE;
-        liveness.observe(BTreeMap::from([("node2".into(), up())]), now);
+        liveness.observe(BTreeMap::from([("node2".into(), up(now))]), now);
         liveness.observe(BTreeMap::new(), now);
         assert!(liveness.live(now).is_empty());
         // Back as a new peer: heard, not yet up, it counts as alive again.
@@ -199,12 +226,56 @@ mod tests {
     fn sessions_up_during_the_grace_do_not_count_as_seen() {
         let start = Instant::now();
         let mut liveness = Liveness::new(start);
-        liveness.observe(BTreeMap::from([("node2".into(), up())]), start);
+        liveness.observe(BTreeMap::from([("node2".into(), up(start))]), start);
         let now = start + GRACE;
         liveness.observe(
             BTreeMap::from([("node2".into(), heard(now, Heard::Alive))]),
             now,
         );
         assert_eq!(liveness.live(now), nodes(&["node2"]));
+    }
+
+    #[test]
+    fn a_session_up_again_names_the_peer_seen_again() {
+        let start = Instant::now();
+        let mut liveness = Liveness::new(start);
+        // Up during the grace, and its first Up once ready: nobody is seen *again*.
+        assert!(
+            liveness
+                .observe(BTreeMap::from([("node2".into(), up(start))]), start)
+                .is_empty()
+        );
+        let ready = start + GRACE;
+        let first = BTreeMap::from([("node2".into(), up(start)), ("node3".into(), up(ready))]);
+        assert!(liveness.observe(first.clone(), ready).is_empty());
+        assert!(
+            liveness.observe(first, ready).is_empty(),
+            "the same Up period"
+        );
+        // node2's session goes down (a link down, a partition) and comes Up again.
+        let down = ready + Duration::from_secs(10);
+        let observed = BTreeMap::from([
+            ("node2".into(), heard(down, Heard::Alive)),
+            ("node3".into(), up(ready)),
+        ]);
+        assert!(liveness.observe(observed, down).is_empty());
+        let healed = down + Duration::from_secs(1);
+        let observed = BTreeMap::from([("node2".into(), up(healed)), ("node3".into(), up(ready))]);
+        assert_eq!(
+            liveness.observe(observed.clone(), healed),
+            nodes(&["node2"])
+        );
+        assert!(liveness.observe(observed, healed).is_empty());
+        // Down and Up again between two observations: a new Up period all the same.
+        let later = healed + Duration::from_secs(5);
+        let observed = BTreeMap::from([("node2".into(), up(later)), ("node3".into(), up(ready))]);
+        assert_eq!(liveness.observe(observed, later), nodes(&["node2"]));
+        // A peer that left and joins again starts afresh: its first Up is not "again".
+        liveness.observe(BTreeMap::new(), later);
+        assert!(
+            liveness
+                .observe(BTreeMap::from([("node2".into(), up(later))]), later)
+                .is_empty()
+        );
     }
 }
