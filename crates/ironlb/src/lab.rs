@@ -2,13 +2,14 @@
 //! on tor1), three nodes, all on 10.0.0.0/24; the seed's manifests in a cluster directory;
 //! IronLB's controller and one speaker per node. Prints the seed's verification, then runs the
 //! failover drill and prints each convergence time as measured at the ToRs' kernel FIBs.
+//! `--scenario layer2` runs layer 2 mode's instead (`lab_layer2`).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args as ClapArgs, Subcommand};
+use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use ironlb_cluster::status::{BfdState, BgpState};
 use ironlb_lab::fabric::FabricView;
 use ironlb_lab::{Fabric, FabricSpec};
@@ -30,6 +31,36 @@ pub struct Args {
     /// cluster directory; the scenario then uses the seed's kubectl commands.
     #[arg(long, global = true)]
     kubernetes: bool,
+    /// Which scenario: the seed's (BGP) or layer 2 mode's (ARP and NDP answered at a client on
+    /// the nodes' segment). `status` and `drill` use the running lab's.
+    #[arg(long, global = true, value_enum, default_value_t = Scenario::Seed)]
+    scenario: Scenario,
+}
+
+/// The lab's scenarios.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Two FRR ToRs, three nodes: BGP, BFD, the seed's verification and drill.
+    #[default]
+    Seed,
+    /// Three nodes and a client on one segment: layer 2 mode, timed at the client.
+    Layer2,
+}
+
+impl Scenario {
+    /// What it needs besides root and `ip`, and how to install it.
+    fn programs(self) -> (&'static [&'static str], &'static str) {
+        match self {
+            Scenario::Seed => (
+                &["/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd"],
+                "FRR: apt-get install -y frr",
+            ),
+            Scenario::Layer2 => (
+                &["arping", "ndisc6", "ping"],
+                "arping and ndisc6: apt-get install -y arping ndisc6",
+            ),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -53,22 +84,40 @@ enum LabCommand {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    if let Err(error) = ironlb_lab::check_prerequisites(&["/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd"])
-    {
+    // A running lab's own scenario for the commands that act on it.
+    let scenario = match args.command {
+        Some(LabCommand::Status | LabCommand::Drill) => running_scenario().unwrap_or(args.scenario),
+        _ => args.scenario,
+    };
+    let (programs, install) = match args.command {
+        Some(LabCommand::Down) => (&[][..], ""),
+        _ => scenario.programs(),
+    };
+    if let Err(error) = ironlb_lab::check_prerequisites(programs) {
         eprintln!(
-            "error: the lab cannot run here: {error}\nThe lab needs root (network namespaces) and FRR: apt-get install -y frr"
+            "error: the lab cannot run here: {error}\nThe lab needs root (network namespaces) and {install}"
         );
         return ExitCode::from(2);
     }
-    let result = match args.command {
-        Some(LabCommand::RegisterNodes { nodes }) => register_nodes(&nodes),
-        None if args.kubernetes => full_run_kubernetes(),
-        Some(LabCommand::Up) if args.kubernetes => up_kubernetes_and_detach(),
-        None => full_run(),
-        Some(LabCommand::Up) => up_and_detach(),
-        Some(LabCommand::Status) => attached(verify),
-        Some(LabCommand::Drill) => attached(drill),
-        Some(LabCommand::Down) => down(),
+    if args.kubernetes && scenario == Scenario::Layer2 {
+        eprintln!(
+            "error: the layer2 scenario runs on a cluster directory only (no --kubernetes yet)"
+        );
+        return ExitCode::from(2);
+    }
+    let result = match (args.command, scenario) {
+        (Some(LabCommand::RegisterNodes { nodes }), _) => register_nodes(&nodes),
+        (None, _) if args.kubernetes => full_run_kubernetes(),
+        (Some(LabCommand::Up), _) if args.kubernetes => up_kubernetes_and_detach(),
+        (None, Scenario::Seed) => full_run(),
+        (None, Scenario::Layer2) => full_run_layer2(),
+        (Some(LabCommand::Up), Scenario::Seed) => up_and_detach(),
+        (Some(LabCommand::Up), Scenario::Layer2) => up_layer2_and_detach(),
+        (Some(LabCommand::Status), Scenario::Seed) => attached(verify),
+        (Some(LabCommand::Status), Scenario::Layer2) => attached(crate::lab_layer2::verify),
+        (Some(LabCommand::Drill), Scenario::Seed) => attached(drill),
+        (Some(LabCommand::Drill), Scenario::Layer2) => drill_layer2_attached(),
+        (Some(LabCommand::Down), _) => down(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,7 +128,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-type Result<T> = std::result::Result<T, String>;
+pub type Result<T> = std::result::Result<T, String>;
 
 /// One lab at a time: its namespaces and state file are the machine's.
 fn refuse_if_up() -> Result<()> {
@@ -93,10 +142,35 @@ fn refuse_if_up() -> Result<()> {
 
 /// Leaves the fabric running and records where it is for `status`, `drill` and `down`.
 fn detach(fabric: Fabric) -> Result<FabricView> {
+    detach_as(fabric, Scenario::Seed)
+}
+
+/// [`detach`], recording the scenario beside the fabric (a key `FabricView` readers ignore).
+fn detach_as(fabric: Fabric, scenario: Scenario) -> Result<FabricView> {
     let view = fabric.detach();
-    let json = serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?;
-    std::fs::write(STATE, json).map_err(|e| format!("cannot write {STATE}: {e}"))?;
+    record(&view, scenario)?;
     Ok(view)
+}
+
+fn record(view: &FabricView, scenario: Scenario) -> Result<()> {
+    let mut state = serde_json::to_value(view).map_err(|e| e.to_string())?;
+    if scenario == Scenario::Layer2
+        && let Some(object) = state.as_object_mut()
+    {
+        object.insert("scenario".into(), "layer2".into());
+    }
+    let json = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?;
+    std::fs::write(STATE, json).map_err(|e| format!("cannot write {STATE}: {e}"))
+}
+
+/// The scenario of the running lab, if one is up.
+fn running_scenario() -> Option<Scenario> {
+    let text = std::fs::read_to_string(STATE).ok()?;
+    let state: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(match state["scenario"].as_str() {
+        Some("layer2") => Scenario::Layer2,
+        _ => Scenario::Seed,
+    })
 }
 
 fn full_run() -> Result<()> {
@@ -127,6 +201,54 @@ fn lab_manifests() -> Vec<(&'static str, String)> {
         ("bfd.yaml", BFD.to_string()),
         ("service.yaml", service),
     ]
+}
+
+fn full_run_layer2() -> Result<()> {
+    refuse_if_up()?;
+    let ironlb = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut fabric = crate::lab_layer2::up(ironlb)?;
+    let result =
+        crate::lab_layer2::verify(&fabric).and_then(|()| crate::lab_layer2::drill(&mut fabric));
+    println!("\n# tearing the lab down");
+    drop(fabric);
+    result
+}
+
+fn up_layer2_and_detach() -> Result<()> {
+    refuse_if_up()?;
+    let ironlb = std::env::current_exe().map_err(|e| e.to_string())?;
+    let fabric = crate::lab_layer2::up(ironlb)?;
+    crate::lab_layer2::verify(&fabric)?;
+    let view = detach_as(fabric, Scenario::Layer2)?;
+    println!(
+        "\nThe lab is up. Cluster directory: {}\n  ironlb get services --cluster-dir {0}\n  ip netns exec {} arping -i eth0 203.0.113.10\n  ironlb lab status | ironlb lab drill | ironlb lab down",
+        view.cluster_dir.display(),
+        view.namespaces
+            .iter()
+            .find(|n| n.ends_with("-client"))
+            .map_or("CLIENT", String::as_str)
+    );
+    Ok(())
+}
+
+/// The layer 2 drill on a running lab; the speakers it starts again are recorded for `down`.
+fn drill_layer2_attached() -> Result<()> {
+    attached(|view| {
+        let mut lab = crate::lab_layer2::Attached {
+            view: view.clone(),
+            ironlb: std::env::current_exe().map_err(|e| e.to_string())?,
+            started: Vec::new(),
+            killed: Vec::new(),
+        };
+        let result = crate::lab_layer2::drill(&mut lab);
+        if !lab.started.is_empty() || !lab.killed.is_empty() {
+            let mut view = view.clone();
+            view.pids.retain(|pid| !lab.killed.contains(pid));
+            view.pids.extend(&lab.started);
+            record(&view, Scenario::Layer2)?;
+        }
+        result
+    })
 }
 
 fn full_run_kubernetes() -> Result<()> {
@@ -292,7 +414,7 @@ fn hops(last: &[u8]) -> Vec<Ipv4Addr> {
     last.iter().map(|i| Ipv4Addr::new(10, 0, 0, *i)).collect()
 }
 
-fn ironlb_get(view: &FabricView, what: &str) -> String {
+pub fn ironlb_get(view: &FabricView, what: &str) -> String {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ironlb"));
     std::process::Command::new(exe)
         .args(["get", what, "--cluster-dir"])

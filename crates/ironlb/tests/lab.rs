@@ -1,11 +1,14 @@
 //! The README's main job and its Kubernetes variant, run as a user runs them: `ironlb lab`
 //! prints the seed's verification and the drill; `ironlb lab up --kubernetes` leaves a real
 //! control plane with IronLB running, on which the seed's kubectl commands work, routes stay
-//! at the ToRs while the API server is unreachable, and changes flow again afterwards.
+//! at the ToRs while the API server is unreachable, and changes flow again afterwards. And the
+//! layer 2 scenario, `ironlb lab --scenario layer2`: the owner answers at the client, and the
+//! client's neighbour entries follow a failover by themselves.
 //!
-//! One test: both use the lab's single state file.
+//! The tests take turns: they use the lab's single state file.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ironlb_lab::fabric::FabricView;
@@ -25,6 +28,13 @@ fn ironlb(args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&output.stderr)
         ),
     )
+}
+
+/// One lab at a time on the machine's state file.
+static ONE_LAB: Mutex<()> = Mutex::new(());
+
+fn one_lab() -> MutexGuard<'static, ()> {
+    ONE_LAB.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Removes the lab whatever happens.
@@ -76,6 +86,7 @@ fn dirs_cache() -> std::path::PathBuf {
 
 #[test]
 fn the_main_job_and_its_kubernetes_variant() {
+    let _one = one_lab();
     if !ironlb_lab::require(
         "the_main_job_and_its_kubernetes_variant",
         &["/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd", "go"],
@@ -289,4 +300,140 @@ fn the_main_job_and_its_kubernetes_variant() {
     .unwrap();
     view.wait_next_hops("tor1", &ip, &one, Duration::from_secs(120))
         .expect("next hops follow the scale-down after the API came back");
+}
+
+/// `ironlb ARGS` as a user runs it; also returns its PID (its namespaces carry it).
+fn ironlb_with_pid(args: &[&str]) -> (bool, String, u32) {
+    let child = Command::new(IRONLB)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ironlb runs");
+    let pid = child.id();
+    let output = child.wait_with_output().expect("ironlb ends");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text, pid)
+}
+
+/// The namespaces a process created (`ilb-<pid>-...`) that still exist.
+fn namespaces_of(pid: u32) -> Vec<String> {
+    let list = ironlb_lab::run("ip", &["netns", "list"]).unwrap_or_default();
+    list.lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with(&format!("ilb-{pid}-")))
+        .map(String::from)
+        .collect()
+}
+
+/// The figures of a drill summary line (`owner's link down  IPv4  505 ms  IPv6 ...`), in
+/// milliseconds: moved IPv4, moved IPv6, back IPv4, back IPv6.
+fn figures(output: &str, line_start: &str) -> Vec<u64> {
+    let line = output
+        .lines()
+        .find(|l| l.trim_start().starts_with(line_start))
+        .unwrap_or_else(|| panic!("no {line_start:?} line in:\n{output}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter(|w| w[1].starts_with("ms"))
+        .filter_map(|w| w[0].parse().ok())
+        .collect()
+}
+
+#[test]
+fn layer2_scenario_shows_one_owner_at_the_client_and_times_its_failover() {
+    let _one = one_lab();
+    if !ironlb_lab::require(
+        "layer2_scenario_shows_one_owner_at_the_client_and_times_its_failover",
+        &["arping", "ndisc6", "ping"],
+    ) {
+        return;
+    }
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/layer2");
+    let (ok, output) = ironlb(&["validate", "-f", example]);
+    assert!(ok, "{output}");
+
+    // The whole scenario, then nothing of it left.
+    let (ok, output, pid) = ironlb_with_pid(&["lab", "--scenario", "layer2"]);
+    println!("{output}");
+    assert!(ok, "{output}");
+    // MetalLB's election (the hash of node and address) names the owner.
+    let owner = ["node-21", "node-22", "node-23"]
+        .into_iter()
+        .min_by_key(|node| ironlb_speaker::layer2::election_hash(node, "203.0.113.10"))
+        .unwrap();
+    for expected in [
+        "L2-OWNER".to_string(),
+        format!("web    LoadBalancer   203.0.113.10,2001:db8:5::10   443/TCP   {owner}"),
+        "client$ arping".to_string(),
+        "# ARP for 203.0.113.10: ".to_string(),
+        "Neighbor Solicitation for 2001:db8:5::10: ".to_string(),
+        format!("{owner}'s eth0, the owner; no other node answered"),
+        format!("## 1. {owner}'s link goes down"),
+        format!("## 2. {owner}'s speaker is SIGKILLed"),
+        "# tearing the lab down".to_string(),
+    ] {
+        assert!(
+            output.contains(&expected),
+            "missing {expected:?} in:\n{output}"
+        );
+    }
+    assert_eq!(
+        output.matches("the owner; no other node answered").count(),
+        2,
+        "{output}"
+    );
+    // Moves within the detection time and an announcement, with room for a busy machine;
+    // back once the owner's link is up (BFD Up again), or its speaker's start-up grace ends.
+    let link = figures(&output, "owner's link down");
+    let kill = figures(&output, "owner's speaker killed");
+    assert_eq!((link.len(), kill.len()), (4, 4), "{output}");
+    assert!(link.iter().all(|ms| *ms < 5000), "{link:?}");
+    assert!(kill[..2].iter().all(|ms| *ms < 5000), "{kill:?}");
+    assert!(
+        kill[2..].iter().all(|ms| (2500..10_000).contains(ms)),
+        "{kill:?}"
+    );
+    assert_eq!(namespaces_of(pid), Vec::<String>::new());
+
+    // Left running: status and drill act on it without naming the scenario again; the
+    // speaker the drill starts again is recorded, and `down` removes everything.
+    let _down = Down;
+    let (ok, output, pid) = ironlb_with_pid(&["lab", "up", "--scenario", "layer2"]);
+    assert!(ok, "{output}");
+    assert!(output.contains("The lab is up."), "{output}");
+    let (ok, output) = ironlb(&["lab", "status"]);
+    assert!(ok, "{output}");
+    assert!(output.contains("L2-OWNER"), "{output}");
+    let (ok, output) = ironlb(&["lab", "drill"]);
+    assert!(ok, "{output}");
+    assert!(output.contains("# Summary"), "{output}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("/run/ironlb-lab.json").unwrap()).unwrap();
+    assert_eq!(state["scenario"], "layer2");
+    let pids: Vec<u64> = state["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    // The controller and three speakers, one of them started again by the drill.
+    assert_eq!(pids.len(), 4, "{state}");
+    let cluster_dir = state["cluster_dir"].as_str().unwrap().to_string();
+    let (ok, output) = ironlb(&["lab", "down"]);
+    assert!(ok, "{output}");
+    assert_eq!(namespaces_of(pid), Vec::<String>::new());
+    for pid in pids {
+        // Gone (a PID reused since is another program, not given this lab's directory).
+        let command = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&command).contains(&cluster_dir),
+            "process {pid} still runs after down"
+        );
+    }
 }
