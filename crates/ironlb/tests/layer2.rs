@@ -20,6 +20,9 @@
 //!   unsolicited Neighbor Advertisement), and back when the owner returns;
 //! - `arp_flood_for_other_addresses_leaves_bgp_and_bfd_up`: 10,000 ARP requests a second for
 //!   addresses nobody owns, while the node peers with a ToR running FRR with BFD;
+//! - `a_pool_with_both_advertisements_is_routed_by_bgp_and_answered_by_one_node`: MetalLB's
+//!   mixed protocol, a pool both a BGPAdvertisement and an L2Advertisement select: routed by
+//!   the ToR (FRR) via every node, answered on the segment by one, through the owner's crash;
 //! - the first test: the client's kernel resolves an IPv4 and an IPv6 address, the owner dies.
 //!
 //! Tests assert behaviour with generous timeouts; the failover and flood tests print the times
@@ -1341,4 +1344,123 @@ fn arp_flood_for_other_addresses_leaves_bgp_and_bfd_up() {
     assert_eq!(since(&statuses), established_since);
     assert_eq!(tor1_counters(), before);
     println!("tor1 after the flood: {before:?} (connections dropped, BFD session downs) unchanged");
+}
+
+/// The mixed pool's Service address.
+const MIXED: &str = "203.0.113.80";
+
+/// The nodes' addresses on the segment (`node-21` is 10.0.0.21), as next hops.
+fn hops(nodes: &[&str]) -> Vec<std::net::Ipv4Addr> {
+    nodes
+        .iter()
+        .filter_map(|node| node.strip_prefix("node-")?.parse().ok())
+        .map(|last| std::net::Ipv4Addr::new(10, 0, 0, last))
+        .collect()
+}
+
+/// MetalLB's mixed protocol: one pool selected by a BGPAdvertisement and by an
+/// L2Advertisement. The Service's address is in tor1's FIB (FRR, BFD 300 ms × 3) via all three
+/// nodes and answered on the segment by exactly one, MetalLB's election winner, and every
+/// speaker reports both. The owner's speaker crashes: tor1 drops that node's next hop and keeps
+/// the others, the next node in the election answers; started again, both come back.
+#[test]
+fn a_pool_with_both_advertisements_is_routed_by_bgp_and_answered_by_one_node() {
+    let _shared = shared();
+    let bgp = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: tor-bfd, namespace: metallb-system}\nspec: {receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPPeer\nmetadata: {name: tor1, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 10.0.0.1, bfdProfile: tor-bfd}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: mixed-bgp, namespace: metallb-system}\nspec: {ipAddressPools: [mixed]}\n";
+    let manifests = [
+        ("bgp.yaml", bgp.to_string()),
+        ("pool.yaml", pool("mixed", &["203.0.113.80-203.0.113.89"])),
+        ("l2.yaml", advertisement("mixed-l2", &["mixed"], "")),
+        ("mixed.yaml", service("mixed", MIXED, Traffic::Cluster, &[])),
+        (
+            "mixed-endpoints.yaml",
+            Fabric::endpoints_yaml("mixed", &NODES),
+        ),
+    ];
+    let Some(mut segment) = segment(
+        "layer2_mixed_protocol",
+        "l2mixed",
+        Routers::Tor1,
+        Segments::One,
+        &manifests,
+    ) else {
+        return;
+    };
+    let all = hops(&NODES);
+    let order = election_order(MIXED);
+    let (owner, next) = (order[0], order[1]);
+
+    // BGP: tor1 routes the address via every node (ETP Cluster).
+    segment
+        .fabric
+        .wait_next_hops("tor1", MIXED, &all, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\n{}", segment.logs()));
+    println!("tor1 routes {MIXED} via {all:?}");
+    // Layer 2: one node answers, the election's winner, and every speaker names it.
+    segment.expect_owner("mixed", MIXED, "eth0", owner);
+    // Each speaker reports both: the prefix sent to tor1, and the layer 2 owner.
+    let mut last = BTreeMap::new();
+    let reported = ironlb_lab::wait_for("every speaker to report both ways", WAIT, || {
+        last = segment.statuses();
+        NODES
+            .iter()
+            .all(|node| {
+                last.get(*node).is_some_and(|s| {
+                    let bgp = s.services.iter().any(|a| {
+                        a.name == "mixed"
+                            && a.prefixes == [format!("{MIXED}/32")]
+                            && a.peers == ["tor1"]
+                    });
+                    let layer2 = s
+                        .layer2
+                        .iter()
+                        .any(|a| a.name == "mixed" && a.owner.as_deref() == Some(owner));
+                    bgp && layer2
+                })
+            })
+            .then_some(())
+    });
+    reported.unwrap_or_else(|e| {
+        let report: Vec<_> = last
+            .values()
+            .map(|s| (&s.node, &s.services, &s.layer2))
+            .collect();
+        panic!("{e}: {report:#?}")
+    });
+    let route = segment
+        .fabric
+        .vtysh("tor1", &format!("show ip route {MIXED}"))
+        .unwrap();
+    println!("tor1# show ip route {MIXED}\n{route}");
+    assert!(route.contains("Known via \"bgp\""), "{route}");
+
+    // The owner's speaker crashes: its session closes (tor1 drops its next hop, the others
+    // stay) and the next node in the election answers.
+    segment.fabric.stop_speaker(owner, Stop::Kill);
+    let survivors: Vec<&str> = NODES.iter().copied().filter(|n| *n != owner).collect();
+    let dropped = segment
+        .fabric
+        .wait_next_hops("tor1", MIXED, &hops(&survivors), WAIT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", segment.logs()));
+    let answering = segment.owner(MIXED, "eth0");
+    println!(
+        "{owner}'s speaker killed: tor1 dropped its next hop in {}; {answering} answers ARP now",
+        milliseconds(dropped)
+    );
+    assert_eq!(answering, next);
+    assert_eq!(
+        segment.fabric.next_hops("tor1", MIXED),
+        hops(&survivors),
+        "tor1 lost more than the dead node"
+    );
+
+    // Started again: tor1 routes via all three, and the owner answers again once its
+    // start-up grace is over.
+    segment.fabric.start_speaker(owner, &[]).unwrap();
+    segment
+        .fabric
+        .wait_next_hops("tor1", MIXED, &all, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\n{}", segment.logs()));
+    segment.wait_speakers_alive(&NODES);
+    segment.expect_owner("mixed", MIXED, "eth0", owner);
 }
