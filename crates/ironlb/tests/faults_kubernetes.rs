@@ -71,24 +71,7 @@ impl Drop for Reaped {
     }
 }
 
-/// Polls `check` every `every` until it gives `Ok`; panics with its last error after `timeout`.
-fn eventually<T>(
-    what: &str,
-    timeout: Duration,
-    every: Duration,
-    mut check: impl FnMut() -> Result<T, String>,
-) -> T {
-    let start = Instant::now();
-    loop {
-        match check() {
-            Ok(value) => return value,
-            Err(last) if start.elapsed() > timeout => {
-                panic!("{what}: not so after {timeout:?}: {last}")
-            }
-            Err(_) => std::thread::sleep(every),
-        }
-    }
-}
+use ironlb_lab::eventually;
 
 // --- Objects --------------------------------------------------------------------------------
 

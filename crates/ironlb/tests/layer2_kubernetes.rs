@@ -30,24 +30,7 @@ const ADDRESS: &str = "203.0.113.10";
 /// The address of the Service whose advertisement names an interface no node has.
 const NOWHERE_ADDRESS: &str = "203.0.114.10";
 
-/// Polls `check` every `every` until it gives `Ok`; panics with its last error after `timeout`.
-fn eventually<T>(
-    what: &str,
-    timeout: Duration,
-    every: Duration,
-    mut check: impl FnMut() -> Result<T, String>,
-) -> T {
-    let start = Instant::now();
-    loop {
-        match check() {
-            Ok(value) => return value,
-            Err(last) if start.elapsed() > timeout => {
-                panic!("{what}: not so after {timeout:?}: {last}")
-            }
-            Err(_) => std::thread::sleep(every),
-        }
-    }
-}
+use ironlb_lab::eventually;
 
 fn crds() -> String {
     let output = std::process::Command::new(IRONLB)

@@ -414,6 +414,26 @@ pub fn wait_for<T>(
     }
 }
 
+/// Polls `check` every `every` until it gives `Ok`; panics with its last error after
+/// `timeout` (for tests, which want the last reason in the failure).
+pub fn eventually<T>(
+    what: &str,
+    timeout: std::time::Duration,
+    every: std::time::Duration,
+    mut check: impl FnMut() -> std::result::Result<T, String>,
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if start.elapsed() > timeout => {
+                panic!("{what}: not so after {timeout:?}: {last}")
+            }
+            Err(_) => std::thread::sleep(every),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
