@@ -199,6 +199,8 @@ pub struct Session {
     rib: AdjRibOut<Arc<RouteAttributes>>,
     context: CodecContext,
     local_address: Option<IpAddr>,
+    /// The local interface's address of the other family, for the connection's lifetime.
+    other_family_address: Option<IpAddr>,
     local_open: Option<Open>,
     peer_open: Option<Open>,
     families: Vec<Family>,
@@ -223,6 +225,7 @@ impl Session {
             rib: AdjRibOut::default(),
             context: CodecContext::default(),
             local_address: None,
+            other_family_address: None,
             local_open: None,
             peer_open: None,
             families: Vec::new(),
@@ -334,7 +337,20 @@ impl Session {
 
     /// The connection is up; `local` is our end of it (the next hop of our routes).
     pub fn handle_connected(&mut self, local: IpAddr, now: Instant) {
+        self.handle_connected_on(local, None, now);
+    }
+
+    /// The connection is up, from `local`, on an interface whose address of the other family
+    /// is `other_family` (the next hop of the other family's routes unless the config names
+    /// one: [`SessionConfig::next_hop_v4`], [`SessionConfig::next_hop_v6`]).
+    pub fn handle_connected_on(
+        &mut self,
+        local: IpAddr,
+        other_family: Option<IpAddr>,
+        now: Instant,
+    ) {
         self.local_address = Some(local);
+        self.other_family_address = other_family.filter(|other| other.is_ipv4() != local.is_ipv4());
         self.inbuf.clear();
         self.fsm.handle(Input::Connected, now);
         self.pump(now);
@@ -570,11 +586,13 @@ impl Session {
             match output {
                 Output::Connect => {
                     self.local_address = None;
+                    self.other_family_address = None;
                     self.outputs.push_back(SessionOutput::Connect);
                 }
                 Output::Disconnect => {
                     self.inbuf.clear();
                     self.local_address = None;
+                    self.other_family_address = None;
                     self.outputs.push_back(SessionOutput::Disconnect);
                 }
                 Output::SendOpen { hold_time } => {
@@ -757,16 +775,23 @@ impl Session {
 
     fn next_hops(&self) -> (Option<Ipv4Addr>, Option<Ipv6NextHop>) {
         match self.local_address {
+            // The interface's global IPv6 address, else the IPv4-mapped one (FRR's choices).
             Some(IpAddr::V4(v4)) => (
                 Some(v4),
-                Some(
-                    self.config
-                        .next_hop_v6
-                        .unwrap_or_else(|| Ipv6NextHop::global(v4.to_ipv6_mapped())),
-                ),
+                Some(self.config.next_hop_v6.unwrap_or_else(|| {
+                    let v6 = match self.other_family_address {
+                        Some(IpAddr::V6(v6)) => v6,
+                        _ => v4.to_ipv6_mapped(),
+                    };
+                    Ipv6NextHop::global(v6)
+                })),
             ),
+            // The interface's IPv4 address; without one, IPv4 routes have no next hop here.
             Some(IpAddr::V6(v6)) => (
-                self.config.next_hop_v4.or_else(|| v6.to_ipv4_mapped()),
+                self.config.next_hop_v4.or(match self.other_family_address {
+                    Some(IpAddr::V4(v4)) => Some(v4),
+                    _ => v6.to_ipv4_mapped(),
+                }),
                 Some(Ipv6NextHop::global(v6)),
             ),
             None => (None, None),

@@ -29,6 +29,9 @@ struct Pair {
     a_sent: Vec<Message>,
     /// While false, bytes are dropped (a cut link).
     link_up: bool,
+    /// A's local address and its interface's address of the other family.
+    a_address: IpAddr,
+    a_other_family: Option<IpAddr>,
 }
 
 fn config(local_as: u32, remote_as: u32, id: [u8; 4]) -> SessionConfig {
@@ -52,6 +55,8 @@ impl Pair {
             b_events: Vec::new(),
             a_sent: Vec::new(),
             link_up: true,
+            a_address: A_ADDRESS,
+            a_other_family: None,
         };
         pair.b.start(now);
         pair.a.start(now);
@@ -77,7 +82,11 @@ impl Pair {
                         if self.link_up {
                             self.connected = true;
                             self.b.handle_connected(B_ADDRESS, self.now);
-                            self.a.handle_connected(A_ADDRESS, self.now);
+                            self.a.handle_connected_on(
+                                self.a_address,
+                                self.a_other_family,
+                                self.now,
+                            );
                         } else {
                             self.a
                                 .handle_connection_failed("no route to host", self.now);
@@ -560,6 +569,66 @@ fn ipv6_routes_over_an_ipv4_session_use_the_mapped_next_hop() {
         format!("{reach:?}").contains("::ffff:10.0.0.2")
             || format!("{reach:?}").contains("::ffff:a00:2")
     );
+}
+
+/// The IPv6 next hop A announces `prefix` with, after connecting from `local` on an interface
+/// whose other-family address is `other`.
+fn mp_next_hop(local: IpAddr, other: Option<IpAddr>, prefix_text: &str) -> String {
+    let mut pair = Pair::ebgp();
+    pair.a_address = local;
+    pair.a_other_family = other;
+    // Connect again with the addresses set.
+    pair.b.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
+    pair.run();
+    pair.b.start(pair.now);
+    pair.advance(Duration::from_secs(5));
+    pair.a.set_routes(
+        routes(&[prefix_text], &RouteAttributes::default()),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    pair.a_sent
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            Message::Update(u) if u.announced().contains(&prefix(prefix_text)) => {
+                Some(format!("{u:?}"))
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no UPDATE for {prefix_text}: {:?}", pair.a_sent))
+}
+
+#[test]
+fn ipv6_routes_over_an_ipv4_session_take_the_interface_ipv6_address() {
+    let global: IpAddr = "2001:db8:ffff::2".parse().unwrap();
+    let update = mp_next_hop(A_ADDRESS, Some(global), "2001:db8::5/128");
+    assert!(update.contains("2001:db8:ffff::2"), "{update}");
+    assert!(!update.contains("ffff:10.0.0.2"), "{update}");
+}
+
+#[test]
+fn ipv4_routes_over_an_ipv6_session_take_the_interface_ipv4_address() {
+    let local: IpAddr = "2001:db8:ffff::2".parse().unwrap();
+    let update = mp_next_hop(local, Some(A_ADDRESS), "203.0.113.5/32");
+    assert!(update.contains("NextHop(10.0.0.2)"), "{update}");
+}
+
+#[test]
+fn ipv4_routes_over_an_ipv6_session_without_an_ipv4_address_are_reported_not_sent() {
+    let local: IpAddr = "2001:db8:ffff::2".parse().unwrap();
+    let mut pair = Pair::ebgp();
+    pair.a_address = local;
+    pair.b.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
+    pair.run();
+    pair.a.set_routes(
+        routes(&["203.0.113.5/32"], &RouteAttributes::default()),
+        pair.now,
+    );
+    pair.b.start(pair.now);
+    pair.advance(Duration::from_secs(5));
+    assert!(pair.a.advertised().is_empty());
+    assert!(pair.a_events.iter().any(|e| matches!(e, SessionEvent::NoNextHop { prefixes } if prefixes == &[prefix("203.0.113.5/32")])), "{:?}", pair.a_events);
 }
 
 #[test]

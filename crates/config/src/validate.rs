@@ -444,9 +444,6 @@ impl Validator<'_> {
             );
             self.error(object, "spec.vrf", ErrorKind::NotSupported, message);
         }
-        if spec.dual_stack_address_family == Some(true) {
-            self.error(object, "spec.dualStackAddressFamily", ErrorKind::NotSupported, "dualStackAddressFamily is not supported yet: IronLB has no usable next hop for the other family's routes on this session; remove it and add a second BGPPeer for the router's address of the other family");
-        }
         let timers = self.timers(object, spec.hold_time, spec.keepalive_time);
         let router_id = self.optional_ip(
             object,

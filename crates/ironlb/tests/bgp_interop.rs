@@ -140,7 +140,8 @@ fn frr_receives_ipv4_and_ipv6_prefixes_with_communities_and_installs_them() {
     // LOCAL_PREF is not sent to an external peer: FRR shows its default.
     assert!(path.get("locPrf").is_none_or(|l| l == 100), "{route}");
     assert!(frr_route(&frr, "ipv4", "203.0.113.6/32").is_some());
-    // IPv6 over the IPv4 session (multiprotocol), next hop the IPv4-mapped address.
+    // IPv6 over the IPv4 session (multiprotocol, BGPPeer dualStackAddressFamily), next hop
+    // the node's global IPv6 address on the session's interface, as FRR itself sends it.
     let v6 = wait_for(
         "FRR to learn 2001:db8::5/128",
         Duration::from_secs(10),
@@ -148,12 +149,34 @@ fn frr_receives_ipv4_and_ipv6_prefixes_with_communities_and_installs_them() {
     )
     .expect("IPv6 route");
     assert_eq!(v6["paths"][0]["aspath"]["string"], "65100", "{v6}");
-    // zebra installs the IPv4 route in the ToR's kernel.
-    wait_for("kernel route 203.0.113.5", Duration::from_secs(10), || {
-        let routes = topology.tor.ip(&["route", "show", "203.0.113.5"]).ok()?;
-        routes.contains("via 10.0.0.2").then_some(())
-    })
-    .expect("FRR installs the route");
+    assert_eq!(
+        v6["paths"][0]["nexthops"][0]["ip"], "2001:db8:ffff::2",
+        "{v6}"
+    );
+    // zebra installs both routes in the ToR's kernel, and they forward: the node holds the
+    // addresses (as kube-proxy would) and answers the ToR's pings through them.
+    for (family, address, via) in [
+        ("-4", "203.0.113.5", "via 10.0.0.2"),
+        ("-6", "2001:db8::5", "via 2001:db8:ffff::2"),
+    ] {
+        wait_for(
+            &format!("kernel route {address}"),
+            Duration::from_secs(10),
+            || {
+                let routes = topology.tor.ip(&[family, "route", "show", address]).ok()?;
+                routes.contains(via).then_some(())
+            },
+        )
+        .expect("FRR installs the route");
+        topology
+            .node
+            .ip(&["addr", "add", address, "dev", "lo"])
+            .expect("address on the node");
+        topology
+            .tor
+            .exec("ping", &[family, "-c", "1", "-W", "2", address])
+            .unwrap_or_else(|e| panic!("{address} does not answer through its route: {e}"));
+    }
     let log = log_text(&topology.lab, "ironlb");
     assert!(log.contains("BGP session established"), "{log}");
     assert!(log.contains("peer_asn=65000"), "{log}");
@@ -250,9 +273,9 @@ router bgp 65000
 }
 
 #[test]
-fn ibgp_to_frr_carries_local_pref_and_ipv6_session_carries_ipv6() {
+fn ibgp_to_frr_carries_local_pref_and_ipv6_session_carries_both_families() {
     if !ironlb_lab::require(
-        "ibgp_to_frr_carries_local_pref_and_ipv6_session_carries_ipv6",
+        "ibgp_to_frr_carries_local_pref_and_ipv6_session_carries_both_families",
         &["/usr/lib/frr/bgpd"],
     ) {
         return;
@@ -264,6 +287,9 @@ fn ibgp_to_frr_carries_local_pref_and_ipv6_session_carries_ipv6() {
 router bgp 65000
  bgp router-id 10.0.0.1
  neighbor 2001:db8:ffff::2 remote-as 65000
+ address-family ipv4 unicast
+  neighbor 2001:db8:ffff::2 activate
+ exit-address-family
  address-family ipv6 unicast
   neighbor 2001:db8:ffff::2 activate
  exit-address-family
@@ -283,6 +309,10 @@ router bgp 65000
             // IPv6 peer gives none), the session comes from the address the kernel picks.
             "--prefix",
             "2001:db8::5/128",
+            // IPv4 over the IPv6 session (dualStackAddressFamily): next hop the node's IPv4
+            // address on the session's interface.
+            "--prefix",
+            "203.0.113.7/32",
             "--local-pref",
             "250",
         ],
@@ -312,6 +342,26 @@ router bgp 65000
         routes.contains("via 2001:db8:ffff::2").then_some(())
     })
     .expect("FRR installs the IPv6 route");
+    let v4 = wait_for(
+        "FRR to learn 203.0.113.7/32",
+        Duration::from_secs(10),
+        || frr_route(&frr, "ipv4", "203.0.113.7/32"),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&topology.lab, "ironlb")));
+    assert_eq!(v4["paths"][0]["nexthops"][0]["ip"], "10.0.0.2", "{v4}");
+    wait_for("kernel route 203.0.113.7", Duration::from_secs(10), || {
+        let routes = topology.tor.ip(&["route", "show", "203.0.113.7"]).ok()?;
+        routes.contains("via 10.0.0.2").then_some(())
+    })
+    .expect("FRR installs the IPv4 route");
+    topology
+        .node
+        .ip(&["addr", "add", "203.0.113.7/32", "dev", "lo"])
+        .expect("address on the node");
+    topology
+        .tor
+        .exec("ping", &["-4", "-c", "1", "-W", "2", "203.0.113.7"])
+        .expect("203.0.113.7 answers through its route");
 }
 
 #[test]

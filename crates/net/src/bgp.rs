@@ -214,10 +214,19 @@ impl Driver {
                 return;
             }
         };
+        // The next hop of the other family's routes (dualStackAddressFamily): the address of
+        // that family on the interface the connection goes out of.
+        let other_family = match crate::interfaces::list() {
+            Ok(interfaces) => crate::interfaces::other_family_address(&interfaces, local),
+            Err(error) => {
+                warn!(peer = %self.config.name, %error, "cannot list interfaces: routes of the other family get no next hop from them");
+                None
+            }
+        };
         let (reader, writer) = stream.into_split();
         self.reader = Some(reader);
         self.writer = Some(writer);
-        self.session.handle_connected(local, now());
+        self.session.handle_connected_on(local, other_family, now());
     }
 
     fn lost(&mut self, why: String) {

@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
@@ -104,6 +105,28 @@ fn assemble(entries: Vec<InterfaceEntry>) -> Vec<Interface> {
         }
     }
     interfaces.into_values().collect()
+}
+
+/// The address a session connected from `local` gives as next hop for the other family's
+/// routes (BGPPeer `dualStackAddressFamily`): the first address of the other family on the
+/// interface that holds `local`, global IPv6 only (a link-local next hop forwards only on its
+/// link and needs the interface named beside it). This is FRR's choice too: bgpd takes the
+/// IPv6 next hop of a session over IPv4 from the interface of its local address.
+pub fn other_family_address(interfaces: &[Interface], local: IpAddr) -> Option<IpAddr> {
+    let interface = interfaces
+        .iter()
+        .find(|interface| interface.addresses.iter().any(|a| a.addr() == local))?;
+    interface
+        .addresses
+        .iter()
+        .map(IpNet::addr)
+        .find(|address| match (local, address) {
+            (IpAddr::V6(_), IpAddr::V4(v4)) => !v4.is_loopback() && !v4.is_unspecified(),
+            (IpAddr::V4(_), IpAddr::V6(v6)) => {
+                !v6.is_loopback() && !v6.is_unspecified() && !v6.is_unicast_link_local()
+            }
+            _ => false,
+        })
 }
 
 #[cfg(test)]
@@ -229,5 +252,37 @@ mod tests {
             .expect("lo is listed");
         assert_eq!(loopback.mac, None);
         assert!(loopback.index > 0);
+    }
+
+    #[test]
+    fn the_other_family_next_hop_comes_from_the_interface_of_the_local_address() {
+        let interfaces = assemble(vec![
+            link("lo", 1, 772, &[0; 6], libc::IFF_UP | libc::IFF_RUNNING),
+            link("eth0", 2, 1, &MAC, UP),
+            link("eth1", 3, 1, &MAC, UP),
+            address("lo", "127.0.0.1/8"),
+            address("lo", "::1/128"),
+            address("eth0", "10.0.0.21/24"),
+            address("eth0", "fe80::1/64"),
+            address("eth0", "2001:db8:ffff::21/64"),
+            address("eth1", "10.1.0.21/24"),
+            address("eth1", "fe80::2/64"),
+        ]);
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        // IPv4 session: the global IPv6 address of the same interface, never its link-local.
+        assert_eq!(
+            other_family_address(&interfaces, ip("10.0.0.21")),
+            Some(ip("2001:db8:ffff::21"))
+        );
+        // IPv6 session: the interface's IPv4 address.
+        assert_eq!(
+            other_family_address(&interfaces, ip("2001:db8:ffff::21")),
+            Some(ip("10.0.0.21"))
+        );
+        // An interface with only a link-local IPv6 address has no IPv6 next hop to give.
+        assert_eq!(other_family_address(&interfaces, ip("10.1.0.21")), None);
+        // An address no interface holds (the connection is gone): nothing.
+        assert_eq!(other_family_address(&interfaces, ip("10.9.9.9")), None);
+        assert_eq!(other_family_address(&interfaces, ip("127.0.0.1")), None);
     }
 }
