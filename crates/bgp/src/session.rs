@@ -11,8 +11,9 @@
 //! - the attributes of each route: ORIGIN IGP, AS_PATH with our AS prepended to external peers
 //!   (empty to internal ones), NEXT_HOP self (the local address of the connection), LOCAL_PREF
 //!   to internal peers only (default 100), COMMUNITIES and LARGE_COMMUNITIES as given;
-//! - batching: route changes are flushed `batch_delay` after the first change, so a route that
-//!   flaps many times within that window costs at most one UPDATE;
+//! - batching: a route change is sent at once when nothing was sent in the last `batch_delay`;
+//!   changes that follow within it are sent together at its end, so a route that flaps many
+//!   times costs at most one UPDATE per `batch_delay`, and a lone change waits for nothing;
 //! - after every (re)connection, everything desired, then End-of-RIB for each family;
 //! - routes received are kept per prefix, counted and exposed, never installed; RFC 7606
 //!   outcomes are applied (treat-as-withdraw, attribute discard), errors that reset the session
@@ -207,6 +208,8 @@ pub struct Session {
     inbuf: Vec<u8>,
     outputs: VecDeque<SessionOutput>,
     flush_at: Option<Instant>,
+    /// When changes were last sent: changes within a batch delay of it wait for its end.
+    last_flush: Option<Instant>,
     established_at: Option<Instant>,
     received: BTreeMap<IpNet, ReceivedRoute>,
     stale_until: Option<Instant>,
@@ -232,6 +235,7 @@ impl Session {
             inbuf: Vec::new(),
             outputs: VecDeque::new(),
             flush_at: None,
+            last_flush: None,
             established_at: None,
             received: BTreeMap::new(),
             stale_until: None,
@@ -386,10 +390,15 @@ impl Session {
             .collect();
         self.update_rib();
         if self.fsm.state() == State::Established && self.rib.has_changes() {
-            if self.config.batch_delay.is_zero() {
-                self.flush(now, EndOfRib::NotYet);
-            } else if self.flush_at.is_none() {
-                self.flush_at = Some(now + self.config.batch_delay);
+            if self.flush_at.is_none() {
+                // Nothing pending: send at once, unless the last send was less than a batch
+                // delay ago; then the changes wait for the rest of it, with any that follow.
+                match self.last_flush {
+                    Some(last) if now < last + self.config.batch_delay => {
+                        self.flush_at = Some(last + self.config.batch_delay);
+                    }
+                    _ => self.flush(now, EndOfRib::NotYet),
+                }
             }
         }
     }
@@ -804,6 +813,7 @@ impl Session {
         if self.fsm.state() != State::Established {
             return;
         }
+        self.last_flush = Some(now);
         let changes = self.rib.take_changes();
         let (v4_next_hop, v6_next_hop) = self.next_hops();
         let mut updates = pack_withdrawals(&changes.withdraw, &self.context);
