@@ -389,16 +389,17 @@ impl Session {
             })
             .collect();
         self.update_rib();
-        if self.fsm.state() == State::Established && self.rib.has_changes() {
-            if self.flush_at.is_none() {
-                // Nothing pending: send at once, unless the last send was less than a batch
-                // delay ago; then the changes wait for the rest of it, with any that follow.
-                match self.last_flush {
-                    Some(last) if now < last + self.config.batch_delay => {
-                        self.flush_at = Some(last + self.config.batch_delay);
-                    }
-                    _ => self.flush(now, EndOfRib::NotYet),
+        // Nothing pending: send at once, unless the last send was less than a batch delay
+        // ago; then the changes wait for the rest of it, with any that follow.
+        if self.fsm.state() == State::Established
+            && self.rib.has_changes()
+            && self.flush_at.is_none()
+        {
+            match self.last_flush {
+                Some(last) if now < last + self.config.batch_delay => {
+                    self.flush_at = Some(last + self.config.batch_delay);
                 }
+                _ => self.flush(now, EndOfRib::NotYet),
             }
         }
     }
