@@ -24,7 +24,7 @@
 //!   when its session drops without a NOTIFICATION, and swept at its End-of-RIB.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -210,6 +210,8 @@ pub struct Session {
     local_address: Option<IpAddr>,
     /// The local interface's address of the other family, for the connection's lifetime.
     other_family_address: Option<IpAddr>,
+    /// The global IPv6 address of the interface of a link-local connection (BGP unnumbered).
+    link_global: Option<Ipv6Addr>,
     local_open: Option<Open>,
     peer_open: Option<Open>,
     families: Vec<Family>,
@@ -237,6 +239,7 @@ impl Session {
             context: CodecContext::default(),
             local_address: None,
             other_family_address: None,
+            link_global: None,
             local_open: None,
             peer_open: None,
             families: Vec::new(),
@@ -363,9 +366,26 @@ impl Session {
     ) {
         self.local_address = Some(local);
         self.other_family_address = other_family.filter(|other| other.is_ipv4() != local.is_ipv4());
+        self.link_global = None;
         self.inbuf.clear();
         self.fsm.handle(Input::Connected, now);
         self.pump(now);
+    }
+
+    /// The connection is up from the IPv6 link-local address `local` (BGP unnumbered), on an
+    /// interface whose global IPv6 address is `global` and IPv4 address `ipv4`, if it has them.
+    /// The IPv6 next hop is `global` and `local` (32 octets), else `local` as both, unless
+    /// [`SessionConfig::next_hop_v6`] names one; IPv4 routes take that IPv6 next hop when
+    /// RFC 8950 is negotiated (as FRR towards an interface neighbour), else `ipv4`.
+    pub fn handle_connected_unnumbered(
+        &mut self,
+        local: Ipv6Addr,
+        global: Option<Ipv6Addr>,
+        ipv4: Option<Ipv4Addr>,
+        now: Instant,
+    ) {
+        self.handle_connected_on(IpAddr::V6(local), ipv4.map(IpAddr::V4), now);
+        self.link_global = global.filter(|global| !global.is_unicast_link_local());
     }
 
     /// Connecting failed, or the connection was closed or broke.
@@ -599,12 +619,14 @@ impl Session {
                 Output::Connect => {
                     self.local_address = None;
                     self.other_family_address = None;
+                    self.link_global = None;
                     self.outputs.push_back(SessionOutput::Connect);
                 }
                 Output::Disconnect => {
                     self.inbuf.clear();
                     self.local_address = None;
                     self.other_family_address = None;
+                    self.link_global = None;
                     self.outputs.push_back(SessionOutput::Disconnect);
                 }
                 Output::SendOpen { hold_time } => {
@@ -815,21 +837,29 @@ impl Session {
                 let v6_next_hop = if v6.is_unicast_link_local() {
                     // FRR without a global address: the link-local as both (bgp_zebra.c).
                     self.config.next_hop_v6.unwrap_or(Ipv6NextHop {
-                        global: v6,
+                        global: self.link_global.unwrap_or(v6),
                         link_local: Some(v6),
                     })
                 } else {
                     Ipv6NextHop::global(v6)
                 };
-                let v4_next_hop = self
+                let ipv4 = self
                     .config
                     .next_hop_v4
                     .or(match self.other_family_address {
                         Some(IpAddr::V4(v4)) => Some(v4),
                         _ => v6.to_ipv4_mapped(),
                     })
-                    .map(NextHop::Ipv4)
-                    .or_else(|| self.extended_next_hop.then_some(NextHop::Ipv6(v6_next_hop)));
+                    .map(NextHop::Ipv4);
+                let ipv6 = self.extended_next_hop.then_some(NextHop::Ipv6(v6_next_hop));
+                // Unnumbered (a link-local session): the IPv6 next hop, as FRR sends it to an
+                // interface neighbour; otherwise IPv6 only when there is no IPv4 one.
+                let v4_next_hop = if v6.is_unicast_link_local() && self.config.next_hop_v4.is_none()
+                {
+                    ipv6.or(ipv4)
+                } else {
+                    ipv4.or(ipv6)
+                };
                 (v4_next_hop, Some(v6_next_hop))
             }
             None => (None, None),

@@ -33,6 +33,8 @@ struct Pair {
     /// A's local address and its interface's address of the other family.
     a_address: IpAddr,
     a_other_family: Option<IpAddr>,
+    /// A's interface's global IPv6 address when A connects from a link-local one.
+    a_link_global: Option<Ipv6Addr>,
 }
 
 fn config(local_as: u32, remote_as: u32, id: [u8; 4]) -> SessionConfig {
@@ -58,6 +60,7 @@ impl Pair {
             link_up: true,
             a_address: A_ADDRESS,
             a_other_family: None,
+            a_link_global: None,
         };
         pair.b.start(now);
         pair.a.start(now);
@@ -83,11 +86,21 @@ impl Pair {
                         if self.link_up {
                             self.connected = true;
                             self.b.handle_connected(B_ADDRESS, self.now);
-                            self.a.handle_connected_on(
-                                self.a_address,
-                                self.a_other_family,
-                                self.now,
-                            );
+                            match self.a_address {
+                                IpAddr::V6(local) if local.is_unicast_link_local() => {
+                                    self.a.handle_connected_unnumbered(
+                                        local,
+                                        self.a_link_global,
+                                        None,
+                                        self.now,
+                                    )
+                                }
+                                _ => self.a.handle_connected_on(
+                                    self.a_address,
+                                    self.a_other_family,
+                                    self.now,
+                                ),
+                            }
                         } else {
                             self.a
                                 .handle_connection_failed("no route to host", self.now);
@@ -1063,5 +1076,44 @@ fn without_the_peers_extended_next_hop_unnumbered_ipv4_routes_are_reported_not_s
         pair.b.start(pair.now);
         pair.advance(Duration::from_secs(5));
         assert!(pair.a_events.iter().any(|e| matches!(e, SessionEvent::NoNextHop { prefixes } if prefixes == &[prefix("203.0.113.5/32")])), "{:?}", pair.a_events);
+    }
+}
+
+#[test]
+fn an_unnumbered_interface_with_a_global_address_gives_it_beside_the_link_local() {
+    let mut a = config(65100, 65000, [10, 0, 0, 2]);
+    a.extended_next_hop = true;
+    let mut b = config(65000, 65100, [10, 0, 0, 1]);
+    b.extended_next_hop = true;
+    let mut pair = Pair::new(a, b);
+    pair.a_address = "fe80::2".parse().unwrap();
+    pair.a_link_global = Some("2001:db8:ffff::2".parse().unwrap());
+    pair.b.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
+    pair.run();
+    pair.b.start(pair.now);
+    pair.advance(Duration::from_secs(5));
+    pair.a.set_routes(
+        routes(
+            &["203.0.113.5/32", "2001:db8::5/128"],
+            &RouteAttributes::default(),
+        ),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    let expected = Ipv6NextHop {
+        global: "2001:db8:ffff::2".parse().unwrap(),
+        link_local: Some("fe80::2".parse().unwrap()),
+    };
+    for prefix_text in ["203.0.113.5/32", "2001:db8::5/128"] {
+        let update = last_update_for(&pair, prefix_text);
+        let sent = match update.mp_reach_nlri() {
+            Some(MpReachNlri::Ipv4Unicast {
+                next_hop: NextHop::Ipv6(next_hop),
+                ..
+            })
+            | Some(MpReachNlri::Ipv6Unicast { next_hop, .. }) => *next_hop,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(sent, expected, "{prefix_text}");
     }
 }
