@@ -6,10 +6,11 @@
 //! ([`Session::poll_timeout`]). A driver does the IO and nothing else.
 //!
 //! What the session decides:
-//! - the OPEN: 4-octet AS, multiprotocol IPv4/IPv6 unicast, route refresh, graceful restart
-//!   and extended messages as configured;
+//! - the OPEN: 4-octet AS, multiprotocol IPv4/IPv6 unicast, route refresh, graceful restart,
+//!   extended messages and extended next hop (RFC 8950) as configured;
 //! - the attributes of each route: ORIGIN IGP, AS_PATH with our AS prepended to external peers
-//!   (empty to internal ones), NEXT_HOP self (the local address of the connection), LOCAL_PREF
+//!   (empty to internal ones), NEXT_HOP self (the local address of the connection; from an IPv6
+//!   link-local address, IPv4 routes carry the IPv6 next hop when RFC 8950 is negotiated), LOCAL_PREF
 //!   to internal peers only (default 100), COMMUNITIES and LARGE_COMMUNITIES as given;
 //! - batching: a route change is sent at once when nothing was sent in the last `batch_delay`;
 //!   changes that follow within it are sent together at its end, so a route that flaps many
@@ -24,7 +25,7 @@
 //!   when its session drops without a NOTIFICATION, and swept at its End-of-RIB.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,10 +33,11 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::fsm::{self, DownReason, Fsm, Input, Output, PeerOpen, State};
 use crate::packet::{
-    AsPath, Capability, CeaseSubcode, CodecContext, Community, Family, GracefulRestart,
-    GracefulRestartFamily, Ipv6NextHop, LargeCommunity, Message, MessageType, Open, Origin,
-    PathAttribute, PeerType, Received, Update, UpdateError, UpdateOutcome, frame_length,
-    pack_announcements, pack_withdrawals,
+    AsPath, Capability, CeaseSubcode, CodecContext, Community, ExtendedNextHop, Family,
+    GracefulRestart, GracefulRestartFamily, Ipv6NextHop, LargeCommunity, Message, MessageType,
+    NextHop, Open, Origin, PathAttribute, PeerType, Received, Update, UpdateError, UpdateOutcome,
+    frame_length, pack_announcements, pack_ipv4_announcements_over_ipv6,
+    pack_ipv4_withdrawals_multiprotocol, pack_withdrawals,
 };
 use crate::rib::AdjRibOut;
 
@@ -82,8 +84,14 @@ pub struct SessionConfig {
     /// Next hop for IPv4 routes when the connection is over IPv6 (else the local address).
     pub next_hop_v4: Option<Ipv4Addr>,
     /// Next hop for IPv6 routes when the connection is over IPv4 (else the IPv4-mapped local
-    /// address, as FRR and BIRD send it).
+    /// address, as FRR and BIRD send it) or from an IPv6 link-local address (else that
+    /// link-local address, as global and link-local: what FRR sends without a global address).
     pub next_hop_v6: Option<Ipv6NextHop>,
+    /// Offer the Extended Next Hop capability for IPv4 unicast over IPv6 (RFC 8950). When the
+    /// peer offers it too and the connection is over IPv6 with no IPv4 next hop at hand (BGP
+    /// unnumbered), IPv4 routes go in MP_REACH_NLRI with the IPv6 next hop of IPv6 routes and
+    /// are withdrawn in MP_UNREACH_NLRI.
+    pub extended_next_hop: bool,
     /// How long after the first route change the changes are sent.
     pub batch_delay: Duration,
     /// Most routes received kept per session (they are counted beyond that).
@@ -99,6 +107,7 @@ impl SessionConfig {
             extended_messages: true,
             next_hop_v4: None,
             next_hop_v6: None,
+            extended_next_hop: false,
             batch_delay: Duration::from_millis(2),
             max_received_routes: 100_000,
         }
@@ -202,9 +211,13 @@ pub struct Session {
     local_address: Option<IpAddr>,
     /// The local interface's address of the other family, for the connection's lifetime.
     other_family_address: Option<IpAddr>,
+    /// The global IPv6 address of the interface of a link-local connection (BGP unnumbered).
+    link_global: Option<Ipv6Addr>,
     local_open: Option<Open>,
     peer_open: Option<Open>,
     families: Vec<Family>,
+    /// Both sides offered IPv4 unicast over an IPv6 next hop (RFC 8950).
+    extended_next_hop: bool,
     inbuf: Vec<u8>,
     outputs: VecDeque<SessionOutput>,
     flush_at: Option<Instant>,
@@ -229,9 +242,11 @@ impl Session {
             context: CodecContext::default(),
             local_address: None,
             other_family_address: None,
+            link_global: None,
             local_open: None,
             peer_open: None,
             families: Vec::new(),
+            extended_next_hop: false,
             inbuf: Vec::new(),
             outputs: VecDeque::new(),
             flush_at: None,
@@ -355,9 +370,26 @@ impl Session {
     ) {
         self.local_address = Some(local);
         self.other_family_address = other_family.filter(|other| other.is_ipv4() != local.is_ipv4());
+        self.link_global = None;
         self.inbuf.clear();
         self.fsm.handle(Input::Connected, now);
         self.pump(now);
+    }
+
+    /// The connection is up from the IPv6 link-local address `local` (BGP unnumbered), on an
+    /// interface whose global IPv6 address is `global` and IPv4 address `ipv4`, if it has them.
+    /// The IPv6 next hop is `global` and `local` (32 octets), else `local` as both, unless
+    /// [`SessionConfig::next_hop_v6`] names one; IPv4 routes take that IPv6 next hop when
+    /// RFC 8950 is negotiated (as FRR towards an interface neighbour), else `ipv4`.
+    pub fn handle_connected_unnumbered(
+        &mut self,
+        local: Ipv6Addr,
+        global: Option<Ipv6Addr>,
+        ipv4: Option<Ipv4Addr>,
+        now: Instant,
+    ) {
+        self.handle_connected_on(IpAddr::V6(local), ipv4.map(IpAddr::V4), now);
+        self.link_global = global.filter(|global| !global.is_unicast_link_local());
     }
 
     /// Connecting failed, or the connection was closed or broke.
@@ -597,12 +629,14 @@ impl Session {
                 Output::Connect => {
                     self.local_address = None;
                     self.other_family_address = None;
+                    self.link_global = None;
                     self.outputs.push_back(SessionOutput::Connect);
                 }
                 Output::Disconnect => {
                     self.inbuf.clear();
                     self.local_address = None;
                     self.other_family_address = None;
+                    self.link_global = None;
                     self.outputs.push_back(SessionOutput::Disconnect);
                 }
                 Output::SendOpen { hold_time } => {
@@ -638,6 +672,11 @@ impl Session {
             .iter()
             .map(|family| Capability::Multiprotocol(*family))
             .collect();
+        if self.config.extended_next_hop {
+            capabilities.push(Capability::ExtendedNextHop(vec![
+                ExtendedNextHop::IPV4_UNICAST_OVER_IPV6,
+            ]));
+        }
         capabilities.push(Capability::RouteRefresh);
         if self.config.extended_messages {
             capabilities.push(Capability::ExtendedMessage);
@@ -693,6 +732,10 @@ impl Session {
             .filter(|family| peer_families.contains(family))
             .copied()
             .collect();
+        self.extended_next_hop = self.config.extended_next_hop
+            && peer
+                .extended_next_hops()
+                .contains(&ExtendedNextHop::IPV4_UNICAST_OVER_IPV6);
         let graceful_restart = peer.graceful_restart().is_some();
         let restarting = self.restarting;
         self.restarting = false;
@@ -733,6 +776,7 @@ impl Session {
         self.rib.reset();
         self.flush_at = None;
         self.context = CodecContext::default();
+        self.extended_next_hop = false;
         let peer_restart = self
             .peer_open
             .take()
@@ -783,11 +827,12 @@ impl Session {
             }
     }
 
-    fn next_hops(&self) -> (Option<Ipv4Addr>, Option<Ipv6NextHop>) {
+    /// The next hops of IPv4 and IPv6 routes on the current connection.
+    fn next_hops(&self) -> (Option<NextHop>, Option<Ipv6NextHop>) {
         match self.local_address {
             // The interface's global IPv6 address, else the IPv4-mapped one (FRR's choices).
             Some(IpAddr::V4(v4)) => (
-                Some(v4),
+                Some(NextHop::Ipv4(v4)),
                 Some(self.config.next_hop_v6.unwrap_or_else(|| {
                     let v6 = match self.other_family_address {
                         Some(IpAddr::V6(v6)) => v6,
@@ -796,14 +841,37 @@ impl Session {
                     Ipv6NextHop::global(v6)
                 })),
             ),
-            // The interface's IPv4 address; without one, IPv4 routes have no next hop here.
-            Some(IpAddr::V6(v6)) => (
-                self.config.next_hop_v4.or(match self.other_family_address {
-                    Some(IpAddr::V4(v4)) => Some(v4),
-                    _ => v6.to_ipv4_mapped(),
-                }),
-                Some(Ipv6NextHop::global(v6)),
-            ),
+            // The interface's IPv4 address; without one, the IPv6 next hop when the peer takes
+            // it for IPv4 routes (RFC 8950), else IPv4 routes have no next hop here.
+            Some(IpAddr::V6(v6)) => {
+                let v6_next_hop = if v6.is_unicast_link_local() {
+                    // FRR without a global address: the link-local as both (bgp_zebra.c).
+                    self.config.next_hop_v6.unwrap_or(Ipv6NextHop {
+                        global: self.link_global.unwrap_or(v6),
+                        link_local: Some(v6),
+                    })
+                } else {
+                    Ipv6NextHop::global(v6)
+                };
+                let ipv4 = self
+                    .config
+                    .next_hop_v4
+                    .or(match self.other_family_address {
+                        Some(IpAddr::V4(v4)) => Some(v4),
+                        _ => v6.to_ipv4_mapped(),
+                    })
+                    .map(NextHop::Ipv4);
+                let ipv6 = self.extended_next_hop.then_some(NextHop::Ipv6(v6_next_hop));
+                // Unnumbered (a link-local session): the IPv6 next hop, as FRR sends it to an
+                // interface neighbour; otherwise IPv6 only when there is no IPv4 one.
+                let v4_next_hop = if v6.is_unicast_link_local() && self.config.next_hop_v4.is_none()
+                {
+                    ipv6.or(ipv4)
+                } else {
+                    ipv4.or(ipv6)
+                };
+                (v4_next_hop, Some(v6_next_hop))
+            }
             None => (None, None),
         }
     }
@@ -817,7 +885,25 @@ impl Session {
         self.last_flush = Some(now);
         let changes = self.rib.take_changes();
         let (v4_next_hop, v6_next_hop) = self.next_hops();
-        let mut updates = pack_withdrawals(&changes.withdraw, &self.context);
+        let mut updates = if matches!(v4_next_hop, Some(NextHop::Ipv6(_))) {
+            // IPv4 routes went in MP_REACH_NLRI: withdrawn in MP_UNREACH_NLRI (RFC 8950 §4).
+            let (v4, other): (Vec<IpNet>, Vec<IpNet>) = changes
+                .withdraw
+                .iter()
+                .partition(|prefix| prefix.addr().is_ipv4());
+            let v4: Vec<Ipv4Net> = v4
+                .into_iter()
+                .filter_map(|prefix| match prefix {
+                    IpNet::V4(v4) => Some(v4),
+                    IpNet::V6(_) => None,
+                })
+                .collect();
+            let mut updates = pack_ipv4_withdrawals_multiprotocol(&v4, &self.context);
+            updates.extend(pack_withdrawals(&other, &self.context));
+            updates
+        } else {
+            pack_withdrawals(&changes.withdraw, &self.context)
+        };
         let mut announced = 0;
         for (attributes, prefixes) in &changes.announce {
             let v4: Vec<Ipv4Net> = prefixes
@@ -836,9 +922,19 @@ impl Session {
                 .collect();
             let path = self.path_attributes(attributes);
             // update_rib only lets through prefixes that have a next hop.
-            let ipv4 = v4_next_hop
-                .filter(|_| !v4.is_empty())
-                .map(|next_hop| (next_hop, v4.as_slice()));
+            let ipv4 = match v4_next_hop {
+                Some(NextHop::Ipv4(next_hop)) if !v4.is_empty() => Some((next_hop, v4.as_slice())),
+                Some(NextHop::Ipv6(next_hop)) if !v4.is_empty() => {
+                    updates.extend(pack_ipv4_announcements_over_ipv6(
+                        &path,
+                        next_hop,
+                        &v4,
+                        &self.context,
+                    ));
+                    None
+                }
+                _ => None,
+            };
             let ipv6 = v6_next_hop
                 .filter(|_| !v6.is_empty())
                 .map(|next_hop| (next_hop, v6.as_slice()));

@@ -25,9 +25,20 @@ fn other_family() -> impl Strategy<Value = Family> {
 }
 
 fn capability() -> impl Strategy<Value = Capability> {
-    let known = [1u8, 2, 6, 64, 65, 70];
+    let known = [1u8, 2, 5, 6, 64, 65, 70];
     prop_oneof![
         family().prop_map(Capability::Multiprotocol),
+        vec((family(), any::<u16>()), 0..5).prop_map(|tuples| {
+            Capability::ExtendedNextHop(
+                tuples
+                    .into_iter()
+                    .map(|(family, next_hop)| ExtendedNextHop {
+                        family,
+                        next_hop: AddressFamily::from_code(next_hop),
+                    })
+                    .collect(),
+            )
+        }),
         Just(Capability::RouteRefresh),
         Just(Capability::ExtendedMessage),
         Just(Capability::EnhancedRouteRefresh),

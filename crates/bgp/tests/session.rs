@@ -1,14 +1,15 @@
 //! Two sessions talking to each other in memory, over a virtual clock.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use ironlb_bgp::fsm::{Config, DownReason, RemoteAs, State};
 use ironlb_bgp::packet::{
-    CeaseSubcode, CodecContext, Community, Family, LargeCommunity, Message, PathAttribute,
-    Received, UpdateOutcome, frame_length,
+    CeaseSubcode, CodecContext, Community, ExtendedNextHop, Family, Ipv6NextHop, LargeCommunity,
+    Message, MpReachNlri, MpUnreachNlri, NextHop, PathAttribute, Received, UpdateOutcome,
+    frame_length,
 };
 use ironlb_bgp::session::{
     GracefulRestartConfig, RouteAttributes, Session, SessionConfig, SessionEvent, SessionOutput,
@@ -32,6 +33,8 @@ struct Pair {
     /// A's local address and its interface's address of the other family.
     a_address: IpAddr,
     a_other_family: Option<IpAddr>,
+    /// A's interface's global IPv6 address when A connects from a link-local one.
+    a_link_global: Option<Ipv6Addr>,
 }
 
 fn config(local_as: u32, remote_as: u32, id: [u8; 4]) -> SessionConfig {
@@ -57,6 +60,7 @@ impl Pair {
             link_up: true,
             a_address: A_ADDRESS,
             a_other_family: None,
+            a_link_global: None,
         };
         pair.b.start(now);
         pair.a.start(now);
@@ -82,11 +86,21 @@ impl Pair {
                         if self.link_up {
                             self.connected = true;
                             self.b.handle_connected(B_ADDRESS, self.now);
-                            self.a.handle_connected_on(
-                                self.a_address,
-                                self.a_other_family,
-                                self.now,
-                            );
+                            match self.a_address {
+                                IpAddr::V6(local) if local.is_unicast_link_local() => {
+                                    self.a.handle_connected_unnumbered(
+                                        local,
+                                        self.a_link_global,
+                                        None,
+                                        self.now,
+                                    )
+                                }
+                                _ => self.a.handle_connected_on(
+                                    self.a_address,
+                                    self.a_other_family,
+                                    self.now,
+                                ),
+                            }
                         } else {
                             self.a
                                 .handle_connection_failed("no route to host", self.now);
@@ -906,4 +920,223 @@ fn bfd_up_connects_at_once_instead_of_waiting_for_the_timer() {
     pair.a.peer_reachable(pair.now);
     pair.run();
     assert_eq!(pair.a.state(), State::Established);
+}
+
+/// A and B over IPv6 link-locals (BGP unnumbered): A offers the Extended Next Hop capability
+/// when `a_offers`, B when `b_offers`.
+fn unnumbered(a_offers: bool, b_offers: bool) -> Pair {
+    let mut a = config(65100, 65000, [10, 0, 0, 2]);
+    a.extended_next_hop = a_offers;
+    let mut b = config(65000, 65100, [10, 0, 0, 1]);
+    b.extended_next_hop = b_offers;
+    let mut pair = Pair::new(a, b);
+    pair.a_address = "fe80::2".parse().unwrap();
+    pair.b.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
+    pair.run();
+    pair.b.start(pair.now);
+    pair.advance(Duration::from_secs(5));
+    assert_eq!(pair.a.state(), State::Established);
+    pair
+}
+
+fn last_update_for(pair: &Pair, prefix_text: &str) -> ironlb_bgp::packet::Update {
+    pair.a_sent
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            Message::Update(u) if u.announced().contains(&prefix(prefix_text)) => Some(u.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no UPDATE for {prefix_text}: {:?}", pair.a_sent))
+}
+
+#[test]
+fn the_open_offers_ipv4_unicast_over_ipv6_next_hops_when_configured() {
+    let pair = unnumbered(true, true);
+    let open = pair
+        .a_sent
+        .iter()
+        .find_map(|m| match m {
+            Message::Open(open) => Some(open.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        open.extended_next_hops(),
+        [ExtendedNextHop::IPV4_UNICAST_OVER_IPV6]
+    );
+    let plain = Pair::ebgp();
+    let open = plain
+        .a_sent
+        .iter()
+        .find_map(|m| match m {
+            Message::Open(open) => Some(open.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(open.extended_next_hops().is_empty());
+}
+
+#[test]
+fn unnumbered_ipv4_routes_go_in_mp_reach_with_the_link_local_next_hop_and_leave_in_mp_unreach() {
+    let mut pair = unnumbered(true, true);
+    let link_local: Ipv6Addr = "fe80::2".parse().unwrap();
+    pair.a.set_routes(
+        routes(
+            &["203.0.113.5/32", "2001:db8::5/128"],
+            &RouteAttributes::default(),
+        ),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    assert_eq!(pair.a.advertised().len(), 2);
+    assert_eq!(pair.b.received().len(), 2);
+
+    // FRR's choice without a global address: the link-local as global and link-local.
+    let both = Ipv6NextHop {
+        global: link_local,
+        link_local: Some(link_local),
+    };
+    let update = last_update_for(&pair, "203.0.113.5/32");
+    assert!(update.nlri.is_empty(), "{update:?}");
+    assert!(
+        !update
+            .attributes
+            .iter()
+            .any(|a| matches!(a, PathAttribute::NextHop(_))),
+        "{update:?}"
+    );
+    assert_eq!(
+        update.mp_reach_nlri(),
+        Some(&MpReachNlri::Ipv4Unicast {
+            next_hop: NextHop::Ipv6(both),
+            prefixes: vec!["203.0.113.5/32".parse().unwrap()],
+        })
+    );
+    let update = last_update_for(&pair, "2001:db8::5/128");
+    assert_eq!(
+        update.mp_reach_nlri(),
+        Some(&MpReachNlri::Ipv6Unicast {
+            next_hop: both,
+            prefixes: vec!["2001:db8::5/128".parse().unwrap()],
+        })
+    );
+
+    pair.a
+        .set_routes(BTreeMap::<IpNet, RouteAttributes>::new(), pair.now);
+    pair.advance(Duration::from_millis(10));
+    assert!(pair.b.received().is_empty());
+    let withdrawal = pair
+        .a_sent
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            Message::Update(u) if u.withdrawn().contains(&prefix("203.0.113.5/32")) => {
+                Some(u.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert!(withdrawal.withdrawn_routes.is_empty(), "{withdrawal:?}");
+    assert!(
+        withdrawal.attributes.iter().any(|a| matches!(
+            a,
+            PathAttribute::MpUnreachNlri(MpUnreachNlri::Ipv4Unicast(prefixes))
+                if prefixes == &["203.0.113.5/32".parse::<Ipv4Net>().unwrap()]
+        )),
+        "{withdrawal:?}"
+    );
+}
+
+#[test]
+fn a_configured_ipv6_next_hop_names_the_global_address_beside_the_link_local() {
+    let mut a = config(65100, 65000, [10, 0, 0, 2]);
+    a.extended_next_hop = true;
+    let next_hop = Ipv6NextHop {
+        global: "2001:db8:ffff::2".parse().unwrap(),
+        link_local: Some("fe80::2".parse().unwrap()),
+    };
+    a.next_hop_v6 = Some(next_hop);
+    let mut b = config(65000, 65100, [10, 0, 0, 1]);
+    b.extended_next_hop = true;
+    let mut pair = Pair::new(a, b);
+    pair.a_address = "fe80::2".parse().unwrap();
+    pair.b.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
+    pair.run();
+    pair.b.start(pair.now);
+    pair.advance(Duration::from_secs(5));
+    pair.a.set_routes(
+        routes(&["203.0.113.5/32"], &RouteAttributes::default()),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    let update = last_update_for(&pair, "203.0.113.5/32");
+    assert!(matches!(
+        update.mp_reach_nlri(),
+        Some(MpReachNlri::Ipv4Unicast { next_hop: NextHop::Ipv6(sent), .. }) if *sent == next_hop
+    ));
+}
+
+#[test]
+fn without_the_peers_extended_next_hop_unnumbered_ipv4_routes_are_reported_not_sent() {
+    for (a_offers, b_offers) in [(true, false), (false, true)] {
+        let mut pair = unnumbered(a_offers, b_offers);
+        pair.a.set_routes(
+            routes(
+                &["203.0.113.5/32", "2001:db8::5/128"],
+                &RouteAttributes::default(),
+            ),
+            pair.now,
+        );
+        pair.advance(Duration::from_millis(10));
+        assert_eq!(
+            pair.a.advertised().keys().copied().collect::<Vec<_>>(),
+            [prefix("2001:db8::5/128")]
+        );
+        // Reported at the next establishment.
+        pair.b.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
+        pair.run();
+        pair.b.start(pair.now);
+        pair.advance(Duration::from_secs(5));
+        assert!(pair.a_events.iter().any(|e| matches!(e, SessionEvent::NoNextHop { prefixes } if prefixes == &[prefix("203.0.113.5/32")])), "{:?}", pair.a_events);
+    }
+}
+
+#[test]
+fn an_unnumbered_interface_with_a_global_address_gives_it_beside_the_link_local() {
+    let mut a = config(65100, 65000, [10, 0, 0, 2]);
+    a.extended_next_hop = true;
+    let mut b = config(65000, 65100, [10, 0, 0, 1]);
+    b.extended_next_hop = true;
+    let mut pair = Pair::new(a, b);
+    pair.a_address = "fe80::2".parse().unwrap();
+    pair.a_link_global = Some("2001:db8:ffff::2".parse().unwrap());
+    pair.b.stop(CeaseSubcode::AdministrativeShutdown, pair.now);
+    pair.run();
+    pair.b.start(pair.now);
+    pair.advance(Duration::from_secs(5));
+    pair.a.set_routes(
+        routes(
+            &["203.0.113.5/32", "2001:db8::5/128"],
+            &RouteAttributes::default(),
+        ),
+        pair.now,
+    );
+    pair.advance(Duration::from_millis(10));
+    let expected = Ipv6NextHop {
+        global: "2001:db8:ffff::2".parse().unwrap(),
+        link_local: Some("fe80::2".parse().unwrap()),
+    };
+    for prefix_text in ["203.0.113.5/32", "2001:db8::5/128"] {
+        let update = last_update_for(&pair, prefix_text);
+        let sent = match update.mp_reach_nlri() {
+            Some(MpReachNlri::Ipv4Unicast {
+                next_hop: NextHop::Ipv6(next_hop),
+                ..
+            })
+            | Some(MpReachNlri::Ipv6Unicast { next_hop, .. }) => *next_hop,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(sent, expected, "{prefix_text}");
+    }
 }

@@ -432,10 +432,8 @@ impl Validator<'_> {
                     None
                 }
             },
-            (true, false) => {
-                self.error(object, "spec.interface", ErrorKind::NotSupported, "BGP unnumbered (spec.interface) is not supported yet: IronLB would accept the peer and never open its session; peer with spec.peerAddress (the router's address on that link) instead");
-                Some(PeerAddress::Interface(spec.interface.clone()))
-            }
+            // BGP unnumbered: the router found on the interface from its Router Advertisements.
+            (true, false) => Some(PeerAddress::Interface(spec.interface.clone())),
         };
         if !spec.vrf.is_empty() {
             let message = format!(

@@ -91,13 +91,25 @@ fn peer_errors(extra: &str) -> Vec<(ErrorKind, String, String)> {
 }
 
 #[test]
-fn bgp_unnumbered_is_refused_until_sessions_can_run_on_an_interface() {
+fn bgp_unnumbered_is_accepted_and_keeps_metallbs_verdicts() {
+    // It acts: the session runs to the router found on the interface (unnumbered.rs shows FRR
+    // learning both families over it and forwarding).
+    assert_eq!(peer_errors("interface: eth0"), []);
+    // MetalLB refuses an interface together with an address, and a peer with neither.
     assert_eq!(
-        peer_errors("interface: eth0"),
+        peer_errors("interface: eth0, peerAddress: 1.2.3.4"),
         [(
-            ErrorKind::NotSupported,
+            ErrorKind::BothAddressAndInterface,
             "BGPPeer p".into(),
             "spec.interface".into()
+        )]
+    );
+    assert_eq!(
+        peer_errors("routerID: 10.0.0.1"),
+        [(
+            ErrorKind::MissingPeerAddress,
+            "BGPPeer p".into(),
+            "spec.peerAddress".into()
         )]
     );
 }
@@ -132,7 +144,7 @@ fn dual_stack_address_family_is_accepted_on_and_off() {
 
 #[test]
 fn every_refusal_says_it_is_not_supported_and_what_to_do() {
-    let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0, vrf: red}\n";
+    let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0, vrf: red}\n---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: echo}\nspec: {echoMode: true}\n";
     let Err(errors) = validate(&resources(yaml), &ValidateOptions::default()) else {
         panic!("refused");
     };
@@ -169,12 +181,7 @@ fn readme_fields() -> std::collections::BTreeMap<(String, String), String> {
 }
 
 /// Each field the README says is refused, with a manifest that uses it.
-const REFUSED: [(&str, &str, &str); 3] = [
-    (
-        "BGPPeer",
-        "interface",
-        "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0}\n",
-    ),
+const REFUSED: [(&str, &str, &str); 2] = [
     (
         "BGPPeer",
         "vrf",

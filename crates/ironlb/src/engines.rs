@@ -12,6 +12,7 @@ pub fn bgp_peer(settings: &SessionSettings) -> bgp::PeerConfig {
     bgp::PeerConfig {
         name: settings.name.clone(),
         address: settings.address,
+        interface: settings.interface.clone(),
         tcp: TcpOptions {
             source: settings.transport.source,
             md5_key: settings.transport.md5_key.clone(),

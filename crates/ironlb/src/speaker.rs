@@ -312,6 +312,7 @@ impl Speaker {
         info!(
             peer = %settings.name,
             address = %settings.address.ip(),
+            interface = settings.interface.as_deref().unwrap_or(""),
             local_asn = settings.session.fsm.local_as,
             bfd = settings.bfd.is_some(),
             "starting BGP session"
@@ -488,7 +489,13 @@ impl Speaker {
 fn peer_status(name: &str, running: &Running, session: &bgp::PeerStatus) -> PeerSessionStatus {
     PeerSessionStatus {
         name: name.to_string(),
-        address: running.settings.address.ip().to_string(),
+        // Unnumbered: the router's link-local address learnt on the interface, scoped by its
+        // name (`fe80::1%eth0`), or the interface alone until a router advertised.
+        address: match &running.settings.interface {
+            None => running.settings.address.ip().to_string(),
+            Some(interface) if session.address.ip().is_unspecified() => interface.clone(),
+            Some(interface) => format!("{}%{interface}", session.address.ip()),
+        },
         port: running.settings.address.port(),
         local_asn: session.local_as,
         peer_asn: match running.peer_asn {

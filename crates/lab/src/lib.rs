@@ -260,6 +260,51 @@ pub fn node_and_tor(
     Ok((lab, node, tor))
 }
 
+/// BGP unnumbered's lab: namespaces `node` and `tor` joined by one veth (`eth0` on both ends)
+/// with no address but the link-locals the kernel gives it, usable at once: duplicate address
+/// detection is off on both ends (`accept_dad=0` before the link comes up). Returns the lab,
+/// the namespaces, and the node's and the ToR's link-local addresses.
+pub fn unnumbered_node_and_tor(
+    name: &str,
+) -> Result<(
+    Lab,
+    Namespace,
+    Namespace,
+    std::net::Ipv6Addr,
+    std::net::Ipv6Addr,
+)> {
+    let mut lab = Lab::new(name)?;
+    let node = lab.namespace("node")?;
+    let tor = lab.namespace("tor")?;
+    lab.link(&node, "eth0", &[], &tor, "eth0", &[])?;
+    let mut link_locals = Vec::new();
+    for namespace in [&node, &tor] {
+        // Down, DAD off, up: the link-local the kernel adds on the way up is usable at once.
+        namespace.ip(&["link", "set", "eth0", "down"])?;
+        namespace.exec("sysctl", &["-qw", "net.ipv6.conf.eth0.accept_dad=0"])?;
+        namespace.ip(&["link", "set", "eth0", "up"])?;
+        let address = wait_for(
+            "the kernel's link-local address on eth0",
+            std::time::Duration::from_secs(10),
+            || {
+                let text = namespace
+                    .ip(&["-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"])
+                    .ok()?;
+                if text.contains("tentative") {
+                    return None;
+                }
+                text.split_whitespace()
+                    .skip_while(|word| *word != "inet6")
+                    .nth(1)
+                    .and_then(|cidr| cidr.split('/').next())
+                    .and_then(|address| address.parse::<std::net::Ipv6Addr>().ok())
+            },
+        )?;
+        link_locals.push(address);
+    }
+    Ok((lab, node, tor, link_locals[0], link_locals[1]))
+}
+
 /// Runs a command, returning stdout or an error with its stderr.
 pub fn run(program: &str, args: &[&str]) -> Result<String> {
     let output = Command::new(program)

@@ -127,9 +127,13 @@ pub fn controller(status: &ControllerStatus, loaded: bool, updates: u64) -> Stri
 /// Label of a BGP peer in MetalLB's metrics: `ip:port`, with the session's real port
 /// (MetalLB's native speaker: `fmt.Sprintf("%s:%d", PeerAddress, PeerPort)`). An IPv6
 /// address is bracketed (`[2001:db8::1]:179`, as Go's `net.JoinHostPort` writes it), where
-/// MetalLB's `Sprintf` would run the port into the address.
+/// MetalLB's `Sprintf` would run the port into the address. An unnumbered peer is labelled
+/// by its interface (`eth0:179`), before and after its router's link-local address is known
+/// (`fe80::1%eth0` in the status), so its series do not change name.
 fn peer_label(peer: &PeerSessionStatus) -> String {
-    if peer.address.contains(':') {
+    if let Some((_, interface)) = peer.address.split_once('%') {
+        format!("{interface}:{}", peer.port)
+    } else if peer.address.contains(':') {
         format!("[{}]:{}", peer.address, peer.port)
     } else {
         format!("{}:{}", peer.address, peer.port)
@@ -319,6 +323,18 @@ mod tests {
                     port: 1790,
                     ..Default::default()
                 },
+                PeerSessionStatus {
+                    name: "tor7".into(),
+                    address: "fe80::7%eth1".into(),
+                    port: 179,
+                    ..Default::default()
+                },
+                PeerSessionStatus {
+                    name: "tor8".into(),
+                    address: "eth2".into(),
+                    port: 179,
+                    ..Default::default()
+                },
             ],
             bfd: vec![BfdSessionStatus {
                 peer: "10.0.0.1".into(),
@@ -344,6 +360,9 @@ mod tests {
             // peerPort is the session's port, and its label's.
             "metallb_bgp_session_up{peer=\"10.0.0.3:1179\"} 1",
             "metallb_bgp_session_up{peer=\"[2001:db8::6]:1790\"} 0",
+            // Unnumbered: the interface, whether or not the router was found.
+            "metallb_bgp_session_up{peer=\"eth1:179\"} 0",
+            "metallb_bgp_session_up{peer=\"eth2:179\"} 0",
             "metallb_speaker_announced{ip=\"203.0.113.5\",node=\"node-21\",protocol=\"bgp\",service=\"default/web\"} 1",
             "metallb_bfd_session_up{peer=\"10.0.0.1\",vrf=\"\"} 1",
             "metallb_bfd_control_packet_input{peer=\"10.0.0.1\",vrf=\"\"} 10",

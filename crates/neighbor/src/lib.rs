@@ -6,6 +6,8 @@
 //!   ICMPv6 Neighbor Solicitation and Advertisement), with the RFC layouts drawn beside them.
 //! - [`responder`]: the [`Responder`]: what is owned where, which frames get which answer, the
 //!   announcement schedule and the transmit queue.
+//! - [`router`]: router discovery for BGP unnumbered ([`router::RouterDiscovery`]): the
+//!   router's link-local address from its Router Advertisements, and ours advertised to it.
 //! - [`counters`]: per-address counters (MetalLB's `metallb_layer2_*` metrics) and the typed
 //!   reasons a frame was dropped.
 //!
@@ -57,6 +59,7 @@
 pub mod counters;
 pub mod packet;
 pub mod responder;
+pub mod router;
 
 use std::collections::BTreeSet;
 use std::fmt;

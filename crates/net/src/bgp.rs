@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV6};
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
@@ -26,13 +26,19 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::tcp::{self, TcpOptions};
+use crate::unnumbered::{self, Link};
 
 /// One peer: where it is, how to reach it, and the session's settings.
 #[derive(Clone, Debug)]
 pub struct PeerConfig {
     /// For logs and status (the BGPPeer's name, or the address).
     pub name: String,
+    /// The peer's address; for an unnumbered peer only the port counts.
     pub address: SocketAddr,
+    /// BGP unnumbered (BGPPeer `interface`): the peer is the router whose Router
+    /// Advertisements come in on this interface, dialled at its link-local address
+    /// ([`crate::unnumbered`]).
+    pub interface: Option<String>,
     pub tcp: TcpOptions,
     /// The wait between connection attempts (BGPPeer `connectTime`) is the session's
     /// `fsm.connect_retry`.
@@ -124,7 +130,12 @@ pub fn spawn(config: PeerConfig, events: mpsc::UnboundedSender<Event>) -> Handle
         established_transitions: 0,
     };
     let (status_sender, status_receiver) = watch::channel(status);
+    let link = config.interface.clone().map(|interface| {
+        let (link, _task) = unnumbered::spawn(interface, unnumbered::DEFAULT_INTERVAL);
+        link
+    });
     let driver = Driver {
+        link,
         session: Session::new(config.session.clone()),
         config,
         commands,
@@ -144,6 +155,8 @@ pub fn spawn(config: PeerConfig, events: mpsc::UnboundedSender<Event>) -> Handle
 }
 
 struct Driver {
+    /// BGP unnumbered: what router discovery found on the interface.
+    link: Option<watch::Receiver<Link>>,
     config: PeerConfig,
     session: Session,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -200,9 +213,49 @@ impl Driver {
                         Err(error) => self.lost(error.to_string()),
                     }
                 }
+                changed = async { self.link.as_mut().expect("guarded").changed().await }, if self.link.is_some() => {
+                    match changed {
+                        Ok(()) => self.link_changed(),
+                        // Discovery ended (it only does when this driver goes): stop watching.
+                        Err(_) => self.link = None,
+                    }
+                }
                 () = sleep_until(deadline) => self.session.handle_timeout(now()),
             }
         }
+    }
+
+    /// Router discovery learnt something: a new router is dialled at once.
+    fn link_changed(&mut self) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        let link = link.borrow_and_update().clone();
+        let address = self.unnumbered_address(&link);
+        let known = self.status.borrow().address;
+        if let Some(address) = address.filter(|address| *address != known) {
+            self.status.send_modify(|status| status.address = address);
+            self.session.peer_reachable(now());
+        } else if let Some(error) = link
+            .error
+            .filter(|_| address.is_none() && self.session.state() != State::Established)
+        {
+            self.status
+                .send_modify(|status| status.last_error = Some(error));
+        }
+    }
+
+    /// The router's link-local address with the interface as scope, once known.
+    fn unnumbered_address(&self, link: &Link) -> Option<SocketAddr> {
+        let (Some(router), Some(index)) = (link.router, link.index) else {
+            return None;
+        };
+        Some(SocketAddr::V6(SocketAddrV6::new(
+            router,
+            self.config.address.port(),
+            0,
+            index,
+        )))
     }
 
     fn connected(&mut self, stream: TcpStream) {
@@ -226,7 +279,18 @@ impl Driver {
         let (reader, writer) = stream.into_split();
         self.reader = Some(reader);
         self.writer = Some(writer);
-        self.session.handle_connected_on(local, other_family, now());
+        match (local, &self.link) {
+            (std::net::IpAddr::V6(local), Some(link)) if local.is_unicast_link_local() => {
+                let global = link.borrow().global;
+                let ipv4 = match other_family {
+                    Some(std::net::IpAddr::V4(v4)) => Some(v4),
+                    _ => None,
+                };
+                self.session
+                    .handle_connected_unnumbered(local, global, ipv4, now());
+            }
+            _ => self.session.handle_connected_on(local, other_family, now()),
+        }
     }
 
     fn lost(&mut self, why: String) {
@@ -241,7 +305,22 @@ impl Driver {
                 SessionOutput::Connect => {
                     // Replaces any attempt in flight: the session gives each attempt until the
                     // next one is due.
-                    let address = self.config.address;
+                    let address = match &self.link {
+                        None => self.config.address,
+                        Some(link) => {
+                            let link = link.borrow().clone();
+                            match self.unnumbered_address(&link) {
+                                Some(address) => address,
+                                None => {
+                                    let why = link.error.unwrap_or_else(|| {
+                                        format!("no router found on {} yet", link.interface)
+                                    });
+                                    self.session.handle_connection_failed(why, now());
+                                    continue;
+                                }
+                            }
+                        }
+                    };
                     let options = self.config.tcp.clone();
                     self.connecting = Some(Box::pin(async move {
                         tcp::connect(address, &options, ATTEMPT_LIMIT).await
@@ -277,7 +356,7 @@ impl Driver {
     }
 
     fn log(&mut self, event: &SessionEvent) {
-        let peer = self.config.address;
+        let peer = self.status.borrow().address;
         let local_asn = self.config.session.fsm.local_as;
         match event {
             SessionEvent::Established {

@@ -22,6 +22,8 @@ pub enum Ethertype {
     Arp,
     /// IPv6 (0x86DD): ICMPv6 Neighbor Solicitations only.
     Ipv6,
+    /// IPv6 (0x86DD): ICMPv6 Router Advertisements only (BGP unnumbered's router discovery).
+    Ipv6RouterAdvertisement,
 }
 
 impl Ethertype {
@@ -29,7 +31,7 @@ impl Ethertype {
     pub fn value(self) -> u16 {
         match self {
             Ethertype::Arp => 0x0806,
-            Ethertype::Ipv6 => 0x86dd,
+            Ethertype::Ipv6 | Ethertype::Ipv6RouterAdvertisement => 0x86dd,
         }
     }
 
@@ -38,6 +40,7 @@ impl Ethertype {
         match self {
             Ethertype::Arp => &ARP_REQUEST_FILTER,
             Ethertype::Ipv6 => &NEIGHBOR_SOLICITATION_FILTER,
+            Ethertype::Ipv6RouterAdvertisement => &ROUTER_ADVERTISEMENT_FILTER,
         }
     }
 }
@@ -321,6 +324,20 @@ pub const NEIGHBOR_SOLICITATION_FILTER: [libc::sock_filter; 8] = [
     keep(0),
 ];
 
+/// Lets through ICMPv6 Router Advertisements only (RFC 4861 §4.2, type 134): the program of
+/// [`NEIGHBOR_SOLICITATION_FILTER`] with 134 for 135. Hop limit, source, code and checksum are
+/// the router discovery's to check.
+pub const ROUTER_ADVERTISEMENT_FILTER: [libc::sock_filter; 8] = [
+    load(libc::BPF_H, 12),
+    jump_if_equal(0x86dd, 0, 5),
+    load(libc::BPF_B, 20),
+    jump_if_equal(58, 0, 3),
+    load(libc::BPF_B, 54),
+    jump_if_equal(134, 0, 1),
+    keep(WHOLE_FRAME),
+    keep(0),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,6 +452,18 @@ mod tests {
     }
 
     #[test]
+    fn router_advertisement_filter_keeps_only_router_advertisements() {
+        assert_eq!(run(&ROUTER_ADVERTISEMENT_FILTER, &icmpv6(134)), u32::MAX);
+        for icmp_type in [135, 136, 133, 137, 128, 129, 143] {
+            assert!(
+                !accepts(&ROUTER_ADVERTISEMENT_FILTER, &icmpv6(icmp_type)),
+                "ICMPv6 type {icmp_type}"
+            );
+        }
+        assert!(!accepts(&ROUTER_ADVERTISEMENT_FILTER, &arp(1)));
+    }
+
+    #[test]
     fn ipv6_filter_drops_everything_but_neighbor_solicitations() {
         // Neighbor Advertisement, Router Solicitation / Advertisement, Redirect, echo request
         // and reply, MLDv2 report.
@@ -521,7 +550,11 @@ mod tests {
 
     #[test]
     fn filters_jump_only_forward_and_end_with_a_return() {
-        for program in [&ARP_REQUEST_FILTER[..], &NEIGHBOR_SOLICITATION_FILTER[..]] {
+        for program in [
+            &ARP_REQUEST_FILTER[..],
+            &NEIGHBOR_SOLICITATION_FILTER[..],
+            &ROUTER_ADVERTISEMENT_FILTER[..],
+        ] {
             for (at, instruction) in program.iter().enumerate() {
                 if u32::from(instruction.code) == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K {
                     let furthest = at + 1 + usize::from(instruction.jt.max(instruction.jf));

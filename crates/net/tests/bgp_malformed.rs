@@ -33,6 +33,7 @@ fn peer_config(name: &str, address: SocketAddr) -> PeerConfig {
     PeerConfig {
         name: name.into(),
         address,
+        interface: None,
         tcp: TcpOptions::default(),
         session: SessionConfig::new(fsm),
     }

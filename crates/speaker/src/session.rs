@@ -16,12 +16,17 @@
 //! - **UPDATE batching:** 1 ms after the first change (the speaker's default).
 //! - **BFD:** the profile's intervals and multiplier, passive mode and minimum TTL; multihop
 //!   when the peer is `ebgpMultiHop`; from the peer's source address.
+//! - **BGP unnumbered** (`interface`, FRR's `neighbor eth0 interface`): the router found on the
+//!   interface from its Router Advertisements, dialled at its IPv6 link-local address (the
+//!   TTL as above), IPv4 and IPv6 unicast on the session, IPv4 routes with the IPv6 next hop
+//!   (RFC 8950 Extended Next Hop, offered as FRR offers it to interface neighbours). BFD
+//!   towards such a peer is not supported yet.
 //! - **Jitter seed:** derived from the router ID and the peer's address, so every node jitters
 //!   its reconnects differently and the same settings compare equal from one snapshot to the
 //!   next.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use ironlb_api::k8s_openapi::api::core::v1::Node;
@@ -59,7 +64,11 @@ impl Default for SessionDefaults {
 pub struct SessionSettings {
     /// The BGPPeer's name (logs, status).
     pub name: String,
+    /// The peer's address and port; for an unnumbered peer `[::]` and the port (the address
+    /// is found on the interface).
     pub address: SocketAddr,
+    /// BGP unnumbered: the interface the router is found on.
+    pub interface: Option<String>,
     pub transport: Transport,
     pub session: SessionConfig,
     pub bfd: Option<BfdSettings>,
@@ -100,8 +109,8 @@ pub enum BfdHops {
 /// Why a configured peer gets no session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionError {
-    /// `interface` (BGP unnumbered) instead of `peerAddress`.
-    Unnumbered { interface: String },
+    /// A BFD profile on an unnumbered peer (`interface`).
+    UnnumberedBfd { interface: String },
     /// No IPv4 router ID from the BGPPeer, the flag or the Node.
     NoRouterId,
 }
@@ -109,9 +118,10 @@ pub enum SessionError {
 impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SessionError::Unnumbered { interface } => write!(
+            SessionError::UnnumberedBfd { interface } => write!(
                 f,
-                "BGP unnumbered (interface {interface}) is not supported yet: give peerAddress"
+                "BFD towards an unnumbered peer (interface {interface}) is not supported yet: \
+                 remove spec.bfdProfile, or peer with spec.peerAddress"
             ),
             SessionError::NoRouterId => f.write_str(
                 "no BGP router ID: give the BGPPeer a routerID, the Node an IPv4 InternalIP, or the speaker --router-id",
@@ -156,12 +166,15 @@ pub fn settings(
     router_id: Ipv4Addr,
     defaults: &SessionDefaults,
 ) -> Result<SessionSettings, SessionError> {
-    let address = match &peer.address {
-        PeerAddress::Address(address) => *address,
+    let (address, interface) = match &peer.address {
+        PeerAddress::Address(address) => (*address, None),
         PeerAddress::Interface(interface) => {
-            return Err(SessionError::Unnumbered {
-                interface: interface.clone(),
-            });
+            if bfd.is_some() {
+                return Err(SessionError::UnnumberedBfd {
+                    interface: interface.clone(),
+                });
+            }
+            (IpAddr::V6(Ipv6Addr::UNSPECIFIED), Some(interface.clone()))
         }
     };
     let local_as = peer.local_asn.unwrap_or(peer.my_asn).get();
@@ -184,8 +197,14 @@ pub fn settings(
     if let Some(interval) = peer.connect_time.and_then(|t| t.to_std()) {
         fsm.connect_retry = interval;
     }
-    fsm.seed = jitter_seed(router_id, address);
+    fsm.seed = jitter_seed(router_id, address)
+        ^ interface.as_deref().map_or(0, |name| {
+            name.bytes()
+                .fold(0u64, |seed, byte| seed.rotate_left(8) ^ u64::from(byte))
+        });
     let mut session = SessionConfig::new(fsm);
+    // FRR offers IPv4 unicast over IPv6 next hops to interface neighbours (and expects it).
+    session.extended_next_hop = interface.is_some();
     session.batch_delay = defaults.batch_delay;
     if peer.graceful_restart {
         session.graceful_restart = Some(GracefulRestartConfig {
@@ -224,6 +243,7 @@ pub fn settings(
     Ok(SessionSettings {
         name: peer.name.clone(),
         address: SocketAddr::new(address, peer.port),
+        interface,
         transport,
         session,
         bfd,
@@ -401,12 +421,34 @@ mod tests {
     }
 
     #[test]
-    fn unnumbered_peers_are_refused_with_the_interface_named() {
+    fn unnumbered_peers_find_their_router_on_the_interface_and_offer_extended_next_hop() {
         let unnumbered = Peer {
             address: PeerAddress::Interface("eth1".into()),
             ..peer(65000)
         };
-        let error = settings(&unnumbered, None, ID, &SessionDefaults::default()).unwrap_err();
+        let settings = settings(&unnumbered, None, ID, &SessionDefaults::default()).unwrap();
+        assert_eq!(settings.interface.as_deref(), Some("eth1"));
+        assert_eq!(settings.address, "[::]:179".parse().unwrap());
+        assert!(settings.session.extended_next_hop);
+        assert_eq!(settings.transport.ttl, 1);
+        let numbered =
+            super::settings(&peer(65000), None, ID, &SessionDefaults::default()).unwrap();
+        assert_eq!(numbered.interface, None);
+        assert!(!numbered.session.extended_next_hop);
+        // Another interface, another jitter.
+        let other = Peer {
+            address: PeerAddress::Interface("eth2".into()),
+            ..peer(65000)
+        };
+        let other = super::settings(&other, None, ID, &SessionDefaults::default()).unwrap();
+        assert_ne!(other.session.fsm.seed, settings.session.fsm.seed);
+        let error = super::settings(
+            &unnumbered,
+            Some(&profile()),
+            ID,
+            &SessionDefaults::default(),
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("eth1"), "{error}");
     }
 

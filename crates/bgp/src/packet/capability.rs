@@ -16,7 +16,7 @@
 //! capability is ignored, not refused).
 
 use super::DecodeError;
-use super::family::Family;
+use super::family::{AddressFamily, Family};
 use super::wire::{Reader, length_u8};
 
 /// Capability codes this crate decodes.
@@ -25,6 +25,8 @@ pub mod code {
     pub const MULTIPROTOCOL: u8 = 1;
     /// RFC 2918.
     pub const ROUTE_REFRESH: u8 = 2;
+    /// RFC 8950.
+    pub const EXTENDED_NEXT_HOP: u8 = 5;
     /// RFC 8654.
     pub const EXTENDED_MESSAGE: u8 = 6;
     /// RFC 4724.
@@ -49,6 +51,24 @@ pub enum Capability {
     Multiprotocol(Family),
     /// Route Refresh (RFC 2918), no value.
     RouteRefresh,
+    /// Extended Next Hop Encoding (RFC 8950 §3): the NLRI families the sender accepts with a
+    /// next hop of another address family, one tuple each:
+    ///
+    /// ```text
+    /// +-----------------------------------------------------+
+    /// | NLRI AFI - 1 (2 octets)                             |
+    /// +-----------------------------------------------------+
+    /// | NLRI SAFI - 1 (2 octets)                            |
+    /// +-----------------------------------------------------+
+    /// | Nexthop AFI - 1 (2 octets)                          |
+    /// +-----------------------------------------------------+
+    /// | ....                                                |
+    /// +-----------------------------------------------------+
+    /// ```
+    ///
+    /// SAFIs are one octet everywhere else (RFC 4760): a tuple whose SAFI does not fit one is
+    /// skipped on receipt (no such SAFI can be negotiated).
+    ExtendedNextHop(Vec<ExtendedNextHop>),
     /// Extended Message (RFC 8654), no value: messages up to 65535 octets once both sides
     /// advertise it.
     ExtendedMessage,
@@ -60,6 +80,53 @@ pub enum Capability {
     EnhancedRouteRefresh,
     /// Any other capability, as received. `code` is never one of the codes above.
     Unknown { code: u8, value: Vec<u8> },
+}
+
+/// One tuple of the Extended Next Hop capability: routes of `family` may carry a next hop of
+/// `next_hop` address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExtendedNextHop {
+    pub family: Family,
+    pub next_hop: AddressFamily,
+}
+
+impl ExtendedNextHop {
+    /// IPv4 unicast routes with an IPv6 next hop: BGP unnumbered, IPv4 over IPv6 sessions.
+    pub const IPV4_UNICAST_OVER_IPV6: ExtendedNextHop = ExtendedNextHop {
+        family: Family::IPV4_UNICAST,
+        next_hop: AddressFamily::Ipv6,
+    };
+
+    /// Most tuples one capability holds (its value is at most 255 octets).
+    pub const MAXIMUM_TUPLES: usize = 255 / 6;
+
+    fn decode_list(value: &[u8]) -> Option<Vec<ExtendedNextHop>> {
+        if !value.len().is_multiple_of(6) {
+            return None;
+        }
+        let mut reader = Reader::new(value);
+        let mut tuples = Vec::with_capacity(value.len() / 6);
+        while !reader.is_empty() {
+            let afi = reader.u16()?;
+            let safi = reader.u16()?;
+            let next_hop = reader.u16()?;
+            if let Ok(safi) = u8::try_from(safi) {
+                tuples.push(ExtendedNextHop {
+                    family: Family::from_codes(afi, safi),
+                    next_hop: AddressFamily::from_code(next_hop),
+                });
+            }
+        }
+        Some(tuples)
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.family.address_family.code().to_be_bytes());
+        buf.extend_from_slice(
+            &u16::from(self.family.subsequent_address_family.code()).to_be_bytes(),
+        );
+        buf.extend_from_slice(&self.next_hop.code().to_be_bytes());
+    }
 }
 
 /// The Graceful Restart capability value (RFC 4724 §3; N bit from RFC 8538):
@@ -160,6 +227,7 @@ impl Capability {
         match self {
             Capability::Multiprotocol(_) => code::MULTIPROTOCOL,
             Capability::RouteRefresh => code::ROUTE_REFRESH,
+            Capability::ExtendedNextHop(_) => code::EXTENDED_NEXT_HOP,
             Capability::ExtendedMessage => code::EXTENDED_MESSAGE,
             Capability::GracefulRestart(_) => code::GRACEFUL_RESTART,
             Capability::FourOctetAs(_) => code::FOUR_OCTET_AS,
@@ -177,6 +245,11 @@ impl Capability {
                 value.extend_from_slice(&family.address_family.code().to_be_bytes());
                 value.push(0);
                 value.push(family.subsequent_address_family.code());
+            }
+            Capability::ExtendedNextHop(tuples) => {
+                for tuple in tuples.iter().take(ExtendedNextHop::MAXIMUM_TUPLES) {
+                    tuple.encode(&mut value);
+                }
             }
             Capability::RouteRefresh
             | Capability::ExtendedMessage
@@ -219,6 +292,11 @@ impl Capability {
                     _ => Capability::EnhancedRouteRefresh,
                 })
             }
+            code::EXTENDED_NEXT_HOP => ExtendedNextHop::decode_list(value)
+                .map(Capability::ExtendedNextHop)
+                .ok_or(malformed(
+                    "extended next hop capability length is not a multiple of 6",
+                )),
             code::GRACEFUL_RESTART => GracefulRestart::decode_value(value)
                 .map(Capability::GracefulRestart)
                 .ok_or(malformed(
@@ -275,6 +353,16 @@ mod tests {
             &[1, 4, 0, 2, 0, 1],
         );
         round_trip(Capability::RouteRefresh, &[2, 0]);
+        round_trip(
+            Capability::ExtendedNextHop(vec![
+                ExtendedNextHop::IPV4_UNICAST_OVER_IPV6,
+                ExtendedNextHop {
+                    family: Family::from_codes(1, 128),
+                    next_hop: AddressFamily::Ipv6,
+                },
+            ]),
+            &[5, 12, 0, 1, 0, 1, 0, 2, 0, 1, 0, 128, 0, 2],
+        );
         round_trip(Capability::ExtendedMessage, &[6, 0]);
         round_trip(Capability::EnhancedRouteRefresh, &[70, 0]);
         round_trip(
@@ -309,6 +397,22 @@ mod tests {
     }
 
     #[test]
+    fn extended_next_hop_skips_safis_wider_than_an_octet() {
+        // FRR's OPEN to an unnumbered neighbour: IPv4 unicast over IPv6, then a 2-octet SAFI.
+        let decoded = Capability::decode_list(&[5, 12, 0, 1, 0, 1, 0, 2, 0, 1, 1, 0, 0, 2]);
+        assert_eq!(
+            decoded.unwrap(),
+            [Capability::ExtendedNextHop(vec![
+                ExtendedNextHop::IPV4_UNICAST_OVER_IPV6
+            ])]
+        );
+        assert_eq!(
+            Capability::decode_list(&[5, 0]).unwrap(),
+            [Capability::ExtendedNextHop(vec![])]
+        );
+    }
+
+    #[test]
     fn graceful_restart_time_is_twelve_bits() {
         let decoded = Capability::decode_list(&[64, 2, 0x4f, 0xff]).unwrap();
         assert_eq!(
@@ -330,6 +434,8 @@ mod tests {
             &[2, 1, 0],
             &[64, 3, 0, 0, 0],
             &[65, 4, 0],
+            &[5, 5, 0, 1, 0, 1, 0],
+            &[5, 7, 0, 1, 0, 1, 0, 2, 0],
         ] {
             let error = Capability::decode_list(bytes).unwrap_err();
             assert!(

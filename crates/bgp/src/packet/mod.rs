@@ -15,7 +15,8 @@
 //! and 9384 (Cease subcodes), 4724 (graceful restart), 4760 (multiprotocol), 1997, 4360 and
 //! 8092 (communities), 5492 (capabilities), 6286 (BGP identifier), 6793 (4-octet AS), 7606
 //! (revised UPDATE error handling), 7607 (AS 0), 8203 and 9003 (shutdown communication), 8654
-//! (extended messages), 9072 (extended optional parameters length).
+//! (extended messages), 8950 (IPv4 routes with an IPv6 next hop), 9072 (extended optional
+//! parameters length).
 
 pub mod as_path;
 pub mod attribute;
@@ -35,7 +36,7 @@ mod wire;
 
 pub use as_path::{Aggregator, AsPath, AsPathSegment, SegmentType};
 pub use attribute::{AttributeFlags, Origin, PathAttribute, UnknownAttribute};
-pub use capability::{Capability, GracefulRestart, GracefulRestartFamily};
+pub use capability::{Capability, ExtendedNextHop, GracefulRestart, GracefulRestartFamily};
 pub use community::{Community, ExtendedCommunity, LargeCommunity};
 pub use error::{DecodeError, ErrorAction, UpdateError};
 pub use family::{AddressFamily, Family, SubsequentAddressFamily};
@@ -46,7 +47,10 @@ pub use notification::{
     OpenMessageSubcode, RouteRefreshMessageSubcode, UpdateMessageSubcode,
 };
 pub use open::{Open, OptionalParameter};
-pub use pack::{pack_announcements, pack_updates, pack_withdrawals};
+pub use pack::{
+    pack_announcements, pack_ipv4_announcements_over_ipv6, pack_ipv4_withdrawals_multiprotocol,
+    pack_updates, pack_withdrawals,
+};
 pub use route_refresh::{RouteRefresh, RouteRefreshSubtype};
 pub use update::{Update, UpdateOutcome};
 

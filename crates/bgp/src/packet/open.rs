@@ -139,6 +139,17 @@ impl Open {
             .collect()
     }
 
+    /// The families the peer accepts with a next hop of another address family (RFC 8950).
+    pub fn extended_next_hops(&self) -> Vec<super::ExtendedNextHop> {
+        self.capabilities()
+            .filter_map(|capability| match capability {
+                Capability::ExtendedNextHop(tuples) => Some(tuples.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
     pub fn graceful_restart(&self) -> Option<&GracefulRestart> {
         self.capabilities().find_map(|capability| match capability {
             Capability::GracefulRestart(graceful_restart) => Some(graceful_restart),

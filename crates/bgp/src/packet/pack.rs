@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::header::HEADER_LENGTH;
-use super::multiprotocol::{self, Ipv6NextHop, MpReachNlri, MpUnreachNlri, UNREACH_OVERHEAD};
+use super::multiprotocol::{
+    self, Ipv6NextHop, MpReachNlri, MpUnreachNlri, NextHop, UNREACH_OVERHEAD,
+};
 use super::{CodecContext, PathAttribute, Update, prefix};
 
 /// Octets of an UPDATE with empty fields: header and the two length fields.
@@ -141,32 +143,110 @@ pub fn pack_announcements(
     }
 
     if let Some((next_hop, prefixes)) = ipv6 {
-        let next_hop_length = if next_hop.link_local.is_some() {
-            32
-        } else {
-            16
-        };
-        let overhead = EMPTY_UPDATE
-            + encoded_length(&shared, context)
-            + EXTENDED_ATTRIBUTE_HEADER
-            + multiprotocol::reach_overhead(next_hop_length);
-        let budget = maximum.saturating_sub(overhead);
-        for run in runs(prefixes, budget, |prefix| {
-            prefix::encoded_length(prefix.prefix_len())
-        }) {
-            let mut update_attributes = Vec::with_capacity(shared.len() + 1);
-            update_attributes.push(PathAttribute::MpReachNlri(MpReachNlri::Ipv6Unicast {
+        updates.extend(pack_mp_reach(
+            &shared,
+            next_hop,
+            prefixes,
+            context,
+            |next_hop, run| MpReachNlri::Ipv6Unicast {
                 next_hop,
                 prefixes: run.to_vec(),
-            }));
-            update_attributes.extend(shared.iter().cloned());
-            updates.push(Update {
-                attributes: update_attributes,
-                ..Update::default()
-            });
-        }
+            },
+        ));
     }
     updates
+}
+
+/// UPDATEs announcing IPv4 unicast prefixes that share `attributes` with an IPv6 next hop, in
+/// MP_REACH_NLRI (AFI 1, SAFI 1; RFC 8950 §4), for a peer that negotiated the Extended Next
+/// Hop capability for IPv4 unicast over IPv6. Otherwise as [`pack_announcements`].
+pub fn pack_ipv4_announcements_over_ipv6(
+    attributes: &[PathAttribute],
+    next_hop: Ipv6NextHop,
+    prefixes: &[Ipv4Net],
+    context: &CodecContext,
+) -> Vec<Update> {
+    let shared = shared_attributes(attributes);
+    pack_mp_reach(&shared, next_hop, prefixes, context, |next_hop, run| {
+        MpReachNlri::Ipv4Unicast {
+            next_hop: NextHop::Ipv6(next_hop),
+            prefixes: run.to_vec(),
+        }
+    })
+}
+
+/// UPDATEs withdrawing IPv4 unicast prefixes in MP_UNREACH_NLRI (AFI 1, SAFI 1), as a
+/// speaker that announced them in MP_REACH_NLRI with an IPv6 next hop (RFC 8950) does.
+pub fn pack_ipv4_withdrawals_multiprotocol(
+    prefixes: &[Ipv4Net],
+    context: &CodecContext,
+) -> Vec<Update> {
+    let budget = context
+        .maximum_message_length()
+        .saturating_sub(EMPTY_UPDATE + EXTENDED_ATTRIBUTE_HEADER + UNREACH_OVERHEAD);
+    runs(prefixes, budget, |prefix| {
+        prefix::encoded_length(prefix.prefix_len())
+    })
+    .into_iter()
+    .map(|run| Update {
+        attributes: vec![PathAttribute::MpUnreachNlri(MpUnreachNlri::Ipv4Unicast(
+            run.to_vec(),
+        ))],
+        ..Update::default()
+    })
+    .collect()
+}
+
+/// UPDATEs carrying `prefixes` in MP_REACH_NLRI (placed first, RFC 7606 §5.1) with
+/// `next_hop`, then the `shared` attributes, each within the maximum size.
+fn pack_mp_reach<P: PrefixLength>(
+    shared: &[PathAttribute],
+    next_hop: Ipv6NextHop,
+    prefixes: &[P],
+    context: &CodecContext,
+    reach: impl Fn(Ipv6NextHop, &[P]) -> MpReachNlri,
+) -> Vec<Update> {
+    let next_hop_length = if next_hop.link_local.is_some() {
+        32
+    } else {
+        16
+    };
+    let overhead = EMPTY_UPDATE
+        + encoded_length(shared, context)
+        + EXTENDED_ATTRIBUTE_HEADER
+        + multiprotocol::reach_overhead(next_hop_length);
+    let budget = context.maximum_message_length().saturating_sub(overhead);
+    runs(prefixes, budget, |prefix| {
+        prefix::encoded_length(prefix.length())
+    })
+    .into_iter()
+    .map(|run| {
+        let mut attributes = Vec::with_capacity(shared.len() + 1);
+        attributes.push(PathAttribute::MpReachNlri(reach(next_hop, run)));
+        attributes.extend(shared.iter().cloned());
+        Update {
+            attributes,
+            ..Update::default()
+        }
+    })
+    .collect()
+}
+
+/// The prefix length of an IPv4 or IPv6 prefix.
+trait PrefixLength {
+    fn length(&self) -> u8;
+}
+
+impl PrefixLength for Ipv4Net {
+    fn length(&self) -> u8 {
+        self.prefix_len()
+    }
+}
+
+impl PrefixLength for Ipv6Net {
+    fn length(&self) -> u8 {
+        self.prefix_len()
+    }
 }
 
 /// Withdrawals first ([`pack_withdrawals`]), then announcements ([`pack_announcements`]).

@@ -9,7 +9,7 @@ pub mod ndp;
 
 pub use arp::{ArpPacket, Operation};
 pub use ethernet::{EthernetHeader, VlanTag};
-pub use ndp::{Ipv6Header, NeighborAdvertisement, NeighborSolicitation};
+pub use ndp::{Ipv6Header, NeighborAdvertisement, NeighborSolicitation, RouterAdvertisement};
 
 use crate::Mac;
 use crate::counters::DropReason;
@@ -19,6 +19,7 @@ use crate::counters::DropReason;
 pub enum NdpMessage {
     Solicitation(NeighborSolicitation),
     Advertisement(NeighborAdvertisement),
+    RouterAdvertisement(RouterAdvertisement),
 }
 
 /// What an Ethernet frame carries.
@@ -26,7 +27,7 @@ pub enum NdpMessage {
 pub enum Payload {
     /// EtherType 0x0806.
     Arp(ArpPacket),
-    /// EtherType 0x86dd, Next Header 58, ICMPv6 type 135 or 136.
+    /// EtherType 0x86dd, Next Header 58, ICMPv6 type 134, 135 or 136.
     Ndp { ip: Ipv6Header, message: NdpMessage },
 }
 
@@ -42,7 +43,8 @@ pub struct Frame {
 impl Frame {
     /// Decodes a frame: Ethernet (one 802.1Q tag skipped), then ARP (Ethernet/IPv4 only) or
     /// IPv6 without extension headers carrying a Neighbor Solicitation or Advertisement, checked
-    /// as RFC 4861 §7.1 says. Padding after the payload is ignored. Any other ICMPv6 message is
+    /// as RFC 4861 §7.1 says, or a Router Advertisement (§6.1.2). Padding after the payload is
+    /// ignored. Any other ICMPv6 message is
     /// refused as [`DropReason::NotNeighborSolicitation`].
     pub fn decode(bytes: &[u8]) -> Result<Frame, DropReason> {
         let (ethernet, payload) = EthernetHeader::decode(bytes)?;
@@ -56,6 +58,9 @@ impl Frame {
                     }
                     Some(&ndp::NEIGHBOR_ADVERTISEMENT) => {
                         NdpMessage::Advertisement(NeighborAdvertisement::decode(&ip, message)?)
+                    }
+                    Some(&ndp::ROUTER_ADVERTISEMENT) => {
+                        NdpMessage::RouterAdvertisement(RouterAdvertisement::decode(&ip, message)?)
                     }
                     Some(_) => return Err(DropReason::NotNeighborSolicitation),
                     None => return Err(DropReason::Truncated),
@@ -95,6 +100,9 @@ impl Frame {
                 match message {
                     NdpMessage::Solicitation(solicitation) => solicitation.encode(ip, buffer),
                     NdpMessage::Advertisement(advertisement) => advertisement.encode(ip, buffer),
+                    NdpMessage::RouterAdvertisement(advertisement) => {
+                        advertisement.encode(ip, buffer)
+                    }
                 }
                 // At most 24 + 8 octets: always fits.
                 let length = u16::try_from(buffer.len() - message_start).unwrap_or(u16::MAX);

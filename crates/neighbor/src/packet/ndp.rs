@@ -1,7 +1,27 @@
-//! IPv6 Neighbor Discovery (RFC 4861) as far as Layer 2 mode needs it: the IPv6 header
-//! (RFC 8200 §3), the ICMPv6 checksum (RFC 4443 §2.3 over the pseudo-header of RFC 8200 §8.1),
-//! Neighbor Solicitation (§4.3) and Neighbor Advertisement (§4.4) with their link-layer address
-//! options (§4.6.1), and the validity checks of §7.1.1 and §7.1.2.
+//! IPv6 Neighbor Discovery (RFC 4861) as far as Layer 2 mode and BGP unnumbered need it: the
+//! IPv6 header (RFC 8200 §3), the ICMPv6 checksum (RFC 4443 §2.3 over the pseudo-header of
+//! RFC 8200 §8.1), Neighbor Solicitation (§4.3) and Neighbor Advertisement (§4.4) with their
+//! link-layer address options (§4.6.1), and the validity checks of §7.1.1 and §7.1.2; Router
+//! Advertisement (§4.2) with its source link-layer address option and the checks of §6.1.2
+//! that need no more than the packet (the source being link-local is the caller's to check).
+//!
+//! Router Advertisement (type 134, RFC 4861 §4.2):
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |     Type      |     Code      |          Checksum             |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! | Cur Hop Limit |M|O|  Reserved |       Router Lifetime         |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                         Reachable Time                        |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                          Retrans Timer                        |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |   Options ...
+//! +-+-+-+-+-+-+-+-+-+-+-+-
+//! ```
 //!
 //! IPv6 header (RFC 8200 §3), 40 octets:
 //!
@@ -81,6 +101,10 @@ pub const NEXT_HEADER_ICMPV6: u8 = 58;
 pub const NEIGHBOR_SOLICITATION: u8 = 135;
 /// ICMPv6 type of a Neighbor Advertisement.
 pub const NEIGHBOR_ADVERTISEMENT: u8 = 136;
+/// ICMPv6 type of a Router Advertisement.
+pub const ROUTER_ADVERTISEMENT: u8 = 134;
+/// Length of a Router Advertisement without options.
+pub const ROUTER_ADVERTISEMENT_MINIMUM_LENGTH: usize = 16;
 /// Option type of a Source Link-Layer Address.
 pub const OPTION_SOURCE_LINK_LAYER_ADDRESS: u8 = 1;
 /// Option type of a Target Link-Layer Address.
@@ -223,6 +247,103 @@ pub struct NeighborAdvertisement {
 /// The checks common to §7.1.1 and §7.1.2: hop limit, length, code, checksum, target not
 /// multicast, options of nonzero length. Returns the target and the first link-layer address
 /// option of type `option_type` (with `seen`: whether any option of that type was present).
+/// A Router Advertisement (RFC 4861 §4.2). Options other than the source link-layer address
+/// (prefixes, MTU, ...) are skipped on receipt and not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouterAdvertisement {
+    /// Hop limit the router suggests to hosts (0: unspecified).
+    pub current_hop_limit: u8,
+    /// M: addresses from DHCPv6.
+    pub managed: bool,
+    /// O: other configuration from DHCPv6.
+    pub other: bool,
+    /// Seconds hosts may use the sender as default router; 0: not a default router.
+    pub router_lifetime: u16,
+    /// Milliseconds (0: unspecified).
+    pub reachable_time: u32,
+    /// Milliseconds (0: unspecified).
+    pub retransmit_timer: u32,
+    pub source_link_layer_address: Option<Mac>,
+}
+
+impl RouterAdvertisement {
+    /// Decodes and checks a Router Advertisement (RFC 4861 §6.1.2: hop limit 255, code 0,
+    /// checksum, at least 16 octets, options of non-zero length within the message).
+    pub fn decode(header: &Ipv6Header, message: &[u8]) -> Result<RouterAdvertisement, DropReason> {
+        if header.hop_limit != HOP_LIMIT {
+            return Err(DropReason::NdpHopLimit);
+        }
+        let Some(fixed) = message.get(..ROUTER_ADVERTISEMENT_MINIMUM_LENGTH) else {
+            return Err(DropReason::NdpTooShort);
+        };
+        if fixed[1] != 0 {
+            return Err(DropReason::NdpCode);
+        }
+        if icmpv6_checksum(header.source, header.destination, message) != 0 {
+            return Err(DropReason::NdpChecksum);
+        }
+        let word = |at: usize| {
+            u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]])
+        };
+        let (source_link_layer_address, _) = walk_options(
+            &message[ROUTER_ADVERTISEMENT_MINIMUM_LENGTH..],
+            OPTION_SOURCE_LINK_LAYER_ADDRESS,
+        )?;
+        Ok(RouterAdvertisement {
+            current_hop_limit: fixed[4],
+            managed: fixed[5] & 0x80 != 0,
+            other: fixed[5] & 0x40 != 0,
+            router_lifetime: u16::from_be_bytes([fixed[6], fixed[7]]),
+            reachable_time: word(8),
+            retransmit_timer: word(12),
+            source_link_layer_address,
+        })
+    }
+
+    /// Appends the message, checksum included.
+    pub fn encode(&self, header: &Ipv6Header, buffer: &mut Vec<u8>) {
+        let start = buffer.len();
+        let flags = (u8::from(self.managed) << 7) | (u8::from(self.other) << 6);
+        buffer.extend_from_slice(&[ROUTER_ADVERTISEMENT, 0, 0, 0, self.current_hop_limit, flags]);
+        buffer.extend_from_slice(&self.router_lifetime.to_be_bytes());
+        buffer.extend_from_slice(&self.reachable_time.to_be_bytes());
+        buffer.extend_from_slice(&self.retransmit_timer.to_be_bytes());
+        if let Some(mac) = self.source_link_layer_address {
+            buffer.extend_from_slice(&[OPTION_SOURCE_LINK_LAYER_ADDRESS, 1]);
+            buffer.extend_from_slice(&mac.0);
+        }
+        let checksum = icmpv6_checksum(header.source, header.destination, &buffer[start..]);
+        buffer[start + 2..start + 4].copy_from_slice(&checksum.to_be_bytes());
+    }
+}
+
+/// Walks the options (RFC 4861 §4.6): the first Ethernet address of `option_type`, and
+/// whether any option of that type came. An option of length 0 or past the end is an error.
+fn walk_options(mut options: &[u8], option_type: u8) -> Result<(Option<Mac>, bool), DropReason> {
+    let mut link_layer_address = None;
+    let mut seen = false;
+    while !options.is_empty() {
+        let [kind, length, ..] = *options else {
+            return Err(DropReason::NdpOptionLength);
+        };
+        let length = usize::from(length) * 8;
+        if length == 0 || length > options.len() {
+            return Err(DropReason::NdpOptionLength);
+        }
+        if kind == option_type {
+            seen = true;
+            // An Ethernet address fills exactly one 8-octet unit (RFC 2464 §6).
+            if length == 8 && link_layer_address.is_none() {
+                let mut mac = [0; 6];
+                mac.copy_from_slice(&options[2..8]);
+                link_layer_address = Some(Mac(mac));
+            }
+        }
+        options = &options[length..];
+    }
+    Ok((link_layer_address, seen))
+}
+
 fn validate(
     header: &Ipv6Header,
     message: &[u8],
@@ -246,28 +367,7 @@ fn validate(
     if target.is_multicast() {
         return Err(DropReason::NdpTargetMulticast);
     }
-    let mut link_layer_address = None;
-    let mut seen = false;
-    let mut options = &message[MESSAGE_MINIMUM_LENGTH..];
-    while !options.is_empty() {
-        let [kind, length, ..] = *options else {
-            return Err(DropReason::NdpOptionLength);
-        };
-        let length = usize::from(length) * 8;
-        if length == 0 || length > options.len() {
-            return Err(DropReason::NdpOptionLength);
-        }
-        if kind == option_type {
-            seen = true;
-            // An Ethernet address fills exactly one 8-octet unit (RFC 2464 §6).
-            if length == 8 && link_layer_address.is_none() {
-                let mut mac = [0; 6];
-                mac.copy_from_slice(&options[2..8]);
-                link_layer_address = Some(Mac(mac));
-            }
-        }
-        options = &options[length..];
-    }
+    let (link_layer_address, seen) = walk_options(&message[MESSAGE_MINIMUM_LENGTH..], option_type)?;
     Ok((target, link_layer_address, seen))
 }
 
@@ -545,5 +645,76 @@ mod tests {
         for next_header in [6, 17, NEXT_HEADER_ICMPV6] {
             assert!(!is_extension_header(next_header));
         }
+    }
+
+    /// `message` with its checksum set again after an edit.
+    fn checksummed(header: &Ipv6Header, mut message: Vec<u8>) -> Vec<u8> {
+        message[2..4].copy_from_slice(&[0, 0]);
+        let checksum = icmpv6_checksum(header.source, header.destination, &message);
+        message[2..4].copy_from_slice(&checksum.to_be_bytes());
+        message
+    }
+
+    #[test]
+    fn router_advertisement_round_trips_and_is_checked_as_rfc4861_6_1_2_says() {
+        let header = Ipv6Header::neighbor_discovery(address("fe80::1"), address("ff02::1"));
+        let advertisement = RouterAdvertisement {
+            current_hop_limit: 64,
+            managed: false,
+            other: true,
+            router_lifetime: 0,
+            reachable_time: 0,
+            retransmit_timer: 0,
+            source_link_layer_address: Some(Mac([2, 0, 0, 0, 0, 1])),
+        };
+        let mut bytes = Vec::new();
+        advertisement.encode(&header, &mut bytes);
+        assert_eq!(bytes.len(), 24);
+        assert_eq!(bytes[..8], [134, 0, bytes[2], bytes[3], 64, 0x40, 0, 0]);
+        assert_eq!(bytes[16..], [1, 1, 2, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            RouterAdvertisement::decode(&header, &bytes),
+            Ok(advertisement)
+        );
+        // An option it does not read (a prefix, 32 octets) is skipped.
+        let mut with_prefix = bytes.clone();
+        with_prefix.extend_from_slice(&[3, 4]);
+        with_prefix.extend_from_slice(&[0; 30]);
+        let with_prefix = checksummed(&header, with_prefix);
+        assert_eq!(
+            RouterAdvertisement::decode(&header, &with_prefix),
+            Ok(advertisement)
+        );
+
+        let forwarded = Ipv6Header {
+            hop_limit: 64,
+            ..header
+        };
+        assert_eq!(
+            RouterAdvertisement::decode(&forwarded, &bytes),
+            Err(DropReason::NdpHopLimit)
+        );
+        assert_eq!(
+            RouterAdvertisement::decode(&header, &bytes[..15]),
+            Err(DropReason::NdpTooShort)
+        );
+        let mut corrupt = bytes.clone();
+        corrupt[7] ^= 1;
+        assert_eq!(
+            RouterAdvertisement::decode(&header, &corrupt),
+            Err(DropReason::NdpChecksum)
+        );
+        let mut coded = bytes.clone();
+        coded[1] = 1;
+        assert_eq!(
+            RouterAdvertisement::decode(&header, &checksummed(&header, coded)),
+            Err(DropReason::NdpCode)
+        );
+        let mut zero_option = bytes[..16].to_vec();
+        zero_option.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            RouterAdvertisement::decode(&header, &checksummed(&header, zero_option)),
+            Err(DropReason::NdpOptionLength)
+        );
     }
 }
