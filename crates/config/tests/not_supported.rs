@@ -104,6 +104,16 @@ fn bgp_unnumbered_is_accepted_and_keeps_metallbs_verdicts() {
             "spec.interface".into()
         )]
     );
+    // BFD over the link-local session is not there yet: refused, never accepted and ignored.
+    let yaml = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0, bfdProfile: fast}\n";
+    assert_eq!(
+        errors(yaml),
+        [(
+            ErrorKind::NotSupported,
+            "BGPPeer p".into(),
+            "spec.bfdProfile".into()
+        )]
+    );
     assert_eq!(
         peer_errors("routerID: 10.0.0.1"),
         [(
@@ -144,7 +154,7 @@ fn dual_stack_address_family_is_accepted_on_and_off() {
 
 #[test]
 fn every_refusal_says_it_is_not_supported_and_what_to_do() {
-    let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0, vrf: red}\n---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: echo}\nspec: {echoMode: true}\n";
+    let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0, vrf: red, bfdProfile: echo}\n---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: echo}\nspec: {echoMode: true}\n";
     let Err(errors) = validate(&resources(yaml), &ValidateOptions::default()) else {
         panic!("refused");
     };

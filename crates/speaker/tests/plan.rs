@@ -300,12 +300,10 @@ fn ipv6_prefix_goes_only_to_ipv6_or_dual_stack_peers() {
     );
     let web = service("web6", "Cluster", "2001:db8:5::7", "");
     let eps = endpoints("web6", &[("node1", READY)]);
-    let cluster = cluster(&[&config, NODES, &web, &eps]);
-    let node1 = cluster.plan("node1");
+    let node1 = cluster(&[&config, NODES, &web, &eps]).plan("node1");
     assert_eq!(prefixes(&node1, "tor6"), ["2001:db8:5::7/128"]);
     assert!(prefixes(&node1, "tor1").is_empty());
-    // dualStackAddressFamily (v1beta2 only) is refused until IronLB has a usable next hop of
-    // the other family: no IPv4 peer is ever planned IPv6 routes.
+    // dualStackAddressFamily (v1beta2 only): the IPv4 peer carries the IPv6 prefix too.
     let dual = config
         .replace(
             "v1beta1\nkind: BGPPeer\nmetadata: {name: tor1",
@@ -316,20 +314,9 @@ fn ipv6_prefix_goes_only_to_ipv6_or_dual_stack_peers() {
             "peerAddress: 10.0.0.1, dualStackAddressFamily: true}",
         );
     assert!(dual.contains("v1beta2\nkind: BGPPeer\nmetadata: {name: tor1"));
-    let parsed = ironlb_api::manifest::parse(dual.as_bytes(), "test").unwrap();
-    let objects: Vec<Object> = parsed.into_iter().map(|d| d.result.unwrap()).collect();
-    let refused = ironlb_config::validate(
-        &Resources::from_objects(&objects),
-        &ValidateOptions::default(),
-    )
-    .expect_err("dualStackAddressFamily is refused");
-    assert!(
-        refused
-            .iter()
-            .any(|e| e.kind == ironlb_config::ErrorKind::NotSupported
-                && e.field == "spec.dualStackAddressFamily"),
-        "{refused:?}"
-    );
+    let node1 = cluster(&[&dual, NODES, &web, &eps]).plan("node1");
+    assert_eq!(prefixes(&node1, "tor1"), ["2001:db8:5::7/128"]);
+    assert_eq!(prefixes(&node1, "tor6"), ["2001:db8:5::7/128"]);
 }
 
 #[test]
