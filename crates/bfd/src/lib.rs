@@ -1,10 +1,13 @@
 //! BFD, Bidirectional Forwarding Detection (RFC 5880, single hop RFC 5881, multihop RFC 5883),
-//! sans-IO: a control packet codec ([`packet`]) and a session state machine ([`session`]).
+//! sans-IO: a control packet codec ([`packet`]), the Echo function's packets ([`echo`]) and a
+//! session state machine ([`session`]).
 //! Sockets (UDP 3784/4784, TTL 255 and GTSM) live in the speaker's driver.
 
+pub mod echo;
 pub mod packet;
 pub mod session;
 
+pub use echo::EchoPacket;
 pub use packet::{ControlPacket, Diagnostic, DiscardReason, State};
 pub use session::{Event, Parameters, Session};
 

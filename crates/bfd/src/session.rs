@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::echo::EchoPacket;
 use crate::packet::{ControlPacket, Diagnostic, DiscardReason, State};
 
 /// While a session is not Up, packets go out at most once a second (RFC 5880 §6.8.3).
@@ -25,6 +26,14 @@ pub struct Parameters {
     pub detect_multiplier: u8,
     /// Wait for the peer to speak first (RFC 5880 §6.1 passive role).
     pub passive: bool,
+    /// The Echo function (RFC 5880 §6.4; BFDProfile `echoMode`): the interval we want to send
+    /// echo packets at (`echoInterval`), or None for no echo. Echo runs while the session is
+    /// Up, the peer advertises a nonzero Required Min Echo RX Interval and the driver has a
+    /// path for it ([`Session::set_echo_path`]).
+    pub echo_transmit: Option<Duration>,
+    /// The Required Min Echo RX Interval we advertise: how often the peer may send us its echo
+    /// packets (which our forwarding plane returns); zero when we cannot return them.
+    pub echo_receive: Duration,
 }
 
 impl Default for Parameters {
@@ -35,6 +44,8 @@ impl Default for Parameters {
             required_min_rx: Duration::from_millis(300),
             detect_multiplier: 3,
             passive: false,
+            echo_transmit: None,
+            echo_receive: Duration::ZERO,
         }
     }
 }
@@ -53,6 +64,13 @@ pub enum Event {
         transmit_interval: Duration,
         detection_time: Duration,
     },
+    /// The Echo function started (echo packets go out every `interval`, and the session goes
+    /// Down when none comes back for `detection_time`) or stopped.
+    Echo {
+        active: bool,
+        interval: Duration,
+        detection_time: Duration,
+    },
 }
 
 /// Counters for observability.
@@ -63,6 +81,8 @@ pub struct Counters {
     pub packets_discarded: u64,
     pub up_transitions: u64,
     pub down_transitions: u64,
+    pub echo_sent: u64,
+    pub echo_received: u64,
 }
 
 /// One BFD session.
@@ -91,6 +111,14 @@ pub struct Session {
     random: u64,
     events: VecDeque<Event>,
     counters: Counters,
+    /// The peer's Required Min Echo RX Interval (zero: it does not want echo packets).
+    remote_min_echo_rx: Duration,
+    /// The driver can send echo packets (it knows the peer's link-layer address).
+    echo_path: bool,
+    echo_active: bool,
+    echo_next: Option<Instant>,
+    echo_deadline: Option<Instant>,
+    echo_sequence: u64,
 }
 
 impl Session {
@@ -120,6 +148,12 @@ impl Session {
             random: seed | 1,
             events: VecDeque::new(),
             counters: Counters::default(),
+            remote_min_echo_rx: Duration::ZERO,
+            echo_path: false,
+            echo_active: false,
+            echo_next: None,
+            echo_deadline: None,
+            echo_sequence: 0,
         };
         if !parameters.passive {
             session.next_transmit = Some(now);
@@ -203,6 +237,8 @@ impl Session {
         self.remote_detect_multiplier = packet.detect_multiplier;
         let previous_remote_min_rx = self.remote_min_rx;
         self.remote_min_rx = Duration::from_micros(u64::from(packet.required_min_rx_interval));
+        self.remote_min_echo_rx =
+            Duration::from_micros(u64::from(packet.required_min_echo_rx_interval));
 
         if packet.final_ && self.poll_active {
             self.poll_active = false;
@@ -256,11 +292,89 @@ impl Session {
         if packet.state != State::AdminDown || self.state != State::Down {
             self.detection_deadline = Some(now + self.detection_time());
         }
+        self.update_echo(now);
         Ok(())
+    }
+
+    /// Whether the driver can send echo packets now (it knows the peer's link-layer address
+    /// and has a socket for them). Echo stops without it.
+    pub fn set_echo_path(&mut self, available: bool, now: Instant) {
+        self.echo_path = available;
+        self.update_echo(now);
+    }
+
+    /// The Echo function runs (see [`Parameters::echo_transmit`]).
+    pub fn echo_active(&self) -> bool {
+        self.echo_active
+    }
+
+    /// The interval of echo packets: ours, or the peer's minimum if it is slower.
+    pub fn echo_interval(&self) -> Duration {
+        self.parameters
+            .echo_transmit
+            .unwrap_or_default()
+            .max(self.remote_min_echo_rx)
+    }
+
+    /// How long without a returned echo packet before the session goes Down: our detect
+    /// multiplier × the echo interval.
+    pub fn echo_detection_time(&self) -> Duration {
+        self.echo_interval() * u32::from(self.parameters.detect_multiplier)
+    }
+
+    /// The next echo packet to send, if one is due at `now`.
+    pub fn poll_echo(&mut self, now: Instant) -> Option<EchoPacket> {
+        self.echo_next.filter(|at| now >= *at)?;
+        self.echo_sequence += 1;
+        self.counters.echo_sent += 1;
+        self.echo_next = Some(now + self.echo_interval());
+        Some(EchoPacket {
+            discriminator: self.local_discriminator,
+            sequence: self.echo_sequence,
+        })
+    }
+
+    /// An echo packet came back. Packets of another session, or arriving while echo does not
+    /// run, are ignored.
+    pub fn handle_echo(&mut self, packet: &EchoPacket, now: Instant) {
+        if !self.echo_active || packet.discriminator != self.local_discriminator {
+            return;
+        }
+        self.counters.echo_received += 1;
+        self.echo_deadline = Some(now + self.echo_detection_time());
+    }
+
+    /// Starts or stops the Echo function as the session's state, the peer's willingness and
+    /// the driver's path allow.
+    fn update_echo(&mut self, now: Instant) {
+        let active = self.state == State::Up
+            && self.parameters.echo_transmit.is_some()
+            && !self.remote_min_echo_rx.is_zero()
+            && self.echo_path;
+        if active == self.echo_active {
+            return;
+        }
+        self.echo_active = active;
+        if active {
+            self.echo_next = Some(now);
+            self.echo_deadline = Some(now + self.echo_detection_time());
+        } else {
+            self.echo_next = None;
+            self.echo_deadline = None;
+        }
+        self.events.push_back(Event::Echo {
+            active,
+            interval: self.echo_interval(),
+            detection_time: self.echo_detection_time(),
+        });
     }
 
     /// Fires the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.echo_deadline.is_some_and(|deadline| now >= deadline) {
+            // The peer's forwarding plane stopped returning our echo packets.
+            self.transition(State::Down, Diagnostic::EchoFunctionFailed, now);
+        }
         if let Some(deadline) = self.detection_deadline
             && now >= deadline
         {
@@ -315,7 +429,7 @@ impl Session {
             your_discriminator: self.remote_discriminator,
             desired_min_tx_interval: micros(self.advertised_tx),
             required_min_rx_interval: micros(self.advertised_rx),
-            required_min_echo_rx_interval: 0,
+            required_min_echo_rx_interval: micros(self.parameters.echo_receive),
             authentication: None,
         })
     }
@@ -326,10 +440,15 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<Instant> {
         // Transmission is suspended while the peer requires no packets (RequiredMinRx 0).
         let next_transmit = self.next_transmit.filter(|_| !self.remote_min_rx.is_zero());
-        match (next_transmit, self.detection_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            next_transmit,
+            self.detection_deadline,
+            self.echo_next,
+            self.echo_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next event, if any.
@@ -371,6 +490,9 @@ impl Session {
         } else if self.next_transmit.is_none() {
             self.next_transmit = Some(now);
         }
+        // Echo turned on or off; a running one keeps its timers, at the new interval from
+        // the next packet on.
+        self.update_echo(now);
     }
 
     fn set_advertised(&mut self, tx: Duration, rx: Duration, now: Instant) {
@@ -427,6 +549,7 @@ impl Session {
         });
         // Tell the peer at once rather than at the next periodic packet.
         self.send_now = true;
+        self.update_echo(now);
     }
 
     /// Schedules the next periodic packet with jitter: 75–100 % of the interval, 75–90 % when

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use ironlb_bfd::{ControlPacket, Diagnostic, Event, Parameters, Session, State};
+use ironlb_bfd::{ControlPacket, Diagnostic, EchoPacket, Event, Parameters, Session, State};
 
 struct Pair {
     now: Instant,
@@ -18,6 +18,10 @@ struct Pair {
     sent_by_b: Vec<(Instant, ControlPacket)>,
     events_a: Vec<(Instant, Event)>,
     events_b: Vec<(Instant, Event)>,
+    /// A's echo packets on their way through B's forwarding plane and back.
+    echoes: VecDeque<(Instant, EchoPacket)>,
+    /// B's forwarding plane returns A's echo packets.
+    b_forwards: bool,
 }
 
 const LATENCY: Duration = Duration::from_millis(1);
@@ -36,6 +40,8 @@ impl Pair {
             sent_by_b: Vec::new(),
             events_a: Vec::new(),
             events_b: Vec::new(),
+            echoes: VecDeque::new(),
+            b_forwards: true,
         }
     }
 
@@ -48,6 +54,7 @@ impl Pair {
                 self.a.poll_timeout(),
                 self.b.poll_timeout(),
                 self.in_flight.iter().map(|p| p.0).min(),
+                self.echoes.iter().map(|e| e.0).min(),
             ]
             .into_iter()
             .flatten()
@@ -66,6 +73,11 @@ impl Pair {
                 let target = if to_b { &mut self.b } else { &mut self.a };
                 let _ = target.handle_packet(&packet, now);
             }
+            let (due, rest): (Vec<_>, Vec<_>) = self.echoes.drain(..).partition(|e| e.0 <= now);
+            self.echoes = rest.into();
+            for (_, echo) in due {
+                self.a.handle_echo(&echo, now);
+            }
             self.a.handle_timeout(now);
             self.b.handle_timeout(now);
         }
@@ -73,6 +85,11 @@ impl Pair {
 
     fn flush_outputs(&mut self) {
         let now = self.now;
+        while let Some(echo) = self.a.poll_echo(now) {
+            if !self.a_to_b_cut && !self.b_to_a_cut && self.b_forwards {
+                self.echoes.push_back((now + 2 * LATENCY, echo));
+            }
+        }
         while let Some(packet) = self.a.poll_transmit(now) {
             self.sent_by_a.push((now, packet.clone()));
             if !self.a_to_b_cut {
@@ -102,7 +119,136 @@ fn profile(tx_ms: u64, rx_ms: u64, multiplier: u8) -> Parameters {
         required_min_rx: Duration::from_millis(rx_ms),
         detect_multiplier: multiplier,
         passive: false,
+        echo_transmit: None,
+        echo_receive: Duration::ZERO,
     }
+}
+
+/// A with echo every `echo_ms`, B accepting echo packets every `b_accepts_ms` (0: none).
+fn echo_pair(echo_ms: u64, b_accepts_ms: u64) -> Pair {
+    let mut a = profile(300, 300, 3);
+    a.echo_transmit = Some(Duration::from_millis(echo_ms));
+    a.echo_receive = Duration::from_millis(echo_ms);
+    let mut b = profile(300, 300, 3);
+    b.echo_receive = Duration::from_millis(b_accepts_ms);
+    let mut pair = Pair::new(a, b);
+    let now = pair.now;
+    pair.a.set_echo_path(true, now);
+    pair
+}
+
+fn echo_started(events: &[(Instant, Event)]) -> Option<(Duration, Duration)> {
+    events.iter().find_map(|(_, event)| match event {
+        Event::Echo {
+            active: true,
+            interval,
+            detection_time,
+        } => Some((*interval, *detection_time)),
+        _ => None,
+    })
+}
+
+#[test]
+fn echo_runs_once_up_when_the_peer_accepts_it() {
+    let mut pair = echo_pair(50, 50);
+    pair.run_for(Duration::from_millis(1000));
+    assert_eq!(pair.a.state(), State::Up);
+    assert!(pair.a.echo_active());
+    assert_eq!(
+        echo_started(&pair.events_a),
+        Some((Duration::from_millis(50), Duration::from_millis(150)))
+    );
+    let counters = pair.a.counters();
+    assert!(counters.echo_sent >= 15, "{counters:?}");
+    // Every echo but the ones still in flight came back.
+    assert!(
+        counters.echo_received + 1 >= counters.echo_sent,
+        "{counters:?}"
+    );
+    // Our packets invite the peer's echo at our interval.
+    let (_, last) = pair.sent_by_a.last().unwrap();
+    assert_eq!(last.required_min_echo_rx_interval, 50_000);
+}
+
+#[test]
+fn echo_goes_no_faster_than_the_peer_accepts_and_not_at_all_if_it_refuses() {
+    let mut slower = echo_pair(50, 200);
+    slower.run_for(Duration::from_millis(1000));
+    assert_eq!(
+        echo_started(&slower.events_a),
+        Some((Duration::from_millis(200), Duration::from_millis(600)))
+    );
+    let mut refused = echo_pair(50, 0);
+    refused.run_for(Duration::from_millis(1000));
+    assert_eq!(refused.a.state(), State::Up);
+    assert!(!refused.a.echo_active());
+    assert_eq!(refused.a.counters().echo_sent, 0);
+}
+
+#[test]
+fn without_a_path_or_echo_mode_no_echo_is_sent() {
+    let mut a = profile(300, 300, 3);
+    a.echo_transmit = Some(Duration::from_millis(50));
+    let mut b = profile(300, 300, 3);
+    b.echo_receive = Duration::from_millis(50);
+    let mut no_path = Pair::new(a, b);
+    no_path.run_for(Duration::from_millis(1000));
+    assert_eq!(no_path.a.state(), State::Up);
+    assert_eq!(no_path.a.counters().echo_sent, 0);
+    let mut off = Pair::new(profile(300, 300, 3), b);
+    let now = off.now;
+    off.a.set_echo_path(true, now);
+    off.run_for(Duration::from_millis(1000));
+    assert_eq!(off.a.counters().echo_sent, 0);
+    // Not asked for echo mode: we do not invite the peer's echo packets either.
+    assert!(
+        off.sent_by_a
+            .iter()
+            .all(|(_, p)| p.required_min_echo_rx_interval == 0)
+    );
+}
+
+#[test]
+fn a_peer_that_stops_forwarding_is_detected_by_echo_while_its_control_packets_flow() {
+    let mut pair = echo_pair(50, 50);
+    pair.run_for(Duration::from_millis(1000));
+    assert!(pair.a.echo_active());
+    let broken = pair.now;
+    pair.b_forwards = false;
+    pair.run_for(Duration::from_millis(400));
+    let (at, diagnostic) = went_down(&pair.events_a).expect("A went down");
+    assert_eq!(diagnostic, Diagnostic::EchoFunctionFailed);
+    // Detection: 3 × 50 ms after the last echo came back.
+    assert!(
+        at - broken <= Duration::from_millis(160),
+        "{:?}",
+        at - broken
+    );
+    // The control packets alone would not have noticed: B never timed out.
+    assert!(
+        went_down(&pair.events_b).is_none_or(|(_, d)| d == Diagnostic::NeighborSignaledSessionDown)
+    );
+    // While it does not forward, every new Up ends the same way.
+    let failures = pair
+        .events_a
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                Event::StateChanged {
+                    to: State::Down,
+                    diagnostic: Diagnostic::EchoFunctionFailed,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(failures >= 2, "{:?}", pair.events_a);
+    // Forwarding back: the session comes up again and echo runs again.
+    pair.b_forwards = true;
+    pair.run_for(Duration::from_secs(5));
+    assert_eq!(pair.a.state(), State::Up);
+    assert!(pair.a.echo_active());
 }
 
 fn went_down(events: &[(Instant, Event)]) -> Option<(Instant, Diagnostic)> {

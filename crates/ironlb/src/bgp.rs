@@ -108,6 +108,10 @@ pub struct Announce {
     /// BFD passive mode: wait for the router to speak first.
     #[arg(long)]
     bfd_passive: bool,
+    /// BFD echo mode (single hop IPv4): send echo packets every MS ms (10-60000), which the
+    /// router's forwarding plane returns, and accept the router's at that interval.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u32).range(10..=60000))]
+    bfd_echo: Option<u32>,
 }
 
 impl Announce {
@@ -117,6 +121,7 @@ impl Announce {
             && self.bfd_tx.is_none()
             && self.bfd_multiplier.is_none()
             && !self.bfd_passive
+            && self.bfd_echo.is_none()
         {
             return None;
         }
@@ -127,6 +132,10 @@ impl Announce {
             required_min_rx: ms(self.bfd_rx, defaults.required_min_rx),
             detect_multiplier: self.bfd_multiplier.unwrap_or(defaults.detect_multiplier),
             passive: self.bfd_passive,
+            echo_transmit: self.bfd_echo.map(|v| Duration::from_millis(u64::from(v))),
+            echo_receive: self
+                .bfd_echo
+                .map_or(Duration::ZERO, |v| Duration::from_millis(u64::from(v))),
         })
     }
 }

@@ -159,6 +159,8 @@ impl Layer2 {
                     required_min_rx: LIVENESS_INTERVAL,
                     detect_multiplier: LIVENESS_MULTIPLIER,
                     passive: false,
+                    echo_transmit: None,
+                    echo_receive: Duration::ZERO,
                 },
                 multihop: true,
                 minimum_ttl: LIVENESS_MINIMUM_TTL,

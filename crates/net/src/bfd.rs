@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ironlb_bfd::echo::{self, EchoPacket, EchoPath};
 use ironlb_bfd::{ControlPacket, Diagnostic, DiscardReason, Event, Parameters, Session, State};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
@@ -19,6 +20,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::packet::{Ethertype, PacketSocket};
 use crate::socket;
 
 /// One BFD peer to watch.
@@ -144,6 +146,10 @@ pub struct PeerStatus {
     /// The last packet accepted from the peer (even while the session is AdminDown): when,
     /// and the state the peer said it is in.
     pub heard: Option<(Instant, State)>,
+    /// The Echo function runs (BFDProfile echoMode, the peer accepting echo packets).
+    pub echo_active: bool,
+    pub echo_sent: u64,
+    pub echo_received: u64,
 }
 
 /// Shared, read-only view of every session.
@@ -165,7 +171,29 @@ struct Entry {
     since: Instant,
     /// The last packet accepted from the peer: when, and the state it said the peer is in.
     heard: Option<(Instant, State)>,
+    /// Where echo packets go while the session is Up with echo on.
+    echo: Option<EchoLink>,
+    /// When to try again to set the echo path up, after a failure.
+    echo_retry: Option<Instant>,
 }
+
+/// The Echo function's path for one session: a packet socket on the interface toward the
+/// peer (sending frames to the peer's MAC, receiving the ones its forwarding plane returns),
+/// read by a task of its own.
+struct EchoLink {
+    socket: Arc<PacketSocket>,
+    path: EchoPath,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EchoLink {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// Echo packets come back as frames a task per [`EchoLink`] reads: the packet and when.
+type EchoReceived = (EchoPacket, Instant);
 
 /// Starts the driver on the current tokio runtime. Binds UDP 3784 (and 4784) for IPv4 and IPv6
 /// on every address; fails if the ports are taken (another BFD daemon on this host).
@@ -192,8 +220,11 @@ pub fn spawn() -> io::Result<Handle> {
     let (notice_sender, notice_receiver) = mpsc::unbounded_channel();
     let status: StatusTable = Arc::default();
     let discarded: Arc<Mutex<BTreeMap<DiscardReason, u64>>> = Arc::default();
+    let (echo_sender, echo_received) = mpsc::unbounded_channel();
     let driver = Driver {
         receivers,
+        echo_sender,
+        echo_received,
         sessions: BTreeMap::new(),
         commands: command_receiver,
         notices: notice_sender,
@@ -269,6 +300,8 @@ fn transmitter(config: &PeerConfig, discriminator: u32) -> io::Result<UdpSocket>
 
 struct Driver {
     receivers: [UdpSocket; 4],
+    echo_sender: mpsc::UnboundedSender<EchoReceived>,
+    echo_received: mpsc::UnboundedReceiver<EchoReceived>,
     sessions: BTreeMap<IpAddr, Entry>,
     commands: mpsc::UnboundedReceiver<Command>,
     notices: mpsc::UnboundedSender<Notice>,
@@ -324,6 +357,15 @@ impl Driver {
                 index = readable(&self.receivers) => {
                     self.receive(index, &mut buffer);
                 }
+                Some((packet, at)) = self.echo_received.recv() => {
+                    if let Some(entry) = self
+                        .sessions
+                        .values_mut()
+                        .find(|e| e.session.local_discriminator() == packet.discriminator)
+                    {
+                        entry.session.handle_echo(&packet, at);
+                    }
+                }
             }
         }
     }
@@ -331,7 +373,8 @@ impl Driver {
     fn command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
-            Command::Add(config) => {
+            Command::Add(mut config) => {
+                config.parameters = echo_parameters(&config);
                 if let Some(entry) = self.sessions.get_mut(&config.peer) {
                     if entry.config.parameters != config.parameters {
                         entry.session.update_parameters(config.parameters, now);
@@ -360,6 +403,8 @@ impl Driver {
                                 socket,
                                 since: now,
                                 heard: None,
+                                echo: None,
+                                echo_retry: None,
                             },
                         );
                     }
@@ -467,6 +512,15 @@ impl Driver {
 
     fn flush(&mut self, now: Instant) {
         for entry in self.sessions.values_mut() {
+            update_echo_path(entry, &self.echo_sender, now);
+            while let Some(packet) = entry.session.poll_echo(now) {
+                if let Some(link) = &entry.echo
+                    && let Err(error) = link.socket.try_send(&echo::frame(&link.path, &packet))
+                    && error.kind() != io::ErrorKind::WouldBlock
+                {
+                    warn!(peer = %entry.config.peer, %error, "BFD echo send failed");
+                }
+            }
             while let Some(packet) = entry.session.poll_transmit(now) {
                 if let Err(error) = entry
                     .socket
@@ -504,6 +558,18 @@ impl Driver {
                         info!(peer = %entry.config.peer, transmit_ms = transmit_interval.as_millis() as u64,
                               detect_ms = detection_time.as_millis() as u64, "BFD intervals negotiated");
                     }
+                    Event::Echo {
+                        active,
+                        interval,
+                        detection_time,
+                    } => {
+                        if active {
+                            info!(peer = %entry.config.peer, interval_ms = interval.as_millis() as u64,
+                                  detect_ms = detection_time.as_millis() as u64, "BFD echo started: the peer's forwarding plane returns our echo packets");
+                        } else {
+                            info!(peer = %entry.config.peer, "BFD echo stopped");
+                        }
+                    }
                 }
             }
             let counters = entry.session.counters();
@@ -521,6 +587,9 @@ impl Driver {
                 packets_sent: counters.packets_sent,
                 packets_discarded: counters.packets_discarded,
                 heard: entry.heard,
+                echo_active: entry.session.echo_active(),
+                echo_sent: counters.echo_sent,
+                echo_received: counters.echo_received,
             };
             self.status
                 .lock()
@@ -528,6 +597,157 @@ impl Driver {
                 .insert(entry.config.peer, status);
         }
     }
+}
+
+/// The parameters a session runs with: echo only where it can work, single hop IPv4 (RFC 5883
+/// §3 rules it out for multihop; MetalLB refuses echo mode for IPv6), and the peer's echo
+/// packets invited (a nonzero Required Min Echo RX Interval) only when this node forwards
+/// IPv4, since its forwarding plane is what returns them.
+fn echo_parameters(config: &PeerConfig) -> Parameters {
+    let mut parameters = config.parameters;
+    if config.multihop || !config.peer.is_ipv4() {
+        parameters.echo_transmit = None;
+        parameters.echo_receive = Duration::ZERO;
+    }
+    if !parameters.echo_receive.is_zero() && !forwards_ipv4() {
+        info!(peer = %config.peer, "this node does not forward IPv4 (net.ipv4.ip_forward=0): the peer is not invited to send BFD echo packets");
+        parameters.echo_receive = Duration::ZERO;
+    }
+    parameters
+}
+
+/// Whether this network namespace forwards IPv4 (`net.ipv4.ip_forward`).
+fn forwards_ipv4() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1")
+}
+
+/// Opens or drops a session's echo path: open while the session is Up with echo on, retried
+/// every second when it cannot be opened (the peer's MAC not resolved yet), dropped when the
+/// session leaves Up (a peer back after a failure may have another MAC).
+fn update_echo_path(
+    entry: &mut Entry,
+    received: &mpsc::UnboundedSender<EchoReceived>,
+    now: Instant,
+) {
+    let wanted =
+        entry.session.parameters().echo_transmit.is_some() && entry.session.state() == State::Up;
+    if !wanted {
+        if entry.echo.take().is_some() {
+            entry.session.set_echo_path(false, now);
+        }
+        entry.echo_retry = None;
+        return;
+    }
+    if entry.echo.is_some() || entry.echo_retry.is_some_and(|at| now < at) {
+        return;
+    }
+    match open_echo(&entry.config, &entry.socket, received) {
+        Ok(link) => {
+            info!(peer = %entry.config.peer, address = %link.path.address,
+                  peer_mac = %mac_text(&link.path.peer_mac), "BFD echo path ready");
+            entry.echo = Some(link);
+            entry.echo_retry = None;
+            entry.session.set_echo_path(true, now);
+        }
+        Err(error) => {
+            warn!(peer = %entry.config.peer, %error, "BFD echo cannot run yet; retrying in 1 s (the control packets still detect failures)");
+            entry.echo_retry = Some(now + Duration::from_secs(1));
+        }
+    }
+}
+
+/// The echo path toward a single-hop IPv4 peer: our address toward it, the interface holding
+/// that address, and the peer's MAC from the neighbour table.
+fn open_echo(
+    config: &PeerConfig,
+    control: &UdpSocket,
+    received: &mpsc::UnboundedSender<EchoReceived>,
+) -> io::Result<EchoLink> {
+    let IpAddr::V4(peer) = config.peer else {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "BFD echo is IPv4 only",
+        ));
+    };
+    let address = match config.local {
+        Some(IpAddr::V4(local)) => local,
+        _ => route_source(peer)?,
+    };
+    let interfaces = crate::interfaces::list()?;
+    let interface = interfaces
+        .iter()
+        .find(|i| i.addresses.iter().any(|a| a.addr() == IpAddr::V4(address)))
+        .ok_or_else(|| io::Error::other(format!("no interface holds {address}")))?;
+    let local_mac = interface.mac.ok_or_else(|| {
+        io::Error::other(format!(
+            "{} has no Ethernet address: no echo over it",
+            interface.name
+        ))
+    })?;
+    let peer_mac = socket::neighbour_mac(peer, &interface.name)?.ok_or_else(|| {
+        io::Error::other(format!(
+            "no neighbour entry for {peer} on {} yet",
+            interface.name
+        ))
+    })?;
+    let source_port = control.local_addr().map(|a| a.port()).unwrap_or(49152);
+    let socket = Arc::new(PacketSocket::open(interface.index, Ethertype::Ipv4BfdEcho)?);
+    let reader = tokio::spawn(read_echo(socket.clone(), address, received.clone()));
+    Ok(EchoLink {
+        socket,
+        path: EchoPath {
+            local_mac,
+            peer_mac,
+            address,
+            source_port,
+        },
+        reader,
+    })
+}
+
+/// The address this host sends from toward `peer` (a route lookup by connecting a UDP socket).
+fn route_source(peer: Ipv4Addr) -> io::Result<Ipv4Addr> {
+    let probe = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    probe.connect((peer, ironlb_bfd::SINGLE_HOP_PORT))?;
+    match probe.local_addr()?.ip() {
+        IpAddr::V4(address) => Ok(address),
+        IpAddr::V6(_) => Err(io::Error::other("no IPv4 source toward the peer")),
+    }
+}
+
+/// Reads the frames of an echo socket, passing on echo packets sent to `address` (ours).
+async fn read_echo(
+    socket: Arc<PacketSocket>,
+    address: Ipv4Addr,
+    received: mpsc::UnboundedSender<EchoReceived>,
+) {
+    let mut buffer = vec![0u8; 2048];
+    loop {
+        match socket.recv(&mut buffer).await {
+            Ok((length, _)) => {
+                if let Some((destination, packet)) = echo::parse_frame(&buffer[..length])
+                    && destination == address
+                    && received.send((packet, Instant::now())).is_err()
+                {
+                    return;
+                }
+            }
+            // The interface went down: frames resume when it is up again.
+            Err(error) if error.raw_os_error() == Some(libc::ENETDOWN) => {}
+            Err(error) if error.kind() == io::ErrorKind::InvalidData => {}
+            Err(error) => {
+                warn!(%error, "BFD echo receive failed; echo packets are no longer read on this interface");
+                return;
+            }
+        }
+    }
+}
+
+fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn destination(config: &PeerConfig) -> SocketAddr {

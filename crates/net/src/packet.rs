@@ -24,6 +24,9 @@ pub enum Ethertype {
     Ipv6,
     /// IPv6 (0x86DD): ICMPv6 Router Advertisements only (BGP unnumbered's router discovery).
     Ipv6RouterAdvertisement,
+    /// IPv4 (0x0800): unfragmented UDP datagrams to port 3785 only (BFD echo packets coming
+    /// back from the peer's forwarding plane).
+    Ipv4BfdEcho,
 }
 
 impl Ethertype {
@@ -32,6 +35,7 @@ impl Ethertype {
         match self {
             Ethertype::Arp => 0x0806,
             Ethertype::Ipv6 | Ethertype::Ipv6RouterAdvertisement => 0x86dd,
+            Ethertype::Ipv4BfdEcho => 0x0800,
         }
     }
 
@@ -41,6 +45,7 @@ impl Ethertype {
             Ethertype::Arp => &ARP_REQUEST_FILTER,
             Ethertype::Ipv6 => &NEIGHBOR_SOLICITATION_FILTER,
             Ethertype::Ipv6RouterAdvertisement => &ROUTER_ADVERTISEMENT_FILTER,
+            Ethertype::Ipv4BfdEcho => &BFD_ECHO_FILTER,
         }
     }
 }
@@ -338,6 +343,69 @@ pub const ROUTER_ADVERTISEMENT_FILTER: [libc::sock_filter; 8] = [
     keep(0),
 ];
 
+/// `jset #bits, jt, jf`: skips `if_any` instructions when the accumulator has any of `bits`
+/// set, `if_none` otherwise.
+const fn jump_if_any(bits: u32, if_any: u8, if_none: u8) -> libc::sock_filter {
+    libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16,
+        jt: if_any,
+        jf: if_none,
+        k: bits,
+    }
+}
+
+/// `ldxb 4*([offset]&0xf)`: the index register takes the IPv4 header length of the header at
+/// `offset`.
+const fn load_ipv4_header_length(offset: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code: (libc::BPF_LDX | libc::BPF_B | libc::BPF_MSH) as u16,
+        jt: 0,
+        jf: 0,
+        k: offset,
+    }
+}
+
+/// `ldh [x + offset]`: the accumulator takes the 2 bytes at the index register plus `offset`.
+const fn load_half_indexed(offset: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code: (libc::BPF_LD | libc::BPF_H | libc::BPF_IND) as u16,
+        jt: 0,
+        jf: 0,
+        k: offset,
+    }
+}
+
+/// Lets through unfragmented IPv4 UDP datagrams to port 3785 only (BFD echo, RFC 5881 §4):
+///
+/// ```text
+///  0: ldh [12]               ethertype
+///  1: jeq #0x0800, 0, 8      IPv4, or drop
+///  2: ldb [23]               protocol
+///  3: jeq #17, 0, 6          UDP, or drop
+///  4: ldh [20]               flags and fragment offset
+///  5: jset #0x1fff, 4, 0     a fragment past the first: drop
+///  6: ldxb 4*([14]&0xf)      IPv4 header length
+///  7: ldh [x + 16]           UDP destination port (14 + header length + 2)
+///  8: jeq #3785, 0, 1        echo, or drop
+///  9: ret #-1                keep whole
+/// 10: ret #0                 drop
+/// ```
+///
+/// The payload (IronLB's own echo format, the discriminator) is the driver's to check.
+pub const BFD_ECHO_FILTER: [libc::sock_filter; 11] = [
+    load(libc::BPF_H, 12),
+    jump_if_equal(0x0800, 0, 8),
+    load(libc::BPF_B, 23),
+    jump_if_equal(17, 0, 6),
+    load(libc::BPF_H, 20),
+    jump_if_any(0x1fff, 4, 0),
+    load_ipv4_header_length(14),
+    load_half_indexed(16),
+    jump_if_equal(ironlb_bfd::echo::ECHO_PORT as u32, 0, 1),
+    keep(WHOLE_FRAME),
+    keep(0),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +414,7 @@ mod tests {
     /// filters above use (any other panics): the value returned is how many bytes are kept.
     fn run(program: &[libc::sock_filter], frame: &[u8]) -> u32 {
         let mut accumulator = 0u32;
+        let mut index = 0u32;
         let mut counter = 0usize;
         loop {
             let instruction = program
@@ -365,6 +434,27 @@ mod tests {
                         return 0;
                     };
                     accumulator = bytes.iter().fold(0, |a, &b| (a << 8) | u32::from(b));
+                }
+                _ if code == libc::BPF_LD | libc::BPF_H | libc::BPF_IND => {
+                    let start = (index + k) as usize;
+                    let Some(bytes) = frame.get(start..start + 2) else {
+                        return 0;
+                    };
+                    accumulator = u32::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+                }
+                _ if code == libc::BPF_LDX | libc::BPF_B | libc::BPF_MSH => {
+                    let Some(byte) = frame.get(k as usize) else {
+                        return 0;
+                    };
+                    index = 4 * u32::from(byte & 0x0f);
+                }
+                _ if code == libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K => {
+                    let skip = if accumulator & k != 0 {
+                        instruction.jt
+                    } else {
+                        instruction.jf
+                    };
+                    counter += usize::from(skip);
                 }
                 _ if code == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => {
                     let skip = if accumulator == k {
@@ -576,5 +666,42 @@ mod tests {
         assert_eq!(PacketKind::from_packet_type(3), Some(PacketKind::OtherHost));
         assert_eq!(PacketKind::from_packet_type(libc::PACKET_OUTGOING), None);
         assert_eq!(PacketKind::from_packet_type(libc::PACKET_LOOPBACK), None);
+    }
+
+    #[test]
+    fn the_echo_filter_keeps_echo_datagrams_only() {
+        use ironlb_bfd::echo::{EchoPacket, EchoPath, frame};
+        let path = EchoPath {
+            local_mac: CLIENT_MAC,
+            peer_mac: [2, 0, 0, 0, 0, 1],
+            address: std::net::Ipv4Addr::new(10, 0, 0, 21),
+            source_port: 49152,
+        };
+        let echo = frame(
+            &path,
+            &EchoPacket {
+                discriminator: 5,
+                sequence: 1,
+            },
+        );
+        assert!(accepts(&BFD_ECHO_FILTER, &echo));
+        // IPv4 options move the UDP header: the filter follows the header length.
+        let mut with_options = echo[..14].to_vec();
+        with_options.push(0x46);
+        with_options.extend_from_slice(&echo[15..34]);
+        with_options.extend_from_slice(&[1, 1, 1, 0]);
+        with_options.extend_from_slice(&echo[34..]);
+        assert!(accepts(&BFD_ECHO_FILTER, &with_options));
+        let mut control = echo.clone();
+        control[36..38].copy_from_slice(&3784u16.to_be_bytes());
+        assert!(!accepts(&BFD_ECHO_FILTER, &control), "control packets");
+        let mut tcp = echo.clone();
+        tcp[23] = 6;
+        assert!(!accepts(&BFD_ECHO_FILTER, &tcp));
+        let mut later_fragment = echo.clone();
+        later_fragment[21] = 0x10;
+        assert!(!accepts(&BFD_ECHO_FILTER, &later_fragment));
+        assert!(!accepts(&BFD_ECHO_FILTER, &arp(1)));
+        assert!(!accepts(&BFD_ECHO_FILTER, &echo[..30]), "short frames");
     }
 }

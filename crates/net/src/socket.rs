@@ -964,6 +964,65 @@ fn read_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// `ATF_COM` (`<net/if_arp.h>`): the neighbour entry is complete (its MAC is known).
+const ARP_ENTRY_COMPLETE: libc::c_int = 0x02;
+
+/// The MAC address the kernel's neighbour table holds for IPv4 `neighbour` on `interface`
+/// (`SIOCGARP`), in the calling thread's network namespace; `None` while it is unknown or
+/// unresolved. BFD's Echo function addresses its frames to it.
+pub fn neighbour_mac(
+    neighbour: std::net::Ipv4Addr,
+    interface: &str,
+) -> io::Result<Option<[u8; 6]>> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: arpreq is plain data; all-zero is a valid value.
+    let mut request: libc::arpreq = unsafe { zeroed() };
+    // SAFETY: sockaddr and sockaddr_in have the same size on Linux, and arp_pa is a sockaddr
+    // the kernel reads as the sockaddr_in written here.
+    let protocol_address: &mut libc::sockaddr_in =
+        unsafe { &mut *(&mut request.arp_pa as *mut libc::sockaddr).cast() };
+    protocol_address.sin_family = libc::AF_INET as libc::sa_family_t;
+    protocol_address.sin_addr.s_addr = u32::from(neighbour).to_be();
+    let name = interface.as_bytes();
+    if name.is_empty() || name.len() >= request.arp_dev.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{interface:?} is not an interface name"),
+        ));
+    }
+    for (slot, byte) in request.arp_dev.iter_mut().zip(name) {
+        *slot = *byte as libc::c_char;
+    }
+    // SAFETY: socket takes integers only and returns a new descriptor or -1.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+    // SAFETY: SIOCGARP reads and writes the arpreq passed by pointer, which lives on the stack.
+    let result = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGARP, &mut request) };
+    if result < 0 {
+        let error = io::Error::last_os_error();
+        // ENXIO: no entry for that address.
+        return match error.raw_os_error() {
+            Some(libc::ENXIO) => Ok(None),
+            _ => Err(explained(
+                error,
+                format!("cannot read the neighbour entry of {neighbour} on {interface}"),
+            )),
+        };
+    }
+    if request.arp_flags & ARP_ENTRY_COMPLETE == 0 {
+        return Ok(None);
+    }
+    let mut mac = [0u8; 6];
+    for (byte, value) in mac.iter_mut().zip(request.arp_ha.sa_data.iter()) {
+        *byte = *value as u8;
+    }
+    Ok(Some(mac))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -232,6 +232,16 @@ pub fn settings(
             required_min_rx: Duration::from_millis(u64::from(profile.receive_interval_ms)),
             detect_multiplier: profile.detect_multiplier,
             passive: profile.passive_mode,
+            // echoMode: FRR's `echo-mode` with `echo-interval`, which sets both the interval
+            // we send echo packets at and the one we accept the peer's at.
+            echo_transmit: profile
+                .echo_mode
+                .then(|| Duration::from_millis(u64::from(profile.echo_interval_ms))),
+            echo_receive: if profile.echo_mode {
+                Duration::from_millis(u64::from(profile.echo_interval_ms))
+            } else {
+                Duration::ZERO
+            },
         },
         hops: if peer.ebgp_multi_hop {
             BfdHops::Multi
