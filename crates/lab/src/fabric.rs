@@ -1,11 +1,13 @@
 //! The seed's network: top-of-rack routers running real FRR and Kubernetes nodes, all on one
 //! layer-2 segment (10.0.0.0/24, a bridge in its own namespace), with IronLB's controller and
-//! one speaker per node reading a cluster directory.
+//! one speaker per node reading a cluster directory. A dual-stack fabric
+//! ([`FabricSpec::dual_stack`]) adds 2001:db8:ffff::/64 on the same segment, and IPv6
+//! neighbours on the ToRs.
 //!
 //! Used by `ironlb lab` and by the end-to-end tests.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,21 @@ use crate::{Frr, FrrDaemons, Lab, LabError, Namespace, Process, Result, wait_for
 
 /// The switch namespace's address on the segment.
 pub const SWITCH_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 250);
+
+/// The segment's IPv4 prefix.
+pub const SEGMENT_V4: &str = "10.0.0.0/24";
+
+/// The segment's IPv6 prefix (dual-stack fabrics).
+pub const SEGMENT_V6: &str = "2001:db8:ffff::/64";
+
+/// A member's IPv6 address on a dual-stack segment: its IPv4 address's last octet written as
+/// the last group (10.0.0.21 → 2001:db8:ffff::21), so both read alike in logs and FIBs.
+pub fn segment_ipv6(address: Ipv4Addr) -> Ipv6Addr {
+    let last = address.octets()[3];
+    // Decimal digits are hexadecimal digits too: "21" reads as 0x21.
+    let group = u16::from_str_radix(&last.to_string(), 16).unwrap_or(u16::from(last));
+    Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, group)
+}
 
 /// A link's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +53,9 @@ pub enum Peering {
     /// One `neighbor ADDRESS peer-group nodes` line per node.
     #[default]
     Static,
-    /// `bgp listen range 10.0.0.0/24 peer-group nodes`: dynamic neighbours, which FRR creates
-    /// when a node connects and deletes (with their BFD session) when the session drops.
+    /// `bgp listen range 10.0.0.0/24 peer-group nodes` (and `2001:db8:ffff::/64 peer-group
+    /// nodes6` on a dual-stack fabric): dynamic neighbours, which FRR creates when a node
+    /// connects and deletes (with their BFD session) when the session drops.
     ListenRange,
 }
 
@@ -72,6 +90,9 @@ pub struct FabricSpec {
     pub node_asn: u32,
     /// The `ironlb` binary.
     pub ironlb: PathBuf,
+    /// Dual stack: every member also gets its [`segment_ipv6`] address, and each ToR a second
+    /// peer group `nodes6` of the nodes' IPv6 addresses, active in IPv6 unicast only.
+    pub ipv6: bool,
 }
 
 impl FabricSpec {
@@ -101,8 +122,70 @@ impl FabricSpec {
             tor_asn: 65000,
             node_asn: 65100,
             ironlb,
+            ipv6: false,
         }
     }
+
+    /// The same fabric, dual-stack (see [`FabricSpec::ipv6`]).
+    pub fn dual_stack(mut self) -> FabricSpec {
+        self.ipv6 = true;
+        self
+    }
+
+    /// A member's IPv6 address, on a dual-stack fabric.
+    fn address6(&self, address: Ipv4Addr) -> Option<Ipv6Addr> {
+        self.ipv6.then(|| segment_ipv6(address))
+    }
+}
+
+/// A ToR's FRR configuration: peer group `nodes` (IPv4), and on a dual-stack fabric `nodes6`
+/// (IPv6) active in IPv6 unicast only, with the ToR's BFD, extra lines and peering style on
+/// both; ECMP over up to 16 paths in each family.
+pub fn tor_config(spec: &FabricSpec, tor: &TorSpec) -> String {
+    let mut config = format!(
+        "router bgp {asn}\n bgp router-id {id}\n no bgp ebgp-requires-policy\n",
+        asn = spec.tor_asn,
+        id = tor.address,
+    );
+    let mut groups = vec![("nodes", SEGMENT_V4)];
+    if spec.ipv6 {
+        // Otherwise every neighbour, the IPv6 ones included, is active in IPv4 unicast.
+        config.push_str(" no bgp default ipv4-unicast\n");
+        groups.push(("nodes6", SEGMENT_V6));
+    }
+    config.push_str(" bgp bestpath as-path multipath-relax\n");
+    for (group, range) in &groups {
+        let _ = writeln!(config, " neighbor {group} peer-group");
+        let _ = writeln!(config, " neighbor {group} remote-as {}", spec.node_asn);
+        if tor.bfd {
+            let _ = writeln!(config, " neighbor {group} bfd");
+        }
+        for line in &tor.extra {
+            let _ = writeln!(config, " neighbor {group} {line}");
+        }
+        match tor.peering {
+            Peering::Static => {
+                for (_, address) in &spec.nodes {
+                    let address = match *group {
+                        "nodes6" => IpAddr::V6(segment_ipv6(*address)),
+                        _ => IpAddr::V4(*address),
+                    };
+                    let _ = writeln!(config, " neighbor {address} peer-group {group}");
+                }
+            }
+            Peering::ListenRange => {
+                let _ = writeln!(config, " bgp listen range {range} peer-group {group}");
+            }
+        }
+    }
+    for (family, (group, _)) in ["ipv4", "ipv6"].iter().zip(&groups) {
+        let _ = writeln!(config, " address-family {family} unicast");
+        if spec.ipv6 {
+            let _ = writeln!(config, "  neighbor {group} activate");
+        }
+        config.push_str("  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n");
+    }
+    config
 }
 
 /// A router of a running fabric, as tools re-attaching to it see it.
@@ -110,6 +193,9 @@ impl FabricSpec {
 pub struct TorView {
     pub name: String,
     pub address: Ipv4Addr,
+    /// Its IPv6 address, on a dual-stack fabric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Addr>,
     pub namespace: String,
     /// FRR's per-instance directory (vty sockets, logs).
     pub frr_directory: PathBuf,
@@ -120,6 +206,9 @@ pub struct TorView {
 pub struct NodeView {
     pub name: String,
     pub address: Ipv4Addr,
+    /// Its IPv6 address, on a dual-stack fabric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Addr>,
     pub namespace: String,
 }
 
@@ -194,33 +283,58 @@ impl FabricView {
                     let _ = writeln!(node_labels, "    {key}: \"{value}\"");
                 }
             }
+            let mut addresses = format!("  - type: InternalIP\n    address: {}\n", node.address);
+            if let Some(address6) = node.address6 {
+                let _ = writeln!(addresses, "  - type: InternalIP\n    address: {address6}");
+            }
             let _ = write!(
                 yaml,
-                "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n{node_labels}status:\n  addresses:\n  - type: InternalIP\n    address: {address}\n  conditions:\n  - type: Ready\n    status: \"True\"\n",
+                "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n{node_labels}status:\n  addresses:\n{addresses}  conditions:\n  - type: Ready\n    status: \"True\"\n",
                 name = node.name,
-                address = node.address
             );
         }
         yaml
     }
 
-    /// Next hops of `prefix` in a ToR's kernel FIB (empty when there is no route).
+    /// IPv4 next hops of `prefix` in a ToR's kernel FIB (empty when there is no route); see
+    /// [`FabricView::route_next_hops`] for either family.
     pub fn next_hops(&self, tor: &str, prefix: &str) -> Vec<Ipv4Addr> {
+        ipv4_only(self.route_next_hops(tor, prefix))
+    }
+
+    /// Next hops of `prefix` (IPv4 or IPv6: `ip -6 route show` for a prefix with a colon) in
+    /// a ToR's kernel FIB, sorted (empty when there is no route).
+    pub fn route_next_hops(&self, tor: &str, prefix: &str) -> Vec<IpAddr> {
         let Ok(tor) = self.tor_view(tor) else {
             return Vec::new();
         };
-        let Ok(text) = Namespace::existing(&tor.namespace).ip(&["route", "show", prefix]) else {
-            return Vec::new();
-        };
-        parse_next_hops(&text)
+        let family = if prefix.contains(':') { "-6" } else { "-4" };
+        Namespace::existing(&tor.namespace)
+            .ip(&[family, "route", "show", prefix])
+            .map(|text| parse_next_hops(&text))
+            .unwrap_or_default()
     }
 
-    /// Waits until a ToR's FIB has exactly these next hops for `prefix`; returns how long it took.
+    /// Waits until a ToR's FIB has exactly these IPv4 next hops for `prefix`; returns how long
+    /// it took. [`FabricView::wait_route_next_hops`] for either family.
     pub fn wait_next_hops(
         &self,
         tor: &str,
         prefix: &str,
         expected: &[Ipv4Addr],
+        timeout: Duration,
+    ) -> Result<Duration> {
+        let expected: Vec<IpAddr> = expected.iter().copied().map(IpAddr::V4).collect();
+        self.wait_route_next_hops(tor, prefix, &expected, timeout)
+    }
+
+    /// Waits until a ToR's FIB has exactly these next hops (either family) for `prefix`;
+    /// returns how long it took.
+    pub fn wait_route_next_hops(
+        &self,
+        tor: &str,
+        prefix: &str,
+        expected: &[IpAddr],
         timeout: Duration,
     ) -> Result<Duration> {
         let start = Instant::now();
@@ -231,7 +345,7 @@ impl FabricView {
             &format!("{tor}: {prefix} via {expected:?}"),
             timeout,
             || {
-                last = self.next_hops(tor, prefix);
+                last = self.route_next_hops(tor, prefix);
                 (last == expected).then(|| start.elapsed())
             },
         );
@@ -241,10 +355,20 @@ impl FabricView {
     /// Cuts a node off: every packet it sends to the routers is dropped (no FIN, no withdraw).
     pub fn cut(&self, node: &str) -> Result<()> {
         let namespace = Namespace::existing(&self.node_view(node)?.namespace);
-        for tor in &self.tors {
-            namespace.ip(&["route", "add", "blackhole", &format!("{}/32", tor.address)])?;
+        for tor in self.tor_hosts() {
+            namespace.ip(&["route", "add", "blackhole", &tor])?;
         }
         Ok(())
+    }
+
+    /// Every ToR address as a host route (`/32`, `/128`).
+    fn tor_hosts(&self) -> Vec<String> {
+        let mut hosts = Vec::new();
+        for tor in &self.tors {
+            hosts.push(format!("{}/32", tor.address));
+            hosts.extend(tor.address6.map(|a| format!("{a}/128")));
+        }
+        hosts
     }
 
     /// The switch namespace (the bridge every node and ToR is plugged into).
@@ -294,8 +418,8 @@ impl FabricView {
     /// Undoes [`FabricView::cut`].
     pub fn restore(&self, node: &str) -> Result<()> {
         let namespace = Namespace::existing(&self.node_view(node)?.namespace);
-        for tor in &self.tors {
-            let _ = namespace.ip(&["route", "del", "blackhole", &format!("{}/32", tor.address)]);
+        for tor in self.tor_hosts() {
+            let _ = namespace.ip(&["route", "del", "blackhole", &tor]);
         }
         Ok(())
     }
@@ -366,14 +490,11 @@ impl Fabric {
         let attach = |lab: &mut Lab, short: &str, address: Ipv4Addr| -> Result<Namespace> {
             let namespace = lab.namespace(short)?;
             let port = format!("p-{short}");
-            lab.link(
-                &namespace,
-                "eth0",
-                &[&format!("{address}/24")],
-                &switch,
-                &port,
-                &[],
-            )?;
+            // nodad: usable at once, no Duplicate Address Detection to wait for.
+            let mut addresses = vec![format!("{address}/24")];
+            addresses.extend(spec.address6(address).map(|a| format!("{a}/64")));
+            let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+            lab.link(&namespace, "eth0", &addresses, &switch, &port, &[])?;
             switch.ip(&["link", "set", &port, "master", "br0"])?;
             Ok(namespace)
         };
@@ -383,6 +504,7 @@ impl Fabric {
             nodes.push(NodeView {
                 name: name.clone(),
                 address: *address,
+                address6: spec.address6(*address),
                 namespace: namespace.name().to_string(),
             });
         }
@@ -390,31 +512,7 @@ impl Fabric {
         let mut tor_views = Vec::new();
         for tor in &spec.tors {
             let namespace = attach(&mut lab, &tor.name, tor.address)?;
-            let mut config = format!(
-                "router bgp {asn}\n bgp router-id {id}\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n neighbor nodes peer-group\n neighbor nodes remote-as {node_asn}\n",
-                asn = spec.tor_asn,
-                id = tor.address,
-                node_asn = spec.node_asn,
-            );
-            if tor.bfd {
-                config.push_str(" neighbor nodes bfd\n");
-            }
-            for line in &tor.extra {
-                let _ = writeln!(config, " neighbor nodes {line}");
-            }
-            match tor.peering {
-                Peering::Static => {
-                    for (_, address) in &spec.nodes {
-                        let _ = writeln!(config, " neighbor {address} peer-group nodes");
-                    }
-                }
-                Peering::ListenRange => {
-                    config.push_str(" bgp listen range 10.0.0.0/24 peer-group nodes\n");
-                }
-            }
-            config.push_str(
-                " address-family ipv4 unicast\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n",
-            );
+            let config = tor_config(&spec, tor);
             let frr = Frr::start(
                 &mut lab,
                 &namespace,
@@ -425,6 +523,7 @@ impl Fabric {
             tor_views.push(TorView {
                 name: tor.name.clone(),
                 address: tor.address,
+                address6: spec.address6(tor.address),
                 namespace: namespace.name().to_string(),
                 frr_directory: frr.directory().to_path_buf(),
             });
@@ -607,14 +706,35 @@ impl Fabric {
     }
 }
 
-/// Next hops from `ip route show PREFIX` output, sorted.
-pub fn parse_next_hops(text: &str) -> Vec<Ipv4Addr> {
-    let mut hops: Vec<Ipv4Addr> = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "via")
-        .filter_map(|w| w[1].parse().ok())
+/// The IPv4 addresses of `hops`, in their order.
+fn ipv4_only(hops: Vec<IpAddr>) -> Vec<Ipv4Addr> {
+    hops.into_iter()
+        .filter_map(|hop| match hop {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect()
+}
+
+/// Next hops from `ip route show PREFIX` or `ip -6 route show PREFIX` output, sorted: as
+/// `Ipv4Addr`, `Ipv6Addr` or `IpAddr` (words after `via` that are not such an address, as
+/// `inet6` in `via inet6 ADDRESS`, are skipped).
+pub fn parse_next_hops<A: std::str::FromStr + Ord>(text: &str) -> Vec<A> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut hops: Vec<A> = words
+        .iter()
+        .enumerate()
+        .filter(|(_, word)| **word == "via")
+        .filter_map(|(index, _)| {
+            // `via inet6 ADDRESS` (an IPv4 route over an IPv6 next hop) names the family first.
+            let next = words.get(index + 1)?;
+            let address = if *next == "inet" || *next == "inet6" {
+                words.get(index + 2)?
+            } else {
+                next
+            };
+            address.parse().ok()
+        })
         .collect();
     hops.sort();
     hops.dedup();
@@ -628,14 +748,95 @@ mod tests {
     #[test]
     fn next_hops_single_and_multipath() {
         assert_eq!(
-            parse_next_hops("203.0.113.5 nhid 12 via 10.0.0.21 dev eth0 proto bgp metric 20\n"),
+            parse_next_hops::<Ipv4Addr>(
+                "203.0.113.5 nhid 12 via 10.0.0.21 dev eth0 proto bgp metric 20\n"
+            ),
             [Ipv4Addr::new(10, 0, 0, 21)]
         );
         let multipath = "203.0.113.5 nhid 20 proto bgp metric 20 \n\tnexthop via 10.0.0.23 dev eth0 weight 1 \n\tnexthop via 10.0.0.21 dev eth0 weight 1 \n";
         assert_eq!(
-            parse_next_hops(multipath),
+            parse_next_hops::<Ipv4Addr>(multipath),
             [Ipv4Addr::new(10, 0, 0, 21), Ipv4Addr::new(10, 0, 0, 23)]
         );
-        assert!(parse_next_hops("").is_empty());
+        assert!(parse_next_hops::<Ipv4Addr>("").is_empty());
+    }
+
+    #[test]
+    fn next_hops_of_ipv6_routes() {
+        let multipath = "2001:db8::5 nhid 31 proto bgp metric 20 pref medium\n\tnexthop via 2001:db8:ffff::23 dev eth0 weight 1 \n\tnexthop via 2001:db8:ffff::21 dev eth0 weight 1 \n";
+        let hops: Vec<IpAddr> = parse_next_hops(multipath);
+        assert_eq!(
+            hops,
+            ["2001:db8:ffff::21", "2001:db8:ffff::23"].map(|a| a.parse::<IpAddr>().unwrap())
+        );
+        // IPv4 only callers see none of them.
+        assert!(parse_next_hops::<Ipv4Addr>(multipath).is_empty());
+        let single =
+            "2001:db8::5 nhid 12 via 2001:db8:ffff::22 dev eth0 proto bgp metric 20 pref medium\n";
+        assert_eq!(
+            parse_next_hops::<Ipv6Addr>(single),
+            [segment_ipv6(Ipv4Addr::new(10, 0, 0, 22))]
+        );
+        // An IPv4 route over an IPv6 next hop (RFC 8950) names the family first.
+        assert_eq!(
+            parse_next_hops::<IpAddr>("203.0.113.5 via inet6 fe80::1 dev eth0 proto bgp\n"),
+            ["fe80::1".parse::<IpAddr>().unwrap()]
+        );
+        // Words that are no address are skipped, never a panic.
+        assert!(parse_next_hops::<IpAddr>("via via inet6").is_empty());
+    }
+
+    #[test]
+    fn segment_ipv6_reads_like_the_ipv4_address() {
+        assert_eq!(
+            segment_ipv6(Ipv4Addr::new(10, 0, 0, 21)),
+            "2001:db8:ffff::21".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            segment_ipv6(Ipv4Addr::new(10, 0, 0, 1)),
+            "2001:db8:ffff::1".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            segment_ipv6(Ipv4Addr::new(10, 0, 0, 250)),
+            "2001:db8:ffff::250".parse::<Ipv6Addr>().unwrap()
+        );
+    }
+
+    fn fabric_spec(peering: Peering, ipv6: bool) -> (FabricSpec, TorSpec) {
+        let mut spec = FabricSpec::seed(PathBuf::from("/nonexistent"));
+        spec.ipv6 = ipv6;
+        let mut tor = spec.tors[0].clone();
+        tor.peering = peering;
+        tor.extra = vec!["timers 3 9".into()];
+        (spec, tor)
+    }
+
+    #[test]
+    fn ipv4_only_tor_config_is_the_seeds() {
+        let (spec, tor) = fabric_spec(Peering::Static, false);
+        assert_eq!(
+            tor_config(&spec, &tor),
+            "router bgp 65000\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n neighbor nodes peer-group\n neighbor nodes remote-as 65100\n neighbor nodes bfd\n neighbor nodes timers 3 9\n neighbor 10.0.0.21 peer-group nodes\n neighbor 10.0.0.22 peer-group nodes\n neighbor 10.0.0.23 peer-group nodes\n address-family ipv4 unicast\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n"
+        );
+        let (spec, tor) = fabric_spec(Peering::ListenRange, false);
+        let config = tor_config(&spec, &tor);
+        assert!(config.contains(" bgp listen range 10.0.0.0/24 peer-group nodes\n"));
+        assert!(!config.contains("nodes6") && !config.contains("activate"));
+    }
+
+    #[test]
+    fn dual_stack_tor_config_activates_each_group_in_its_family() {
+        let (spec, tor) = fabric_spec(Peering::Static, true);
+        let config = tor_config(&spec, &tor);
+        assert_eq!(
+            config,
+            "router bgp 65000\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n bgp bestpath as-path multipath-relax\n neighbor nodes peer-group\n neighbor nodes remote-as 65100\n neighbor nodes bfd\n neighbor nodes timers 3 9\n neighbor 10.0.0.21 peer-group nodes\n neighbor 10.0.0.22 peer-group nodes\n neighbor 10.0.0.23 peer-group nodes\n neighbor nodes6 peer-group\n neighbor nodes6 remote-as 65100\n neighbor nodes6 bfd\n neighbor nodes6 timers 3 9\n neighbor 2001:db8:ffff::21 peer-group nodes6\n neighbor 2001:db8:ffff::22 peer-group nodes6\n neighbor 2001:db8:ffff::23 peer-group nodes6\n address-family ipv4 unicast\n  neighbor nodes activate\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n address-family ipv6 unicast\n  neighbor nodes6 activate\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n"
+        );
+        let (spec, mut tor) = fabric_spec(Peering::ListenRange, true);
+        tor.bfd = false;
+        let config = tor_config(&spec, &tor);
+        assert!(config.contains(" bgp listen range 10.0.0.0/24 peer-group nodes\n"));
+        assert!(config.contains(" bgp listen range 2001:db8:ffff::/64 peer-group nodes6\n"));
+        assert!(!config.contains("bfd") && !config.contains(" neighbor 2001:"));
     }
 }
