@@ -333,6 +333,45 @@ fn ipv6_prefix_goes_only_to_ipv6_or_dual_stack_peers() {
 }
 
 #[test]
+fn a_dual_stack_service_lists_its_ipv4_and_ipv6_peers_once_each_has_its_family() {
+    let config = format!(
+        "{SEED_CONFIG}---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: tor6, namespace: metallb-system}}\n\
+         spec: {{myASN: 65100, peerASN: 65000, peerAddress: 'fd00::1'}}\n"
+    );
+    let web = service("web", "Cluster", "203.0.113.5", "").replace(
+        "ingress: [{ip: '203.0.113.5'}]",
+        "ingress: [{ip: '203.0.113.5'}, {ip: '2001:db8:5::7'}]",
+    );
+    assert!(web.contains("2001:db8:5::7"));
+    let eps = endpoints("web", &[("node1", READY)]);
+    let cluster = cluster(&[&config, NODES, &web, &eps]);
+    let node1 = cluster.plan("node1");
+    let (v4, v6) = (net("203.0.113.5/32"), net("2001:db8:5::7/128"));
+    let peers_of = |advertised: &[(&'static str, &[IpNet])]| {
+        let advertised = advertised
+            .iter()
+            .map(|(peer, sent)| (*peer, sent.iter().copied().collect()))
+            .collect();
+        let statuses = ironlb_speaker::plan::announcements(&node1, &advertised);
+        let web = statuses.iter().find(|s| s.name == "web").unwrap();
+        assert_eq!(web.prefixes, ["203.0.113.5/32", "2001:db8:5::7/128"]);
+        web.peers.clone()
+    };
+    // Each peer holds its own family's prefix: all three are listed (they were not: no peer
+    // held both, so the status named none).
+    assert_eq!(
+        peers_of(&[("tor1", &[v4]), ("tor2", &[v4]), ("tor6", &[v6])]),
+        ["tor1", "tor2", "tor6"]
+    );
+    // A peer not sent yet is not listed; one sent a prefix of the other family is not either.
+    assert_eq!(
+        peers_of(&[("tor1", &[v4]), ("tor2", &[]), ("tor6", &[v4])]),
+        ["tor1"]
+    );
+    assert!(peers_of(&[]).is_empty());
+}
+
+#[test]
 fn shared_ip_is_announced_once_with_communities_united() {
     let config = format!(
         "{SEED_CONFIG}---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: extra, namespace: metallb-system}}\n\
