@@ -68,6 +68,13 @@ impl std::fmt::Display for Peering {
     }
 }
 
+/// An address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
 /// A router of the fabric.
 #[derive(Clone, Debug)]
 pub struct TorSpec {
@@ -263,6 +270,22 @@ impl FabricView {
             .ok_or_else(|| LabError(format!("no node {name}")))
     }
 
+    /// The addresses of `family` of the named nodes (the next hops a ToR should use for them;
+    /// none of IPv6 on an IPv4-only fabric), sorted.
+    pub fn node_addresses(&self, nodes: &[&str], family: Family) -> Vec<IpAddr> {
+        let mut addresses: Vec<IpAddr> = self
+            .nodes
+            .iter()
+            .filter(|node| nodes.contains(&node.name.as_str()))
+            .filter_map(|node| match family {
+                Family::V4 => Some(IpAddr::V4(node.address)),
+                Family::V6 => node.address6.map(IpAddr::V6),
+            })
+            .collect();
+        addresses.sort();
+        addresses
+    }
+
     /// Runs a vtysh command on a ToR.
     pub fn vtysh(&self, tor: &str, command: &str) -> Result<String> {
         let tor = self.tor_view(tor)?;
@@ -337,19 +360,43 @@ impl FabricView {
         expected: &[IpAddr],
         timeout: Duration,
     ) -> Result<Duration> {
+        let times = self.wait_routes(&[RouteExpectation::new(tor, prefix, expected)], timeout)?;
+        Ok(times.first().copied().unwrap_or_default())
+    }
+
+    /// Waits until each expectation has held (ToR, prefix, exact next hops), polling the ones
+    /// not met yet in turn every 20 ms; returns, for each, how long after the call it was
+    /// first seen, so the times of several ToRs and families are comparable (an expectation
+    /// met once counts as met, even if it stops holding later).
+    pub fn wait_routes(
+        &self,
+        expectations: &[RouteExpectation],
+        timeout: Duration,
+    ) -> Result<Vec<Duration>> {
         let start = Instant::now();
-        let mut expected = expected.to_vec();
-        expected.sort();
-        let mut last = Vec::new();
-        let found = wait_for(
-            &format!("{tor}: {prefix} via {expected:?}"),
-            timeout,
-            || {
-                last = self.route_next_hops(tor, prefix);
-                (last == expected).then(|| start.elapsed())
-            },
-        );
-        found.map_err(|e| LabError(format!("{e} (last seen: {last:?})")))
+        let mut seen: Vec<Option<Duration>> = vec![None; expectations.len()];
+        let mut last: Vec<Vec<IpAddr>> = vec![Vec::new(); expectations.len()];
+        let result = wait_for("routes", timeout, || {
+            for (index, expectation) in expectations.iter().enumerate() {
+                if seen[index].is_none() {
+                    last[index] = self.route_next_hops(&expectation.tor, &expectation.prefix);
+                    if last[index] == expectation.next_hops {
+                        seen[index] = Some(start.elapsed());
+                    }
+                }
+            }
+            seen.iter().copied().collect::<Option<Vec<Duration>>>()
+        });
+        result.map_err(|e| {
+            let missing: Vec<String> = expectations
+                .iter()
+                .zip(&seen)
+                .zip(&last)
+                .filter(|((_, seen), _)| seen.is_none())
+                .map(|((expectation, _), last)| format!("{expectation} (last seen: {last:?})"))
+                .collect();
+            LabError(format!("{e}: {}", missing.join("; ")))
+        })
     }
 
     /// Cuts a node off: every packet it sends to the routers is dropped (no FIN, no withdraw).
@@ -441,6 +488,35 @@ impl FabricView {
             let _ = crate::run("ip", &["netns", "del", namespace]);
         }
         let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+/// What a ToR's FIB should hold: `prefix` (as `ip route show` takes it) via exactly these
+/// next hops (none: no route).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteExpectation {
+    pub tor: String,
+    pub prefix: String,
+    /// Sorted.
+    pub next_hops: Vec<IpAddr>,
+}
+
+impl RouteExpectation {
+    pub fn new(tor: &str, prefix: &str, next_hops: &[IpAddr]) -> RouteExpectation {
+        let mut next_hops = next_hops.to_vec();
+        next_hops.sort();
+        next_hops.dedup();
+        RouteExpectation {
+            tor: tor.to_string(),
+            prefix: prefix.to_string(),
+            next_hops,
+        }
+    }
+}
+
+impl std::fmt::Display for RouteExpectation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} via {:?}", self.tor, self.prefix, self.next_hops)
     }
 }
 
@@ -570,8 +646,19 @@ impl Fabric {
 
     /// An EndpointSlice for Service `default/NAME` with one ready endpoint per node listed.
     pub fn endpoints_yaml(service: &str, nodes: &[&str]) -> String {
+        Fabric::family_endpoints_yaml(service, Family::V4, nodes)
+    }
+
+    /// An EndpointSlice of `family` (`addressType: IPv4` or `IPv6`) for Service `default/NAME`
+    /// with one ready endpoint per node listed. Named `NAME-lab` (IPv4) or `NAME-lab-v6`, so a
+    /// dual-stack Service has one of each, as Kubernetes gives it.
+    pub fn family_endpoints_yaml(service: &str, family: Family, nodes: &[&str]) -> String {
+        let (suffix, address_type) = match family {
+            Family::V4 => ("", "IPv4"),
+            Family::V6 => ("-v6", "IPv6"),
+        };
         let mut yaml = format!(
-            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {service}-lab\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {service}\naddressType: IPv4\nports:\n- name: https\n  port: 8443\n  protocol: TCP\n"
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {service}-lab{suffix}\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {service}\naddressType: {address_type}\nports:\n- name: https\n  port: 8443\n  protocol: TCP\n"
         );
         if nodes.is_empty() {
             yaml.push_str("endpoints: []\n");
@@ -579,11 +666,13 @@ impl Fabric {
         }
         yaml.push_str("endpoints:\n");
         for (index, node) in nodes.iter().enumerate() {
+            let address = match family {
+                Family::V4 => format!("10.244.{}.{}", index + 1, 10 + index),
+                Family::V6 => format!("2001:db8:244:{}::{}", index + 1, 10 + index),
+            };
             let _ = write!(
                 yaml,
-                "- addresses: [\"10.244.{}.{}\"]\n  nodeName: {node}\n  conditions: {{ready: true, serving: true, terminating: false}}\n",
-                index + 1,
-                10 + index
+                "- addresses: [\"{address}\"]\n  nodeName: {node}\n  conditions: {{ready: true, serving: true, terminating: false}}\n",
             );
         }
         yaml
