@@ -58,6 +58,37 @@ fn assigned(view: &FabricView, service: &str) -> (IpAddr, IpAddr) {
     ingress.unwrap_or_else(|e| fail(view, e))
 }
 
+/// The fabric with Service `web` (dual-stack, `policy`) and its EndpointSlices (`slices`: a
+/// family and the nodes with an endpoint), and web's addresses once assigned.
+fn start_web(
+    test: &str,
+    name: &str,
+    (tor1, tor2): (Peering, Peering),
+    policy: &str,
+    slices: &[(Family, &[&str])],
+) -> Option<(Fabric, IpAddr, IpAddr)> {
+    let fabric = start(test, name, tor1, tor2)?;
+    fabric
+        .write("web.yaml", &dual_stack::service_yaml("web", policy, ""))
+        .unwrap();
+    for (family, nodes) in slices {
+        write_endpoints(&fabric, *family, nodes);
+    }
+    let (v4, v6) = assigned(&fabric, "web");
+    Some((fabric, v4, v6))
+}
+
+/// web's EndpointSlice of `family`.
+fn write_endpoints(fabric: &Fabric, family: Family, nodes: &[&str]) {
+    let file = match family {
+        Family::V4 => "web-endpoints.yaml",
+        Family::V6 => "web-endpoints-v6.yaml",
+    };
+    fabric
+        .write(file, &Fabric::family_endpoints_yaml("web", family, nodes))
+        .unwrap();
+}
+
 /// The expectations: each ToR in `tors` routes each address via the `nodes`' addresses of
 /// its family.
 fn routes(
@@ -119,21 +150,17 @@ fn ping(from: &Namespace, address: IpAddr) -> Result<String, String> {
 #[test]
 fn a_dual_stack_service_is_routed_by_both_tors_in_both_families() {
     let test = "a_dual_stack_service_is_routed_by_both_tors_in_both_families";
+    let created = Instant::now();
     // tor1 static neighbours, tor2 bgp listen range.
-    let Some(fabric) = start(test, "ds-routes", Peering::Static, Peering::ListenRange) else {
+    let Some((fabric, v4, v6)) = start_web(
+        test,
+        "ds-routes",
+        (Peering::Static, Peering::ListenRange),
+        "Cluster",
+        &[(Family::V4, &["node-21"])],
+    ) else {
         return;
     };
-    let created = Instant::now();
-    fabric
-        .write("web.yaml", &dual_stack::service_yaml("web", "Cluster", ""))
-        .unwrap();
-    fabric
-        .write(
-            "web-endpoints.yaml",
-            &Fabric::endpoints_yaml("web", &["node-21"]),
-        )
-        .unwrap();
-    let (v4, v6) = assigned(&fabric, "web");
     assert!(
         v4.to_string().starts_with("203.0.113.") && v6.to_string().starts_with("2001:db8:5::"),
         "from the pool's two ranges: {v4} {v6}"
@@ -232,22 +259,18 @@ fn a_dual_stack_service_is_routed_by_both_tors_in_both_families() {
 #[test]
 fn an_ipv6_local_service_follows_its_endpoints_and_its_next_hop_forwards() {
     let test = "an_ipv6_local_service_follows_its_endpoints_and_its_next_hop_forwards";
-    // tor1 bgp listen range (BFD on dynamic neighbours of both families), tor2 static.
-    let Some(fabric) = start(test, "ds-local", Peering::ListenRange, Peering::Static) else {
+    // tor1 bgp listen range (BFD on dynamic neighbours of both families), tor2 static. Only
+    // an IPv6 EndpointSlice, its one endpoint on node-22: node-22 alone announces, both
+    // families (endpoints are the Service's, whatever the slice's family).
+    let Some((fabric, v4, v6)) = start_web(
+        test,
+        "ds-local",
+        (Peering::ListenRange, Peering::Static),
+        "Local",
+        &[(Family::V6, &["node-22"])],
+    ) else {
         return;
     };
-    fabric
-        .write("web.yaml", &dual_stack::service_yaml("web", "Local", ""))
-        .unwrap();
-    // Only an IPv6 EndpointSlice, its one endpoint on node-22: node-22 alone announces, both
-    // families (endpoints are the Service's, whatever the slice's family).
-    fabric
-        .write(
-            "web-endpoints-v6.yaml",
-            &Fabric::family_endpoints_yaml("web", Family::V6, &["node-22"]),
-        )
-        .unwrap();
-    let (v4, v6) = assigned(&fabric, "web");
     let both = ["tor1", "tor2"];
     wait_routes(
         &fabric,
@@ -290,15 +313,8 @@ fn an_ipv6_local_service_follows_its_endpoints_and_its_next_hop_forwards() {
     // Endpoints move (both slices, as Kubernetes keeps them): the next hops follow, in both
     // families, on both ToRs; none left: withdrawn.
     for nodes in [&["node-21", "node-23"][..], &[][..], &["node-23"][..]] {
-        fabric
-            .write("web-endpoints.yaml", &Fabric::endpoints_yaml("web", nodes))
-            .unwrap();
-        fabric
-            .write(
-                "web-endpoints-v6.yaml",
-                &Fabric::family_endpoints_yaml("web", Family::V6, nodes),
-            )
-            .unwrap();
+        write_endpoints(&fabric, Family::V4, nodes);
+        write_endpoints(&fabric, Family::V6, nodes);
         let times = wait_routes(
             &fabric,
             &routes(&fabric, &both, &[v4, v6], nodes),
@@ -320,19 +336,15 @@ fn an_ipv6_local_service_follows_its_endpoints_and_its_next_hop_forwards() {
 #[test]
 fn bfd_over_ipv6_drops_a_lost_node_within_a_second_and_takes_it_back() {
     let test = "bfd_over_ipv6_drops_a_lost_node_within_a_second_and_takes_it_back";
-    let Some(fabric) = start(test, "ds-bfd", Peering::Static, Peering::ListenRange) else {
+    let Some((fabric, v4, v6)) = start_web(
+        test,
+        "ds-bfd",
+        (Peering::Static, Peering::ListenRange),
+        "Cluster",
+        &[(Family::V4, &["node-21"])],
+    ) else {
         return;
     };
-    fabric
-        .write("web.yaml", &dual_stack::service_yaml("web", "Cluster", ""))
-        .unwrap();
-    fabric
-        .write(
-            "web-endpoints.yaml",
-            &Fabric::endpoints_yaml("web", &["node-21"]),
-        )
-        .unwrap();
-    let (v4, v6) = assigned(&fabric, "web");
     let addresses = [v4, v6];
     wait_routes(
         &fabric,
