@@ -300,12 +300,18 @@ fn ipv6_prefix_goes_only_to_ipv6_or_dual_stack_peers() {
     );
     let web = service("web6", "Cluster", "2001:db8:5::7", "");
     let eps = endpoints("web6", &[("node1", READY)]);
-    let cluster = cluster(&[&config, NODES, &web, &eps]);
-    let node1 = cluster.plan("node1");
+    let node1 = cluster(&[&config, NODES, &web, &eps]).plan("node1");
     assert_eq!(prefixes(&node1, "tor6"), ["2001:db8:5::7/128"]);
     assert!(prefixes(&node1, "tor1").is_empty());
-    // dualStackAddressFamily (v1beta2 only) is refused until IronLB has a usable next hop of
-    // the other family: no IPv4 peer is ever planned IPv6 routes.
+    // dualStackAddressFamily (v1beta2 only): the IPv4 peer is planned the IPv6 route too.
+    let dual = dual_stack_tor1(&config);
+    let node1 = cluster(&[&dual, NODES, &web, &eps]).plan("node1");
+    assert_eq!(prefixes(&node1, "tor1"), ["2001:db8:5::7/128"]);
+    assert_eq!(prefixes(&node1, "tor6"), ["2001:db8:5::7/128"]);
+}
+
+/// `config` with tor1 a v1beta2 BGPPeer carrying both families (`dualStackAddressFamily`).
+fn dual_stack_tor1(config: &str) -> String {
     let dual = config
         .replace(
             "v1beta1\nkind: BGPPeer\nmetadata: {name: tor1",
@@ -316,20 +322,8 @@ fn ipv6_prefix_goes_only_to_ipv6_or_dual_stack_peers() {
             "peerAddress: 10.0.0.1, dualStackAddressFamily: true}",
         );
     assert!(dual.contains("v1beta2\nkind: BGPPeer\nmetadata: {name: tor1"));
-    let parsed = ironlb_api::manifest::parse(dual.as_bytes(), "test").unwrap();
-    let objects: Vec<Object> = parsed.into_iter().map(|d| d.result.unwrap()).collect();
-    let refused = ironlb_config::validate(
-        &Resources::from_objects(&objects),
-        &ValidateOptions::default(),
-    )
-    .expect_err("dualStackAddressFamily is refused");
-    assert!(
-        refused
-            .iter()
-            .any(|e| e.kind == ironlb_config::ErrorKind::NotSupported
-                && e.field == "spec.dualStackAddressFamily"),
-        "{refused:?}"
-    );
+    assert!(dual.contains("dualStackAddressFamily: true"));
+    dual
 }
 
 #[test]
@@ -344,8 +338,7 @@ fn a_dual_stack_service_lists_its_ipv4_and_ipv6_peers_once_each_has_its_family()
     );
     assert!(web.contains("2001:db8:5::7"));
     let eps = endpoints("web", &[("node1", READY)]);
-    let cluster = cluster(&[&config, NODES, &web, &eps]);
-    let node1 = cluster.plan("node1");
+    let node1 = cluster(&[&config, NODES, &web, &eps]).plan("node1");
     let (v4, v6) = (net("203.0.113.5/32"), net("2001:db8:5::7/128"));
     let peers_of = |advertised: &[(&'static str, &[IpNet])]| {
         let advertised = advertised
@@ -369,6 +362,20 @@ fn a_dual_stack_service_lists_its_ipv4_and_ipv6_peers_once_each_has_its_family()
         ["tor1"]
     );
     assert!(peers_of(&[]).is_empty());
+
+    // tor1 carrying both families is meant both prefixes: listed once it holds both.
+    let dual = cluster(&[&dual_stack_tor1(&config), NODES, &web, &eps]).plan("node1");
+    let tor1_peers = |sent: &[IpNet]| {
+        let advertised = [("tor1", sent.iter().copied().collect())].into();
+        let statuses = ironlb_speaker::plan::announcements(&dual, &advertised);
+        statuses
+            .into_iter()
+            .find(|s| s.name == "web")
+            .unwrap()
+            .peers
+    };
+    assert!(tor1_peers(&[v4]).is_empty());
+    assert_eq!(tor1_peers(&[v4, v6]), ["tor1"]);
 }
 
 #[test]
