@@ -1,11 +1,13 @@
 //! The seed's network: top-of-rack routers running real FRR and Kubernetes nodes, all on one
 //! layer-2 segment (10.0.0.0/24, a bridge in its own namespace), with IronLB's controller and
-//! one speaker per node reading a cluster directory.
+//! one speaker per node reading a cluster directory. A dual-stack fabric
+//! ([`FabricSpec::dual_stack`]) adds 2001:db8:ffff::/64 on the same segment, and IPv6
+//! neighbours on the ToRs.
 //!
 //! Used by `ironlb lab` and by the end-to-end tests.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,21 @@ use crate::{Frr, FrrDaemons, Lab, LabError, Namespace, Process, Result, wait_for
 
 /// The switch namespace's address on the segment.
 pub const SWITCH_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 250);
+
+/// The segment's IPv4 prefix.
+pub const SEGMENT_V4: &str = "10.0.0.0/24";
+
+/// The segment's IPv6 prefix (dual-stack fabrics).
+pub const SEGMENT_V6: &str = "2001:db8:ffff::/64";
+
+/// A member's IPv6 address on a dual-stack segment: its IPv4 address's last octet written as
+/// the last group (10.0.0.21 → 2001:db8:ffff::21), so both read alike in logs and FIBs.
+pub fn segment_ipv6(address: Ipv4Addr) -> Ipv6Addr {
+    let last = address.octets()[3];
+    // Decimal digits are hexadecimal digits too: "21" reads as 0x21.
+    let group = u16::from_str_radix(&last.to_string(), 16).unwrap_or(u16::from(last));
+    Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, group)
+}
 
 /// A link's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +53,9 @@ pub enum Peering {
     /// One `neighbor ADDRESS peer-group nodes` line per node.
     #[default]
     Static,
-    /// `bgp listen range 10.0.0.0/24 peer-group nodes`: dynamic neighbours, which FRR creates
-    /// when a node connects and deletes (with their BFD session) when the session drops.
+    /// `bgp listen range 10.0.0.0/24 peer-group nodes` (and `2001:db8:ffff::/64 peer-group
+    /// nodes6` on a dual-stack fabric): dynamic neighbours, which FRR creates when a node
+    /// connects and deletes (with their BFD session) when the session drops.
     ListenRange,
 }
 
@@ -48,6 +66,13 @@ impl std::fmt::Display for Peering {
             Peering::ListenRange => "bgp listen range",
         })
     }
+}
+
+/// An address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
 }
 
 /// A router of the fabric.
@@ -72,6 +97,9 @@ pub struct FabricSpec {
     pub node_asn: u32,
     /// The `ironlb` binary.
     pub ironlb: PathBuf,
+    /// Dual stack: every member also gets its [`segment_ipv6`] address, and each ToR a second
+    /// peer group `nodes6` of the nodes' IPv6 addresses, active in IPv6 unicast only.
+    pub ipv6: bool,
 }
 
 impl FabricSpec {
@@ -101,8 +129,70 @@ impl FabricSpec {
             tor_asn: 65000,
             node_asn: 65100,
             ironlb,
+            ipv6: false,
         }
     }
+
+    /// The same fabric, dual-stack (see [`FabricSpec::ipv6`]).
+    pub fn dual_stack(mut self) -> FabricSpec {
+        self.ipv6 = true;
+        self
+    }
+
+    /// A member's IPv6 address, on a dual-stack fabric.
+    fn address6(&self, address: Ipv4Addr) -> Option<Ipv6Addr> {
+        self.ipv6.then(|| segment_ipv6(address))
+    }
+}
+
+/// A ToR's FRR configuration: peer group `nodes` (IPv4), and on a dual-stack fabric `nodes6`
+/// (IPv6) active in IPv6 unicast only, with the ToR's BFD, extra lines and peering style on
+/// both; ECMP over up to 16 paths in each family.
+pub fn tor_config(spec: &FabricSpec, tor: &TorSpec) -> String {
+    let mut config = format!(
+        "router bgp {asn}\n bgp router-id {id}\n no bgp ebgp-requires-policy\n",
+        asn = spec.tor_asn,
+        id = tor.address,
+    );
+    let mut groups = vec![("nodes", SEGMENT_V4)];
+    if spec.ipv6 {
+        // Otherwise every neighbour, the IPv6 ones included, is active in IPv4 unicast.
+        config.push_str(" no bgp default ipv4-unicast\n");
+        groups.push(("nodes6", SEGMENT_V6));
+    }
+    config.push_str(" bgp bestpath as-path multipath-relax\n");
+    for (group, range) in &groups {
+        let _ = writeln!(config, " neighbor {group} peer-group");
+        let _ = writeln!(config, " neighbor {group} remote-as {}", spec.node_asn);
+        if tor.bfd {
+            let _ = writeln!(config, " neighbor {group} bfd");
+        }
+        for line in &tor.extra {
+            let _ = writeln!(config, " neighbor {group} {line}");
+        }
+        match tor.peering {
+            Peering::Static => {
+                for (_, address) in &spec.nodes {
+                    let address = match *group {
+                        "nodes6" => IpAddr::V6(segment_ipv6(*address)),
+                        _ => IpAddr::V4(*address),
+                    };
+                    let _ = writeln!(config, " neighbor {address} peer-group {group}");
+                }
+            }
+            Peering::ListenRange => {
+                let _ = writeln!(config, " bgp listen range {range} peer-group {group}");
+            }
+        }
+    }
+    for (family, (group, _)) in ["ipv4", "ipv6"].iter().zip(&groups) {
+        let _ = writeln!(config, " address-family {family} unicast");
+        if spec.ipv6 {
+            let _ = writeln!(config, "  neighbor {group} activate");
+        }
+        config.push_str("  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n");
+    }
+    config
 }
 
 /// A router of a running fabric, as tools re-attaching to it see it.
@@ -110,6 +200,9 @@ impl FabricSpec {
 pub struct TorView {
     pub name: String,
     pub address: Ipv4Addr,
+    /// Its IPv6 address, on a dual-stack fabric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Addr>,
     pub namespace: String,
     /// FRR's per-instance directory (vty sockets, logs).
     pub frr_directory: PathBuf,
@@ -120,6 +213,9 @@ pub struct TorView {
 pub struct NodeView {
     pub name: String,
     pub address: Ipv4Addr,
+    /// Its IPv6 address, on a dual-stack fabric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Addr>,
     pub namespace: String,
 }
 
@@ -174,6 +270,22 @@ impl FabricView {
             .ok_or_else(|| LabError(format!("no node {name}")))
     }
 
+    /// The addresses of `family` of the named nodes (the next hops a ToR should use for them;
+    /// none of IPv6 on an IPv4-only fabric), sorted.
+    pub fn node_addresses(&self, nodes: &[&str], family: Family) -> Vec<IpAddr> {
+        let mut addresses: Vec<IpAddr> = self
+            .nodes
+            .iter()
+            .filter(|node| nodes.contains(&node.name.as_str()))
+            .filter_map(|node| match family {
+                Family::V4 => Some(IpAddr::V4(node.address)),
+                Family::V6 => node.address6.map(IpAddr::V6),
+            })
+            .collect();
+        addresses.sort();
+        addresses
+    }
+
     /// Runs a vtysh command on a ToR.
     pub fn vtysh(&self, tor: &str, command: &str) -> Result<String> {
         let tor = self.tor_view(tor)?;
@@ -194,28 +306,40 @@ impl FabricView {
                     let _ = writeln!(node_labels, "    {key}: \"{value}\"");
                 }
             }
+            let mut addresses = format!("  - type: InternalIP\n    address: {}\n", node.address);
+            if let Some(address6) = node.address6 {
+                let _ = writeln!(addresses, "  - type: InternalIP\n    address: {address6}");
+            }
             let _ = write!(
                 yaml,
-                "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n{node_labels}status:\n  addresses:\n  - type: InternalIP\n    address: {address}\n  conditions:\n  - type: Ready\n    status: \"True\"\n",
+                "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n{node_labels}status:\n  addresses:\n{addresses}  conditions:\n  - type: Ready\n    status: \"True\"\n",
                 name = node.name,
-                address = node.address
             );
         }
         yaml
     }
 
-    /// Next hops of `prefix` in a ToR's kernel FIB (empty when there is no route).
+    /// IPv4 next hops of `prefix` in a ToR's kernel FIB (empty when there is no route); see
+    /// [`FabricView::route_next_hops`] for either family.
     pub fn next_hops(&self, tor: &str, prefix: &str) -> Vec<Ipv4Addr> {
+        ipv4_only(self.route_next_hops(tor, prefix))
+    }
+
+    /// Next hops of `prefix` (IPv4 or IPv6: `ip -6 route show` for a prefix with a colon) in
+    /// a ToR's kernel FIB, sorted (empty when there is no route).
+    pub fn route_next_hops(&self, tor: &str, prefix: &str) -> Vec<IpAddr> {
         let Ok(tor) = self.tor_view(tor) else {
             return Vec::new();
         };
-        let Ok(text) = Namespace::existing(&tor.namespace).ip(&["route", "show", prefix]) else {
-            return Vec::new();
-        };
-        parse_next_hops(&text)
+        let family = if prefix.contains(':') { "-6" } else { "-4" };
+        Namespace::existing(&tor.namespace)
+            .ip(&[family, "route", "show", prefix])
+            .map(|text| parse_next_hops(&text))
+            .unwrap_or_default()
     }
 
-    /// Waits until a ToR's FIB has exactly these next hops for `prefix`; returns how long it took.
+    /// Waits until a ToR's FIB has exactly these IPv4 next hops for `prefix`; returns how long
+    /// it took. [`FabricView::wait_route_next_hops`] for either family.
     pub fn wait_next_hops(
         &self,
         tor: &str,
@@ -223,28 +347,75 @@ impl FabricView {
         expected: &[Ipv4Addr],
         timeout: Duration,
     ) -> Result<Duration> {
+        let expected: Vec<IpAddr> = expected.iter().copied().map(IpAddr::V4).collect();
+        self.wait_route_next_hops(tor, prefix, &expected, timeout)
+    }
+
+    /// Waits until a ToR's FIB has exactly these next hops (either family) for `prefix`;
+    /// returns how long it took.
+    pub fn wait_route_next_hops(
+        &self,
+        tor: &str,
+        prefix: &str,
+        expected: &[IpAddr],
+        timeout: Duration,
+    ) -> Result<Duration> {
+        let times = self.wait_routes(&[RouteExpectation::new(tor, prefix, expected)], timeout)?;
+        Ok(times.first().copied().unwrap_or_default())
+    }
+
+    /// Waits until each expectation has held (ToR, prefix, exact next hops), polling the ones
+    /// not met yet in turn every 20 ms; returns, for each, how long after the call it was
+    /// first seen, so the times of several ToRs and families are comparable (an expectation
+    /// met once counts as met, even if it stops holding later).
+    pub fn wait_routes(
+        &self,
+        expectations: &[RouteExpectation],
+        timeout: Duration,
+    ) -> Result<Vec<Duration>> {
         let start = Instant::now();
-        let mut expected = expected.to_vec();
-        expected.sort();
-        let mut last = Vec::new();
-        let found = wait_for(
-            &format!("{tor}: {prefix} via {expected:?}"),
-            timeout,
-            || {
-                last = self.next_hops(tor, prefix);
-                (last == expected).then(|| start.elapsed())
-            },
-        );
-        found.map_err(|e| LabError(format!("{e} (last seen: {last:?})")))
+        let mut seen: Vec<Option<Duration>> = vec![None; expectations.len()];
+        let mut last: Vec<Vec<IpAddr>> = vec![Vec::new(); expectations.len()];
+        let result = wait_for("routes", timeout, || {
+            for (index, expectation) in expectations.iter().enumerate() {
+                if seen[index].is_none() {
+                    last[index] = self.route_next_hops(&expectation.tor, &expectation.prefix);
+                    if last[index] == expectation.next_hops {
+                        seen[index] = Some(start.elapsed());
+                    }
+                }
+            }
+            seen.iter().copied().collect::<Option<Vec<Duration>>>()
+        });
+        result.map_err(|e| {
+            let missing: Vec<String> = expectations
+                .iter()
+                .zip(&seen)
+                .zip(&last)
+                .filter(|((_, seen), _)| seen.is_none())
+                .map(|((expectation, _), last)| format!("{expectation} (last seen: {last:?})"))
+                .collect();
+            LabError(format!("{e}: {}", missing.join("; ")))
+        })
     }
 
     /// Cuts a node off: every packet it sends to the routers is dropped (no FIN, no withdraw).
     pub fn cut(&self, node: &str) -> Result<()> {
         let namespace = Namespace::existing(&self.node_view(node)?.namespace);
-        for tor in &self.tors {
-            namespace.ip(&["route", "add", "blackhole", &format!("{}/32", tor.address)])?;
+        for tor in self.tor_hosts() {
+            namespace.ip(&["route", "add", "blackhole", &tor])?;
         }
         Ok(())
+    }
+
+    /// Every ToR address as a host route (`/32`, `/128`).
+    fn tor_hosts(&self) -> Vec<String> {
+        let mut hosts = Vec::new();
+        for tor in &self.tors {
+            hosts.push(format!("{}/32", tor.address));
+            hosts.extend(tor.address6.map(|a| format!("{a}/128")));
+        }
+        hosts
     }
 
     /// The switch namespace (the bridge every node and ToR is plugged into).
@@ -294,8 +465,8 @@ impl FabricView {
     /// Undoes [`FabricView::cut`].
     pub fn restore(&self, node: &str) -> Result<()> {
         let namespace = Namespace::existing(&self.node_view(node)?.namespace);
-        for tor in &self.tors {
-            let _ = namespace.ip(&["route", "del", "blackhole", &format!("{}/32", tor.address)]);
+        for tor in self.tor_hosts() {
+            let _ = namespace.ip(&["route", "del", "blackhole", &tor]);
         }
         Ok(())
     }
@@ -317,6 +488,35 @@ impl FabricView {
             let _ = crate::run("ip", &["netns", "del", namespace]);
         }
         let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+/// What a ToR's FIB should hold: `prefix` (as `ip route show` takes it) via exactly these
+/// next hops (none: no route).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteExpectation {
+    pub tor: String,
+    pub prefix: String,
+    /// Sorted.
+    pub next_hops: Vec<IpAddr>,
+}
+
+impl RouteExpectation {
+    pub fn new(tor: &str, prefix: &str, next_hops: &[IpAddr]) -> RouteExpectation {
+        let mut next_hops = next_hops.to_vec();
+        next_hops.sort();
+        next_hops.dedup();
+        RouteExpectation {
+            tor: tor.to_string(),
+            prefix: prefix.to_string(),
+            next_hops,
+        }
+    }
+}
+
+impl std::fmt::Display for RouteExpectation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} via {:?}", self.tor, self.prefix, self.next_hops)
     }
 }
 
@@ -366,14 +566,11 @@ impl Fabric {
         let attach = |lab: &mut Lab, short: &str, address: Ipv4Addr| -> Result<Namespace> {
             let namespace = lab.namespace(short)?;
             let port = format!("p-{short}");
-            lab.link(
-                &namespace,
-                "eth0",
-                &[&format!("{address}/24")],
-                &switch,
-                &port,
-                &[],
-            )?;
+            // nodad: usable at once, no Duplicate Address Detection to wait for.
+            let mut addresses = vec![format!("{address}/24")];
+            addresses.extend(spec.address6(address).map(|a| format!("{a}/64")));
+            let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+            lab.link(&namespace, "eth0", &addresses, &switch, &port, &[])?;
             switch.ip(&["link", "set", &port, "master", "br0"])?;
             Ok(namespace)
         };
@@ -383,6 +580,7 @@ impl Fabric {
             nodes.push(NodeView {
                 name: name.clone(),
                 address: *address,
+                address6: spec.address6(*address),
                 namespace: namespace.name().to_string(),
             });
         }
@@ -390,31 +588,7 @@ impl Fabric {
         let mut tor_views = Vec::new();
         for tor in &spec.tors {
             let namespace = attach(&mut lab, &tor.name, tor.address)?;
-            let mut config = format!(
-                "router bgp {asn}\n bgp router-id {id}\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n neighbor nodes peer-group\n neighbor nodes remote-as {node_asn}\n",
-                asn = spec.tor_asn,
-                id = tor.address,
-                node_asn = spec.node_asn,
-            );
-            if tor.bfd {
-                config.push_str(" neighbor nodes bfd\n");
-            }
-            for line in &tor.extra {
-                let _ = writeln!(config, " neighbor nodes {line}");
-            }
-            match tor.peering {
-                Peering::Static => {
-                    for (_, address) in &spec.nodes {
-                        let _ = writeln!(config, " neighbor {address} peer-group nodes");
-                    }
-                }
-                Peering::ListenRange => {
-                    config.push_str(" bgp listen range 10.0.0.0/24 peer-group nodes\n");
-                }
-            }
-            config.push_str(
-                " address-family ipv4 unicast\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n",
-            );
+            let config = tor_config(&spec, tor);
             let frr = Frr::start(
                 &mut lab,
                 &namespace,
@@ -425,6 +599,7 @@ impl Fabric {
             tor_views.push(TorView {
                 name: tor.name.clone(),
                 address: tor.address,
+                address6: spec.address6(tor.address),
                 namespace: namespace.name().to_string(),
                 frr_directory: frr.directory().to_path_buf(),
             });
@@ -471,8 +646,19 @@ impl Fabric {
 
     /// An EndpointSlice for Service `default/NAME` with one ready endpoint per node listed.
     pub fn endpoints_yaml(service: &str, nodes: &[&str]) -> String {
+        Fabric::family_endpoints_yaml(service, Family::V4, nodes)
+    }
+
+    /// An EndpointSlice of `family` (`addressType: IPv4` or `IPv6`) for Service `default/NAME`
+    /// with one ready endpoint per node listed. Named `NAME-lab` (IPv4) or `NAME-lab-v6`, so a
+    /// dual-stack Service has one of each, as Kubernetes gives it.
+    pub fn family_endpoints_yaml(service: &str, family: Family, nodes: &[&str]) -> String {
+        let (suffix, address_type) = match family {
+            Family::V4 => ("", "IPv4"),
+            Family::V6 => ("-v6", "IPv6"),
+        };
         let mut yaml = format!(
-            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {service}-lab\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {service}\naddressType: IPv4\nports:\n- name: https\n  port: 8443\n  protocol: TCP\n"
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {service}-lab{suffix}\n  namespace: default\n  labels:\n    kubernetes.io/service-name: {service}\naddressType: {address_type}\nports:\n- name: https\n  port: 8443\n  protocol: TCP\n"
         );
         if nodes.is_empty() {
             yaml.push_str("endpoints: []\n");
@@ -480,11 +666,13 @@ impl Fabric {
         }
         yaml.push_str("endpoints:\n");
         for (index, node) in nodes.iter().enumerate() {
+            let address = match family {
+                Family::V4 => format!("10.244.{}.{}", index + 1, 10 + index),
+                Family::V6 => format!("2001:db8:244:{}::{}", index + 1, 10 + index),
+            };
             let _ = write!(
                 yaml,
-                "- addresses: [\"10.244.{}.{}\"]\n  nodeName: {node}\n  conditions: {{ready: true, serving: true, terminating: false}}\n",
-                index + 1,
-                10 + index
+                "- addresses: [\"{address}\"]\n  nodeName: {node}\n  conditions: {{ready: true, serving: true, terminating: false}}\n",
             );
         }
         yaml
@@ -607,14 +795,35 @@ impl Fabric {
     }
 }
 
-/// Next hops from `ip route show PREFIX` output, sorted.
-pub fn parse_next_hops(text: &str) -> Vec<Ipv4Addr> {
-    let mut hops: Vec<Ipv4Addr> = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "via")
-        .filter_map(|w| w[1].parse().ok())
+/// The IPv4 addresses of `hops`, in their order.
+fn ipv4_only(hops: Vec<IpAddr>) -> Vec<Ipv4Addr> {
+    hops.into_iter()
+        .filter_map(|hop| match hop {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect()
+}
+
+/// Next hops from `ip route show PREFIX` or `ip -6 route show PREFIX` output, sorted: as
+/// `Ipv4Addr`, `Ipv6Addr` or `IpAddr` (words after `via` that are not such an address, as
+/// `inet6` in `via inet6 ADDRESS`, are skipped).
+pub fn parse_next_hops<A: std::str::FromStr + Ord>(text: &str) -> Vec<A> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut hops: Vec<A> = words
+        .iter()
+        .enumerate()
+        .filter(|(_, word)| **word == "via")
+        .filter_map(|(index, _)| {
+            // `via inet6 ADDRESS` (an IPv4 route over an IPv6 next hop) names the family first.
+            let next = words.get(index + 1)?;
+            let address = if *next == "inet" || *next == "inet6" {
+                words.get(index + 2)?
+            } else {
+                next
+            };
+            address.parse().ok()
+        })
         .collect();
     hops.sort();
     hops.dedup();
@@ -628,14 +837,95 @@ mod tests {
     #[test]
     fn next_hops_single_and_multipath() {
         assert_eq!(
-            parse_next_hops("203.0.113.5 nhid 12 via 10.0.0.21 dev eth0 proto bgp metric 20\n"),
+            parse_next_hops::<Ipv4Addr>(
+                "203.0.113.5 nhid 12 via 10.0.0.21 dev eth0 proto bgp metric 20\n"
+            ),
             [Ipv4Addr::new(10, 0, 0, 21)]
         );
         let multipath = "203.0.113.5 nhid 20 proto bgp metric 20 \n\tnexthop via 10.0.0.23 dev eth0 weight 1 \n\tnexthop via 10.0.0.21 dev eth0 weight 1 \n";
         assert_eq!(
-            parse_next_hops(multipath),
+            parse_next_hops::<Ipv4Addr>(multipath),
             [Ipv4Addr::new(10, 0, 0, 21), Ipv4Addr::new(10, 0, 0, 23)]
         );
-        assert!(parse_next_hops("").is_empty());
+        assert!(parse_next_hops::<Ipv4Addr>("").is_empty());
+    }
+
+    #[test]
+    fn next_hops_of_ipv6_routes() {
+        let multipath = "2001:db8::5 nhid 31 proto bgp metric 20 pref medium\n\tnexthop via 2001:db8:ffff::23 dev eth0 weight 1 \n\tnexthop via 2001:db8:ffff::21 dev eth0 weight 1 \n";
+        let hops: Vec<IpAddr> = parse_next_hops(multipath);
+        assert_eq!(
+            hops,
+            ["2001:db8:ffff::21", "2001:db8:ffff::23"].map(|a| a.parse::<IpAddr>().unwrap())
+        );
+        // IPv4 only callers see none of them.
+        assert!(parse_next_hops::<Ipv4Addr>(multipath).is_empty());
+        let single =
+            "2001:db8::5 nhid 12 via 2001:db8:ffff::22 dev eth0 proto bgp metric 20 pref medium\n";
+        assert_eq!(
+            parse_next_hops::<Ipv6Addr>(single),
+            [segment_ipv6(Ipv4Addr::new(10, 0, 0, 22))]
+        );
+        // An IPv4 route over an IPv6 next hop (RFC 8950) names the family first.
+        assert_eq!(
+            parse_next_hops::<IpAddr>("203.0.113.5 via inet6 fe80::1 dev eth0 proto bgp\n"),
+            ["fe80::1".parse::<IpAddr>().unwrap()]
+        );
+        // Words that are no address are skipped, never a panic.
+        assert!(parse_next_hops::<IpAddr>("via via inet6").is_empty());
+    }
+
+    #[test]
+    fn segment_ipv6_reads_like_the_ipv4_address() {
+        assert_eq!(
+            segment_ipv6(Ipv4Addr::new(10, 0, 0, 21)),
+            "2001:db8:ffff::21".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            segment_ipv6(Ipv4Addr::new(10, 0, 0, 1)),
+            "2001:db8:ffff::1".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            segment_ipv6(Ipv4Addr::new(10, 0, 0, 250)),
+            "2001:db8:ffff::250".parse::<Ipv6Addr>().unwrap()
+        );
+    }
+
+    fn fabric_spec(peering: Peering, ipv6: bool) -> (FabricSpec, TorSpec) {
+        let mut spec = FabricSpec::seed(PathBuf::from("/nonexistent"));
+        spec.ipv6 = ipv6;
+        let mut tor = spec.tors[0].clone();
+        tor.peering = peering;
+        tor.extra = vec!["timers 3 9".into()];
+        (spec, tor)
+    }
+
+    #[test]
+    fn ipv4_only_tor_config_is_the_seeds() {
+        let (spec, tor) = fabric_spec(Peering::Static, false);
+        assert_eq!(
+            tor_config(&spec, &tor),
+            "router bgp 65000\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n neighbor nodes peer-group\n neighbor nodes remote-as 65100\n neighbor nodes bfd\n neighbor nodes timers 3 9\n neighbor 10.0.0.21 peer-group nodes\n neighbor 10.0.0.22 peer-group nodes\n neighbor 10.0.0.23 peer-group nodes\n address-family ipv4 unicast\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n"
+        );
+        let (spec, tor) = fabric_spec(Peering::ListenRange, false);
+        let config = tor_config(&spec, &tor);
+        assert!(config.contains(" bgp listen range 10.0.0.0/24 peer-group nodes\n"));
+        assert!(!config.contains("nodes6") && !config.contains("activate"));
+    }
+
+    #[test]
+    fn dual_stack_tor_config_activates_each_group_in_its_family() {
+        let (spec, tor) = fabric_spec(Peering::Static, true);
+        let config = tor_config(&spec, &tor);
+        assert_eq!(
+            config,
+            "router bgp 65000\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n bgp bestpath as-path multipath-relax\n neighbor nodes peer-group\n neighbor nodes remote-as 65100\n neighbor nodes bfd\n neighbor nodes timers 3 9\n neighbor 10.0.0.21 peer-group nodes\n neighbor 10.0.0.22 peer-group nodes\n neighbor 10.0.0.23 peer-group nodes\n neighbor nodes6 peer-group\n neighbor nodes6 remote-as 65100\n neighbor nodes6 bfd\n neighbor nodes6 timers 3 9\n neighbor 2001:db8:ffff::21 peer-group nodes6\n neighbor 2001:db8:ffff::22 peer-group nodes6\n neighbor 2001:db8:ffff::23 peer-group nodes6\n address-family ipv4 unicast\n  neighbor nodes activate\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n address-family ipv6 unicast\n  neighbor nodes6 activate\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n"
+        );
+        let (spec, mut tor) = fabric_spec(Peering::ListenRange, true);
+        tor.bfd = false;
+        let config = tor_config(&spec, &tor);
+        assert!(config.contains(" bgp listen range 10.0.0.0/24 peer-group nodes\n"));
+        assert!(config.contains(" bgp listen range 2001:db8:ffff::/64 peer-group nodes6\n"));
+        assert!(!config.contains("bfd") && !config.contains(" neighbor 2001:"));
     }
 }

@@ -231,7 +231,7 @@ impl Seed {
         for line in text.lines() {
             if line.starts_with(char::is_whitespace) {
                 if let Some((_, hops)) = routes.last_mut() {
-                    hops.extend(crate::fabric::parse_next_hops(line));
+                    hops.extend(crate::fabric::parse_next_hops::<Ipv4Addr>(line));
                 }
             } else {
                 let prefix = line

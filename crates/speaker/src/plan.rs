@@ -259,22 +259,33 @@ impl RouteAttributes {
 }
 
 /// What each Service's status says (ServiceBGPStatus, `ironlb get services`): for an announced
-/// Service, the peers that were actually sent every one of its prefixes, given what each peer's
-/// Adj-RIB-Out holds (`advertised`, by peer name); for the others, why not.
+/// Service, the peers that were actually sent every one of its prefixes meant for them, given
+/// what each peer's Adj-RIB-Out holds (`advertised`, by peer name); for the others, why not.
+/// A dual-stack Service's IPv4 prefix is meant for the IPv4 peers and its IPv6 prefix for the
+/// IPv6 peers: each peer is listed once it holds its own family's.
 pub fn announcements(
     plan: &Plan,
     advertised: &BTreeMap<&str, BTreeSet<IpNet>>,
 ) -> Vec<ironlb_model::status::ServiceAnnouncement> {
+    let nothing = BTreeSet::new();
+    let sent_all_meant = |peer: &str, prefixes: &[IpNet]| {
+        let Some(meant) = plan.routes.get(peer) else {
+            return false;
+        };
+        let sent = advertised.get(peer).unwrap_or(&nothing);
+        let mut mine = prefixes.iter().filter(|p| meant.contains_key(p)).peekable();
+        mine.peek().is_some() && mine.all(|p| sent.contains(p))
+    };
     plan.services
         .iter()
         .map(|(key, outcome)| {
             let (prefixes, peers, reason) = match outcome {
-                ServiceOutcome::Announced { prefixes, .. } => (
+                ServiceOutcome::Announced { prefixes, peers } => (
                     prefixes.iter().map(ToString::to_string).collect(),
-                    advertised
+                    peers
                         .iter()
-                        .filter(|(_, sent)| prefixes.iter().all(|p| sent.contains(p)))
-                        .map(|(name, _)| (*name).to_string())
+                        .filter(|peer| sent_all_meant(peer, prefixes))
+                        .cloned()
                         .collect(),
                     None,
                 ),

@@ -303,7 +303,15 @@ fn ipv6_prefix_goes_only_to_ipv6_or_dual_stack_peers() {
     let node1 = cluster(&[&config, NODES, &web, &eps]).plan("node1");
     assert_eq!(prefixes(&node1, "tor6"), ["2001:db8:5::7/128"]);
     assert!(prefixes(&node1, "tor1").is_empty());
-    // dualStackAddressFamily (v1beta2 only): the IPv4 peer carries the IPv6 prefix too.
+    // dualStackAddressFamily (v1beta2 only): the IPv4 peer is planned the IPv6 route too.
+    let dual = dual_stack_tor1(&config);
+    let node1 = cluster(&[&dual, NODES, &web, &eps]).plan("node1");
+    assert_eq!(prefixes(&node1, "tor1"), ["2001:db8:5::7/128"]);
+    assert_eq!(prefixes(&node1, "tor6"), ["2001:db8:5::7/128"]);
+}
+
+/// `config` with tor1 a v1beta2 BGPPeer carrying both families (`dualStackAddressFamily`).
+fn dual_stack_tor1(config: &str) -> String {
     let dual = config
         .replace(
             "v1beta1\nkind: BGPPeer\nmetadata: {name: tor1",
@@ -314,9 +322,60 @@ fn ipv6_prefix_goes_only_to_ipv6_or_dual_stack_peers() {
             "peerAddress: 10.0.0.1, dualStackAddressFamily: true}",
         );
     assert!(dual.contains("v1beta2\nkind: BGPPeer\nmetadata: {name: tor1"));
-    let node1 = cluster(&[&dual, NODES, &web, &eps]).plan("node1");
-    assert_eq!(prefixes(&node1, "tor1"), ["2001:db8:5::7/128"]);
-    assert_eq!(prefixes(&node1, "tor6"), ["2001:db8:5::7/128"]);
+    assert!(dual.contains("dualStackAddressFamily: true"));
+    dual
+}
+
+#[test]
+fn a_dual_stack_service_lists_its_ipv4_and_ipv6_peers_once_each_has_its_family() {
+    let config = format!(
+        "{SEED_CONFIG}---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: tor6, namespace: metallb-system}}\n\
+         spec: {{myASN: 65100, peerASN: 65000, peerAddress: 'fd00::1'}}\n"
+    );
+    let web = service("web", "Cluster", "203.0.113.5", "").replace(
+        "ingress: [{ip: '203.0.113.5'}]",
+        "ingress: [{ip: '203.0.113.5'}, {ip: '2001:db8:5::7'}]",
+    );
+    assert!(web.contains("2001:db8:5::7"));
+    let eps = endpoints("web", &[("node1", READY)]);
+    let node1 = cluster(&[&config, NODES, &web, &eps]).plan("node1");
+    let (v4, v6) = (net("203.0.113.5/32"), net("2001:db8:5::7/128"));
+    let peers_of = |advertised: &[(&'static str, &[IpNet])]| {
+        let advertised = advertised
+            .iter()
+            .map(|(peer, sent)| (*peer, sent.iter().copied().collect()))
+            .collect();
+        let statuses = ironlb_speaker::plan::announcements(&node1, &advertised);
+        let web = statuses.iter().find(|s| s.name == "web").unwrap();
+        assert_eq!(web.prefixes, ["203.0.113.5/32", "2001:db8:5::7/128"]);
+        web.peers.clone()
+    };
+    // Each peer holds its own family's prefix: all three are listed (they were not: no peer
+    // held both, so the status named none).
+    assert_eq!(
+        peers_of(&[("tor1", &[v4]), ("tor2", &[v4]), ("tor6", &[v6])]),
+        ["tor1", "tor2", "tor6"]
+    );
+    // A peer not sent yet is not listed; one sent a prefix of the other family is not either.
+    assert_eq!(
+        peers_of(&[("tor1", &[v4]), ("tor2", &[]), ("tor6", &[v4])]),
+        ["tor1"]
+    );
+    assert!(peers_of(&[]).is_empty());
+
+    // tor1 carrying both families is meant both prefixes: listed once it holds both.
+    let dual = cluster(&[&dual_stack_tor1(&config), NODES, &web, &eps]).plan("node1");
+    let tor1_peers = |sent: &[IpNet]| {
+        let advertised = [("tor1", sent.iter().copied().collect())].into();
+        let statuses = ironlb_speaker::plan::announcements(&dual, &advertised);
+        statuses
+            .into_iter()
+            .find(|s| s.name == "web")
+            .unwrap()
+            .peers
+    };
+    assert!(tor1_peers(&[v4]).is_empty());
+    assert_eq!(tor1_peers(&[v4, v6]), ["tor1"]);
 }
 
 #[test]
