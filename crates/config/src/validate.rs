@@ -263,12 +263,6 @@ impl Validator<'_> {
             if self.errors.len() > before {
                 continue;
             }
-            if spec.echo_mode == Some(true) {
-                // IronLB's, after MetalLB's own checks: the profile stays known, so the peers
-                // naming it are judged as MetalLB judges them.
-                let message = "BFD echo mode is not supported yet: IronLB's BFD runs in asynchronous mode (RFC 5880 §6.1), which detects failures from control packets alone; set echoMode to false or remove it".to_string();
-                self.error(&object, "spec.echoMode", ErrorKind::NotSupported, message);
-            }
             profiles.insert(
                 name.clone(),
                 BfdProfile {

@@ -2514,8 +2514,7 @@ spec: {}
             },
         ),
         // "Session with nondefault BFD Profile"
-        // IronLB: echo mode is refused (not supported yet) rather than accepted and ignored.
-        invalid(
+        valid(
             "bfd_nondefault_profile",
             r#"
 apiVersion: metallb.io/v1beta1
@@ -2540,11 +2539,6 @@ kind: BGPAdvertisement
 metadata: {name: adv3}
 spec: {}
 "#,
-            &[(
-                ErrorKind::NotSupported,
-                "BFDProfile/nondefault",
-                "spec.echoMode",
-            )],
         ),
         // Derived from config.go bfdProfileFromCR: the bounds are inclusive.
         valid(
@@ -2566,9 +2560,8 @@ spec:
   minimumTtl: 254
 "#,
         ),
-        // IronLB: echo mode is refused (not supported yet) rather than accepted and ignored.
         // "Session with ipv4 and bfd echo mode"
-        invalid(
+        valid(
             "bfd_echo_with_ipv4_pool",
             r#"
 apiVersion: metallb.io/v1beta1
@@ -2591,16 +2584,10 @@ kind: BGPPeer
 metadata: {name: peer1}
 spec: {myASN: 42, peerASN: 142, peerAddress: 1.2.3.4, peerPort: 1179, bfdProfile: with-echo}
 "#,
-            &[(
-                ErrorKind::NotSupported,
-                "BFDProfile/with-echo",
-                "spec.echoMode",
-            )],
         ),
         // Derived from validation.go validateConfig: an IPv6 pool advertised only to another peer
-        // IronLB: echo mode is refused (not supported yet) rather than accepted and ignored.
         // does not reach the echo peer.
-        invalid(
+        valid(
             "bfd_echo_peer_not_sent_the_ipv6_pool",
             r#"
 apiVersion: metallb.io/v1beta1
@@ -2628,11 +2615,6 @@ kind: BGPPeer
 metadata: {name: plain}
 spec: {myASN: 42, peerASN: 142, peerAddress: "fc00::1"}
 "#,
-            &[(
-                ErrorKind::NotSupported,
-                "BFDProfile/with-echo",
-                "spec.echoMode",
-            )],
         ),
         // "BFD Profile with too low receive interval"
         invalid(
@@ -2819,18 +2801,11 @@ spec:
   ebgpMultiHop: true
   bfdProfile: nondefault
 "#,
-            &[
-                (
-                    ErrorKind::BfdEchoWithIpv6,
-                    "BGPAdvertisement/adv3",
-                    "spec.peers",
-                ),
-                (
-                    ErrorKind::NotSupported,
-                    "BFDProfile/nondefault",
-                    "spec.echoMode",
-                ),
-            ],
+            &[(
+                ErrorKind::BfdEchoWithIpv6,
+                "BGPAdvertisement/adv3",
+                "spec.peers",
+            )],
         ),
         // Derived from validation.go validateConfig: the same through the ad's peer list, for a
         // dual-stack pool selected by labels.
@@ -2859,18 +2834,11 @@ kind: BGPPeer
 metadata: {name: echo}
 spec: {myASN: 42, peerASN: 142, peerAddress: 1.2.3.4, bfdProfile: with-echo}
 "#,
-            &[
-                (
-                    ErrorKind::BfdEchoWithIpv6,
-                    "BGPAdvertisement/to-echo",
-                    "spec.peers",
-                ),
-                (
-                    ErrorKind::NotSupported,
-                    "BFDProfile/with-echo",
-                    "spec.echoMode",
-                ),
-            ],
+            &[(
+                ErrorKind::BfdEchoWithIpv6,
+                "BGPAdvertisement/to-echo",
+                "spec.peers",
+            )],
         ),
     ]
 }

@@ -55,23 +55,17 @@ fn an_ipv6_router_id_is_refused_frr_would_refuse_it() {
 }
 
 #[test]
-fn bfd_echo_mode_is_refused_until_it_is_implemented() {
-    let yaml = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: echo}\nspec: {echoMode: true}\n";
-    assert_eq!(
-        errors(yaml),
-        [(
-            ErrorKind::NotSupported,
-            "BFDProfile echo".into(),
-            "spec.echoMode".into()
-        )]
-    );
-    let error = validate(&resources(yaml), &ValidateOptions::default()).unwrap_err();
-    assert!(
-        error[0].to_string().contains("not supported yet"),
-        "{}",
-        error[0]
-    );
-    assert!(errors("apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: no-echo}\nspec: {echoMode: false}\n").is_empty());
+fn bfd_echo_mode_is_accepted_and_with_ipv6_refused_as_metallb_does() {
+    // It acts: IronLB's BFD runs the Echo function (bfd_interop.rs and e2e.rs show FRR's
+    // forwarding plane returning the packets, and a router that stops forwarding detected).
+    let yaml = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: echo}\nspec: {echoMode: true, echoInterval: 50}\n";
+    assert!(errors(yaml).is_empty());
+    let Ok(config) = validate(&resources(yaml), &ValidateOptions::default()) else {
+        panic!("valid")
+    };
+    let profile = &config.bfd_profiles["echo"];
+    assert!(profile.echo_mode);
+    assert_eq!(profile.echo_interval_ms, 50);
 }
 
 #[test]
@@ -154,7 +148,7 @@ fn dual_stack_address_family_is_accepted_on_and_off() {
 
 #[test]
 fn every_refusal_says_it_is_not_supported_and_what_to_do() {
-    let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0, vrf: red, bfdProfile: echo}\n---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: echo}\nspec: {echoMode: true}\n";
+    let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0, vrf: red, bfdProfile: fast}\n---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {}\n";
     let Err(errors) = validate(&resources(yaml), &ValidateOptions::default()) else {
         panic!("refused");
     };
@@ -191,18 +185,11 @@ fn readme_fields() -> std::collections::BTreeMap<(String, String), String> {
 }
 
 /// Each field the README says is refused, with a manifest that uses it.
-const REFUSED: [(&str, &str, &str); 2] = [
-    (
-        "BGPPeer",
-        "vrf",
-        "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, peerAddress: 1.2.3.4, vrf: red}\n",
-    ),
-    (
-        "BFDProfile",
-        "echoMode",
-        "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: echo}\nspec: {echoMode: true}\n",
-    ),
-];
+const REFUSED: [(&str, &str, &str); 1] = [(
+    "BGPPeer",
+    "vrf",
+    "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, peerAddress: 1.2.3.4, vrf: red}\n",
+)];
 
 #[test]
 fn the_readme_names_every_field_of_metallbs_crds_and_its_refusals_are_real() {

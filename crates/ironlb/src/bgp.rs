@@ -132,10 +132,7 @@ impl Announce {
             required_min_rx: ms(self.bfd_rx, defaults.required_min_rx),
             detect_multiplier: self.bfd_multiplier.unwrap_or(defaults.detect_multiplier),
             passive: self.bfd_passive,
-            echo_transmit: self.bfd_echo.map(|v| Duration::from_millis(u64::from(v))),
-            echo_receive: self
-                .bfd_echo
-                .map_or(Duration::ZERO, |v| Duration::from_millis(u64::from(v))),
+            ..defaults
         })
     }
 }
@@ -277,8 +274,8 @@ fn announce_config(
         receive_interval_ms: millis(parameters.required_min_rx),
         transmit_interval_ms: millis(parameters.desired_min_tx),
         detect_multiplier: parameters.detect_multiplier,
-        echo_interval_ms: 50,
-        echo_mode: false,
+        echo_interval_ms: args.bfd_echo.unwrap_or(50),
+        echo_mode: args.bfd_echo.is_some(),
         passive_mode: parameters.passive,
         minimum_ttl: 254,
     });

@@ -201,6 +201,7 @@ fn bfd(directory: &ClusterDirectory) -> (Rows, serde_json::Value) {
         "STATUS",
         "TX-MS",
         "DETECT-MS",
+        "ECHO",
         "DIAGNOSTIC",
     ];
     let mut rows: Rows = vec![header.into_iter().map(String::from).collect()];
@@ -214,6 +215,7 @@ fn bfd(directory: &ClusterDirectory) -> (Rows, serde_json::Value) {
                 session.state.to_string(),
                 session.transmit_interval_ms.to_string(),
                 session.detection_time_ms.to_string(),
+                if session.echo { "on" } else { "off" }.to_string(),
                 session.diagnostic.clone(),
             ]);
         }

@@ -436,6 +436,9 @@ impl Speaker {
                 diagnostic: s.diagnostic.to_string(),
                 packets_received: s.packets_received,
                 packets_sent: s.packets_sent,
+                echo: s.echo_active,
+                echo_packets_received: s.echo_received,
+                echo_packets_sent: s.echo_sent,
             })
             .collect()
     }

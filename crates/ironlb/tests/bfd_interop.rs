@@ -204,3 +204,101 @@ protocol bgp node {
     println!("BIRD removed the cut node's route after {elapsed:?}");
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
 }
+
+/// BFD echo mode against FRR 8.4 (RFC 5880 §6.4): FRR advertises a Required Min Echo RX
+/// Interval (50 ms by default), so IronLB's echo runs, its packets returned by the router's
+/// forwarding plane. When the router stops forwarding while its control plane still runs
+/// (`net.ipv4.ip_forward=0` in its namespace: BFD control packets still flow both ways),
+/// echo detects it and the node withdraws: the router's FIB loses the route. Without echo the
+/// same fault goes unnoticed.
+#[test]
+fn bfd_echo_detects_a_router_that_stops_forwarding_and_control_packets_alone_do_not() {
+    if !ironlb_lab::require(
+        "bfd_echo_detects_a_router_that_stops_forwarding_and_control_packets_alone_do_not",
+        &["/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd"],
+    ) {
+        return;
+    }
+    for echo in [true, false] {
+        let (mut lab, node, tor) = topology(if echo { "bfd-echo" } else { "bfd-noecho" });
+        let frr = Frr::start(
+            &mut lab,
+            &tor,
+            "tor",
+            "
+router bgp 65000
+ bgp router-id 10.0.0.1
+ no bgp ebgp-requires-policy
+ neighbor 10.0.0.2 remote-as 65100
+ neighbor 10.0.0.2 bfd
+",
+            FrrDaemons { bfd: true },
+        )
+        .expect("FRR");
+        let mut bfd = vec![
+            "--bfd-rx",
+            "300",
+            "--bfd-tx",
+            "300",
+            "--bfd-multiplier",
+            "3",
+        ];
+        if echo {
+            bfd.extend_from_slice(&["--bfd-echo", "50"]);
+        }
+        let _speaker = announce(&mut lab, &node, "ironlb", &bfd);
+        wait_for(
+            "the route in FRR's kernel FIB",
+            Duration::from_secs(20),
+            || kernel_has_route(&tor).then_some(()),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&lab, "ironlb")));
+        wait_for("FRR's BFD peer up", Duration::from_secs(20), || {
+            let peers = frr.json("show bfd peers json").ok()?;
+            peers
+                .as_array()?
+                .iter()
+                .any(|p| p["peer"] == "10.0.0.2" && p["status"] == "up")
+                .then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&lab, "ironlb")));
+        if echo {
+            wait_for("IronLB's echo to run", Duration::from_secs(10), || {
+                log_text(&lab, "ironlb")
+                    .contains("BFD echo started")
+                    .then_some(())
+            })
+            .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&lab, "ironlb")));
+            // Echo keeps the session up while the router forwards.
+            std::thread::sleep(Duration::from_secs(2));
+            assert!(kernel_has_route(&tor), "{}", log_text(&lab, "ironlb"));
+        }
+        let start = Instant::now();
+        tor.exec("sysctl", &["-qw", "net.ipv4.ip_forward=0"])
+            .expect("the router stops forwarding");
+        if echo {
+            wait_for("FRR to remove the route", Duration::from_secs(5), || {
+                (!kernel_has_route(&tor)).then_some(())
+            })
+            .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&lab, "ironlb")));
+            let elapsed = start.elapsed();
+            println!("echo: the router stopped forwarding, its route removed after {elapsed:?}");
+            let log = log_text(&lab, "ironlb");
+            assert!(log.contains("echo function failed"), "{log}");
+            // Forwarding back: the session and the route come back.
+            tor.exec("sysctl", &["-qw", "net.ipv4.ip_forward=1"])
+                .expect("forwarding again");
+            wait_for("the route back", Duration::from_secs(60), || {
+                kernel_has_route(&tor).then_some(())
+            })
+            .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&lab, "ironlb")));
+        } else {
+            std::thread::sleep(Duration::from_secs(3));
+            assert!(
+                kernel_has_route(&tor),
+                "without echo, control packets alone keep the session up: {}",
+                log_text(&lab, "ironlb")
+            );
+        }
+    }
+}

@@ -387,3 +387,55 @@ fn ibgp_carries_local_pref_to_the_router() {
     assert_eq!(path["locPrf"], 250, "{route}");
     assert_eq!(path["community"]["string"], "65000:250", "{route}");
 }
+
+/// BFDProfile `echoMode` through metallb.io objects: the seed's profile turned to echo mode
+/// (50 ms) while running; every node's BFD with tor1 runs the Echo function, its packets
+/// returned by tor1's forwarding plane. tor1 stops forwarding (its control plane still
+/// answers BFD): the nodes' echo fails, they take BFD and BGP down, tor1 removes all three
+/// next hops; tor2 (no BFD) keeps them. Forwarding back, the routes come back.
+#[test]
+fn bfd_echo_mode_detects_a_tor_that_stops_forwarding() {
+    let Some(fabric) = seed("e2e_echo", "Cluster", &["node-21"]) else {
+        return;
+    };
+    expect(&fabric, "tor1", &[21, 22, 23]);
+    fabric
+        .write(
+            "bfd.yaml",
+            &format!("{BFD}  echoMode: true\n  echoInterval: 50\n"),
+        )
+        .unwrap();
+    ironlb_lab::wait_for(
+        "every node's BFD with tor1 in echo mode",
+        Duration::from_secs(20),
+        || {
+            let speakers = ironlb_cluster::status::read_speakers(&fabric.cluster_dir);
+            let echo = speakers
+                .iter()
+                .flat_map(|s| s.bfd.iter())
+                .filter(|b| b.echo && b.echo_packets_received > 0)
+                .count();
+            (echo == 3).then_some(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", fabric.log("speaker-node-21")));
+    let tor1 = fabric.tor("tor1").frr.namespace().clone();
+    let start = std::time::Instant::now();
+    tor1.exec("sysctl", &["-qw", "net.ipv4.ip_forward=0"])
+        .expect("tor1 stops forwarding");
+    fabric
+        .wait_next_hops("tor1", IP, &[], Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", fabric.log("speaker-node-21")));
+    println!(
+        "tor1 stopped forwarding: all next hops gone in {:?}",
+        start.elapsed()
+    );
+    expect(&fabric, "tor2", &[21, 22, 23]);
+    let log = fabric.log("speaker-node-21");
+    assert!(log.contains("echo function failed"), "{log}");
+    tor1.exec("sysctl", &["-qw", "net.ipv4.ip_forward=1"])
+        .expect("tor1 forwards again");
+    fabric
+        .wait_next_hops("tor1", IP, &hops(&[21, 22, 23]), Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("{e}\n{}", fabric.log("speaker-node-21")));
+}

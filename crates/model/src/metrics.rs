@@ -255,7 +255,7 @@ pub fn speaker(status: &SpeakerStatus, loaded: bool, updates: u64) -> String {
             u64::from(speaker.alive),
         );
     }
-    let bfd_families: [(&str, &str, &str, BfdValue); 3] = [
+    let bfd_families: [(&str, &str, &str, BfdValue); 5] = [
         (
             "metallb_bfd_session_up",
             "gauge",
@@ -273,6 +273,18 @@ pub fn speaker(status: &SpeakerStatus, loaded: bool, updates: u64) -> String {
             "counter",
             "Number of sent BFD control packets",
             |b| b.packets_sent,
+        ),
+        (
+            "metallb_bfd_echo_packet_input",
+            "counter",
+            "Number of received BFD echo packets",
+            |b| b.echo_packets_received,
+        ),
+        (
+            "metallb_bfd_echo_packet_output",
+            "counter",
+            "Number of sent BFD echo packets",
+            |b| b.echo_packets_sent,
         ),
     ];
     for (name, kind, help, value) in bfd_families {
@@ -341,6 +353,9 @@ mod tests {
                 state: BfdState::Up,
                 packets_received: 10,
                 packets_sent: 11,
+                echo: true,
+                echo_packets_received: 40,
+                echo_packets_sent: 41,
                 ..Default::default()
             }],
             services: vec![ServiceAnnouncement {
@@ -366,6 +381,8 @@ mod tests {
             "metallb_speaker_announced{ip=\"203.0.113.5\",node=\"node-21\",protocol=\"bgp\",service=\"default/web\"} 1",
             "metallb_bfd_session_up{peer=\"10.0.0.1\",vrf=\"\"} 1",
             "metallb_bfd_control_packet_input{peer=\"10.0.0.1\",vrf=\"\"} 10",
+            "metallb_bfd_echo_packet_input{peer=\"10.0.0.1\",vrf=\"\"} 40",
+            "metallb_bfd_echo_packet_output{peer=\"10.0.0.1\",vrf=\"\"} 41",
             "metallb_k8s_client_config_loaded_bool 1",
             "metallb_k8s_client_updates_total 7",
         ] {

@@ -322,6 +322,13 @@ pub struct BfdSessionStatus {
     pub packets_received: u64,
     #[serde(default)]
     pub packets_sent: u64,
+    /// The Echo function runs (BFDProfile echoMode).
+    #[serde(default)]
+    pub echo: bool,
+    #[serde(default)]
+    pub echo_packets_received: u64,
+    #[serde(default)]
+    pub echo_packets_sent: u64,
 }
 
 /// Per Service, what one node announces and to which peers.

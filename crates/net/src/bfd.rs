@@ -606,6 +606,9 @@ impl Driver {
 fn echo_parameters(config: &PeerConfig) -> Parameters {
     let mut parameters = config.parameters;
     if config.multihop || !config.peer.is_ipv4() {
+        if parameters.echo_transmit.is_some() {
+            info!(peer = %config.peer, "BFD echo mode: not on a multihop or IPv6 session (RFC 5883 §3; as FRR and MetalLB), which runs on control packets alone");
+        }
         parameters.echo_transmit = None;
         parameters.echo_receive = Duration::ZERO;
     }
