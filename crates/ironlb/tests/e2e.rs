@@ -148,6 +148,8 @@ fn seed_cluster_policy_gives_three_next_hops_on_both_tors() {
             "metallb_bgp_pending_prefixes_total non-counter",
             "metallb_bfd_control_packet_input counter",
             "metallb_bfd_control_packet_output counter",
+            "metallb_bfd_echo_packet_input counter",
+            "metallb_bfd_echo_packet_output counter",
         ];
         for finding in findings.lines().filter(|l| !l.trim().is_empty()) {
             assert!(
