@@ -429,16 +429,6 @@ impl Validator<'_> {
             // BGP unnumbered: the router found on the interface from its Router Advertisements.
             (true, false) => Some(PeerAddress::Interface(spec.interface.clone())),
         };
-        if !spec.interface.is_empty()
-            && spec.peer_address.is_empty()
-            && !spec.bfd_profile.is_empty()
-        {
-            let message = format!(
-                "BFD with BGP unnumbered (spec.interface {:?}) is not supported yet: IronLB has no BFD session over link-local addresses; remove spec.bfdProfile from this peer, or peer with spec.peerAddress to use BFD",
-                spec.interface
-            );
-            self.error(object, "spec.bfdProfile", ErrorKind::NotSupported, message);
-        }
         if !spec.vrf.is_empty() {
             let message = format!(
                 "spec.vrf {:?} is not supported yet: IronLB's sessions would run in the default VRF, not in {:?}; remove spec.vrf and peer in the default VRF",

@@ -15,9 +15,9 @@
 //! - Features MetalLB's native Go speaker refuses (`validation.go` `DiscardFRROnly`: BFD, keepalive,
 //!   vrf, connectTime, graceful restart, dualStackAddressFamily, dynamicASN, interface, localASN,
 //!   IPv6 pools in BGP advertisements, large communities) are accepted, as in FRR mode.
-//! - BGPPeer fields IronLB cannot act on yet (`vrf`; `bfdProfile` on an `interface` peer) are
-//!   refused as not supported; MetalLB's verdicts on cases using them are compared without those
-//!   refusals ([`UNSUPPORTED_PEER_FIELDS`]). `interface` (BGP unnumbered) acts, as in FRR mode.
+//! - BGPPeer fields IronLB cannot act on yet (`vrf`) are refused as not supported; MetalLB's
+//!   verdicts on cases using them are compared without those refusals
+//!   ([`UNSUPPORTED_PEER_FIELDS`]). `interface` (BGP unnumbered) acts, as in FRR mode.
 //! - Bounds that MetalLB leaves to the CRD schema or its CEL rules are checked by IronLB too.
 //! - v1beta1 BGPPeer timers that are omitted stay unset (see `ironlb_api::conversion`).
 //! - Every error is collected; MetalLB stops at the first. So a case lists every error.
@@ -32,7 +32,7 @@ use ironlb_config::{
 };
 
 /// BGPPeer fields IronLB refuses as not supported, leaving MetalLB's verdict otherwise alone.
-const UNSUPPORTED_PEER_FIELDS: [&str; 2] = ["spec.vrf", "spec.bfdProfile"];
+const UNSUPPORTED_PEER_FIELDS: [&str; 1] = ["spec.vrf"];
 
 /// One expected error: kind, `Kind/name` of the object at fault, field.
 type Want = (ErrorKind, &'static str, &'static str);

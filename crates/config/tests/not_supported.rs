@@ -98,16 +98,9 @@ fn bgp_unnumbered_is_accepted_and_keeps_metallbs_verdicts() {
             "spec.interface".into()
         )]
     );
-    // BFD over the link-local session is not there yet: refused, never accepted and ignored.
+    // With BFD too: towards the router found on the interface (unnumbered.rs).
     let yaml = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0, bfdProfile: fast}\n";
-    assert_eq!(
-        errors(yaml),
-        [(
-            ErrorKind::NotSupported,
-            "BGPPeer p".into(),
-            "spec.bfdProfile".into()
-        )]
-    );
+    assert_eq!(errors(yaml), []);
     assert_eq!(
         peer_errors("routerID: 10.0.0.1"),
         [(
@@ -148,7 +141,7 @@ fn dual_stack_address_family_is_accepted_on_and_off() {
 
 #[test]
 fn every_refusal_says_it_is_not_supported_and_what_to_do() {
-    let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, interface: eth0, vrf: red, bfdProfile: fast}\n---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {}\n";
+    let yaml = "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\nspec: {myASN: 42, peerASN: 142, peerAddress: 1.2.3.4, vrf: red}\n";
     let Err(errors) = validate(&resources(yaml), &ValidateOptions::default()) else {
         panic!("refused");
     };

@@ -28,6 +28,7 @@ pub fn bfd_peer(settings: &BfdSettings) -> bfd::PeerConfig {
     bfd::PeerConfig {
         peer: settings.peer,
         local: settings.local,
+        scope_id: 0,
         parameters: settings.parameters,
         multihop: settings.hops == BfdHops::Multi,
         minimum_ttl: settings.minimum_ttl,

@@ -154,6 +154,7 @@ impl Layer2 {
             let _ = bfd.commands.send(bfd::Command::Add(bfd::PeerConfig {
                 peer: *address,
                 local: None,
+                scope_id: 0,
                 parameters: ironlb_bfd::Parameters {
                     desired_min_tx: LIVENESS_INTERVAL,
                     required_min_rx: LIVENESS_INTERVAL,

@@ -68,6 +68,9 @@ struct Running {
     /// The remote AS as configured, for the status.
     peer_asn: PeerAsn,
     handle: bgp::Handle,
+    /// The address the session's BFD runs with: the peer's, or for an unnumbered peer the
+    /// router's link-local once learnt.
+    bfd_peer: Option<IpAddr>,
 }
 
 /// Runs until `shutdown` resolves, then leaves every peer: where graceful restart was
@@ -112,7 +115,10 @@ pub async fn run(
                 speaker.apply(&snapshot);
                 status_due = status_due.or_else(soon);
             }
-            Some(_event) = speaker.events.1.recv() => status_due = status_due.or_else(soon),
+            Some(_event) = speaker.events.1.recv() => {
+                speaker.sync_unnumbered_bfd();
+                status_due = status_due.or_else(soon);
+            }
             notice = async {
                 match speaker.bfd.as_mut() {
                     Some(handle) => handle.notices.recv().await,
@@ -142,7 +148,10 @@ pub async fn run(
                 speaker.update_layer2();
                 status_due = status_due.or_else(soon);
             }
-            _ = refresh.tick() => status_due = status_due.or_else(soon),
+            _ = refresh.tick() => {
+                speaker.sync_unnumbered_bfd();
+                status_due = status_due.or_else(soon);
+            }
             () = &mut shutdown => break,
         }
     }
@@ -287,8 +296,8 @@ impl Speaker {
                 info!(peer = %name, "BGP peer removed: stopping its session");
                 CeaseSubcode::PeerDeconfigured
             };
-            if let Some(bfd) = &running.settings.bfd {
-                self.remove_bfd(bfd.peer);
+            if let Some(peer) = running.bfd_peer {
+                self.remove_bfd(peer);
             }
             let _ = running
                 .handle
@@ -317,9 +326,14 @@ impl Speaker {
             bfd = settings.bfd.is_some(),
             "starting BGP session"
         );
-        if let Some(bfd) = &settings.bfd {
-            self.add_bfd(engines::bfd_peer(bfd));
-        }
+        // An unnumbered peer's BFD waits for the router's address (sync_unnumbered_bfd).
+        let bfd_peer = match &settings.bfd {
+            Some(bfd) if settings.interface.is_none() => {
+                self.add_bfd(engines::bfd_peer(bfd));
+                Some(bfd.peer)
+            }
+            _ => None,
+        };
         let handle = bgp::spawn(engines::bgp_peer(&settings), self.events.0.clone());
         self.sessions.insert(
             settings.name.clone(),
@@ -327,8 +341,42 @@ impl Speaker {
                 settings,
                 peer_asn,
                 handle,
+                bfd_peer,
             },
         );
+    }
+
+    /// Starts (or moves) the BFD session of each unnumbered peer with a BFD profile towards
+    /// the router its BGP session found on the interface: its link-local address, scoped to
+    /// the interface.
+    fn sync_unnumbered_bfd(&mut self) {
+        let mut changes = Vec::new();
+        for (name, running) in &self.sessions {
+            let (Some(bfd), Some(_)) = (&running.settings.bfd, &running.settings.interface) else {
+                continue;
+            };
+            let std::net::SocketAddr::V6(router) = running.handle.status.borrow().address else {
+                continue;
+            };
+            if router.ip().is_unspecified() || running.bfd_peer == Some(IpAddr::V6(*router.ip())) {
+                continue;
+            }
+            let mut config = engines::bfd_peer(bfd);
+            config.peer = IpAddr::V6(*router.ip());
+            config.scope_id = router.scope_id();
+            changes.push((name.clone(), running.bfd_peer, config));
+        }
+        for (name, old, config) in changes {
+            if let Some(old) = old {
+                self.remove_bfd(old);
+            }
+            info!(peer = %name, router = %config.peer, "BFD towards the router found on the interface");
+            let peer = config.peer;
+            self.add_bfd(config);
+            if let Some(running) = self.sessions.get_mut(&name) {
+                running.bfd_peer = Some(peer);
+            }
+        }
     }
 
     /// Hands every session the routes the plan has for its peer.
@@ -383,7 +431,7 @@ impl Speaker {
         if let Some((name, running)) = self
             .sessions
             .iter()
-            .find(|(_, running)| running.settings.address.ip() == notice.peer)
+            .find(|(_, running)| running.bfd_peer == Some(notice.peer))
         {
             bfd::couple(notice, name, &running.handle.commands);
         }

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use ironlb_lab::{Fabric, Frr, FrrDaemons, Namespace, eventually};
+use ironlb_lab::{Fabric, Frr, FrrDaemons, Lab, Namespace, eventually};
 
 const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
 const V4: &str = "203.0.113.7";
@@ -77,6 +77,64 @@ fn route(tor: &Namespace, family: &str, prefix: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Writes `objects`, the `web` Service and its endpoint on node-1 into a cluster directory and
+/// starts IronLB's controller and speaker in the node's namespace.
+fn start_ironlb(lab: &mut Lab, node: &Namespace, objects: &str) -> std::path::PathBuf {
+    let cluster = lab.subdirectory("cluster", None).unwrap();
+    std::fs::write(cluster.join("objects.yaml"), objects).unwrap();
+    std::fs::write(cluster.join("web.yaml"), service()).unwrap();
+    std::fs::write(
+        cluster.join("web-endpoints.yaml"),
+        Fabric::endpoints_yaml("web", &["node-1"]),
+    )
+    .unwrap();
+    let dir = cluster.display().to_string();
+    lab.spawn(
+        node,
+        "controller",
+        IRONLB,
+        &[
+            "controller",
+            "--cluster-dir",
+            &dir,
+            "--metrics-address",
+            "off",
+        ],
+    )
+    .expect("controller");
+    lab.spawn(
+        node,
+        "speaker",
+        IRONLB,
+        &["speaker", "--cluster-dir", &dir, "--node", "node-1"],
+    )
+    .expect("speaker");
+    cluster
+}
+
+/// Waits for FRR's neighbour eth0 to be Established; its `show bgp neighbors eth0 json`.
+fn established(frr: &Frr, log: &dyn Fn() -> String) -> serde_json::Value {
+    eventually(
+        "FRR's neighbour eth0 Established",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            let json = frr
+                .json("show bgp neighbors eth0 json")
+                .map_err(|e| e.to_string())?;
+            let state = json["eth0"]["bgpState"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if state == "Established" {
+                Ok(json)
+            } else {
+                Err(format!("state {state:?}; speaker log:\n{}", log()))
+            }
+        },
+    )
+}
+
 #[test]
 fn frr_peers_with_an_interface_bgppeer_over_link_locals_and_forwards_both_families() {
     if !ironlb_lab::require(
@@ -98,58 +156,12 @@ fn frr_peers_with_an_interface_bgppeer_over_link_locals_and_forwards_both_famili
     }
     let frr =
         Frr::start(&mut lab, &tor, "tor", FRR_CONFIG, FrrDaemons { bfd: false }).expect("frr");
-
-    let cluster = lab.subdirectory("cluster", None).unwrap();
-    std::fs::write(cluster.join("objects.yaml"), OBJECTS).unwrap();
-    std::fs::write(cluster.join("web.yaml"), service()).unwrap();
-    std::fs::write(
-        cluster.join("web-endpoints.yaml"),
-        Fabric::endpoints_yaml("web", &["node-1"]),
-    )
-    .unwrap();
+    let cluster = start_ironlb(&mut lab, &node, OBJECTS);
     let dir = cluster.display().to_string();
-    lab.spawn(
-        &node,
-        "controller",
-        IRONLB,
-        &[
-            "controller",
-            "--cluster-dir",
-            &dir,
-            "--metrics-address",
-            "off",
-        ],
-    )
-    .expect("controller");
-    lab.spawn(
-        &node,
-        "speaker",
-        IRONLB,
-        &["speaker", "--cluster-dir", &dir, "--node", "node-1"],
-    )
-    .expect("speaker");
     let log = || std::fs::read_to_string(lab.directory().join("speaker.log")).unwrap_or_default();
 
     // FRR's neighbour eth0 comes up: it learnt the node's link-local from our RAs.
-    let neighbor = eventually(
-        "FRR's neighbour eth0 Established",
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        || {
-            let json = frr
-                .json("show bgp neighbors eth0 json")
-                .map_err(|e| e.to_string())?;
-            let state = json["eth0"]["bgpState"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if state == "Established" {
-                Ok(json)
-            } else {
-                Err(format!("state {state:?}; speaker log:\n{}", log()))
-            }
-        },
-    );
+    let neighbor = established(&frr, &log);
     let peer = &neighbor["eth0"];
     // The session runs between the link-locals, and RFC 8950 was negotiated both ways.
     assert_eq!(
@@ -321,4 +333,100 @@ fn frr_peers_with_an_interface_bgppeer_over_link_locals_and_forwards_both_famili
         withdrawn.elapsed(),
         started.elapsed()
     );
+}
+
+/// BFD on an unnumbered peer (BGPPeer `interface` and `bfdProfile`; FRR's `neighbor eth0
+/// bfd`): once the router is found, the speaker's BFD runs to its link-local on the interface
+/// and FRR reports it Up; the node then goes silent (everything it sends to the ToR dropped:
+/// no FIN, no withdraw) and FRR drops its routes on BFD Down, within the detection time
+/// rather than the 90 s hold time.
+#[test]
+fn bfd_runs_over_the_link_locals_and_a_silent_node_is_dropped_within_a_second() {
+    if !ironlb_lab::require(
+        "unnumbered bfd",
+        &[
+            "/usr/lib/frr/bgpd",
+            "/usr/lib/frr/zebra",
+            "/usr/lib/frr/bfdd",
+        ],
+    ) {
+        return;
+    }
+    let (mut lab, node, tor, node_link_local, _) =
+        ironlb_lab::unnumbered_node_and_tor("unnum-bfd").expect("lab");
+    let config = FRR_CONFIG.replace(
+        " neighbor eth0 timers connect 1\n",
+        " neighbor eth0 timers connect 1\n neighbor eth0 bfd\n",
+    );
+    assert_ne!(config, FRR_CONFIG);
+    let frr = Frr::start(&mut lab, &tor, "tor", &config, FrrDaemons { bfd: true }).expect("frr");
+    let objects = OBJECTS.replace(
+        "interface: eth0, connectTime: 1s}",
+        "interface: eth0, connectTime: 1s, bfdProfile: fast}\n---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast, namespace: metallb-system}\nspec: {receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3}",
+    );
+    assert_ne!(objects, OBJECTS);
+    start_ironlb(&mut lab, &node, &objects);
+    let log = || std::fs::read_to_string(lab.directory().join("speaker.log")).unwrap_or_default();
+    established(&frr, &log);
+    let peer = eventually(
+        "FRR's BFD peer (the node's link-local) Up",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let peers = frr.json("show bfd peers json").map_err(|e| e.to_string())?;
+            peers
+                .as_array()
+                .and_then(|peers| {
+                    peers
+                        .iter()
+                        .find(|p| {
+                            p["peer"] == node_link_local.to_string().as_str() && p["status"] == "up"
+                        })
+                        .cloned()
+                })
+                .ok_or_else(|| format!("{peers}; speaker log:\n{}", log()))
+        },
+    );
+    assert_eq!(peer["remote-receive-interval"], 300, "{peer}");
+    eventually(
+        "the IPv4 route in the ToR's FIB",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let text = route(&tor, "-4", V4);
+            if text.contains(&format!("via inet6 {node_link_local}")) {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        },
+    );
+    // The node goes silent: its link-local address removed, it can neither send to the ToR
+    // nor receive from it, while the link stays up (no carrier loss for FRR to see).
+    node.ip(&[
+        "-6",
+        "addr",
+        "del",
+        &format!("{node_link_local}/64"),
+        "dev",
+        "eth0",
+    ])
+    .unwrap();
+    let silent = Instant::now();
+    eventually(
+        "both routes gone from the ToR's FIB (BFD Down)",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || {
+            let (v4, v6) = (route(&tor, "-4", V4), route(&tor, "-6", V6));
+            if v4.trim().is_empty() && v6.trim().is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{v4}{v6}; speaker log:\n{}", log()))
+            }
+        },
+    );
+    let gone = silent.elapsed();
+    println!("unnumbered node silent: FRR dropped its routes in {gone:?} (BFD 300 ms x 3)");
+    assert!(gone < Duration::from_secs(5), "{gone:?}: not BFD");
 }

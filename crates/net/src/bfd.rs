@@ -34,6 +34,9 @@ pub struct PeerConfig {
     pub multihop: bool,
     /// Lowest TTL accepted on multihop sessions.
     pub minimum_ttl: u8,
+    /// The interface index of a link-local peer (BGP unnumbered), 0 otherwise: the packets
+    /// go out of that interface.
+    pub scope_id: u32,
 }
 
 /// Commands to the driver.
@@ -759,7 +762,12 @@ fn destination(config: &PeerConfig) -> SocketAddr {
     } else {
         ironlb_bfd::SINGLE_HOP_PORT
     };
-    SocketAddr::new(config.peer, port)
+    match config.peer {
+        IpAddr::V6(peer) if config.scope_id != 0 => {
+            SocketAddr::V6(std::net::SocketAddrV6::new(peer, port, 0, config.scope_id))
+        }
+        peer => SocketAddr::new(peer, port),
+    }
 }
 
 /// IPv4-mapped IPv6 sources compare as IPv4.

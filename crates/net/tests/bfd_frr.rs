@@ -112,6 +112,7 @@ fn bfd_interoperates_with_frr_bfdd() {
         parameters: Parameters::default(),
         multihop: false,
         minimum_ttl: 254,
+        scope_id: 0,
     };
     node.commands.send(Command::Add(config.clone())).unwrap();
 

@@ -20,7 +20,8 @@
 //!   interface from its Router Advertisements, dialled at its IPv6 link-local address (the
 //!   TTL as above), IPv4 and IPv6 unicast on the session, IPv4 routes with the IPv6 next hop
 //!   (RFC 8950 Extended Next Hop, offered as FRR offers it to interface neighbours). BFD
-//!   towards such a peer is not supported yet.
+//!   towards such a peer starts once the router's link-local address is known (the speaker
+//!   runtime adds it then, scoped to the interface).
 //! - **Jitter seed:** derived from the router ID and the peer's address, so every node jitters
 //!   its reconnects differently and the same settings compare equal from one snapshot to the
 //!   next.
@@ -109,8 +110,6 @@ pub enum BfdHops {
 /// Why a configured peer gets no session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionError {
-    /// A BFD profile on an unnumbered peer (`interface`).
-    UnnumberedBfd { interface: String },
     /// No IPv4 router ID from the BGPPeer, the flag or the Node.
     NoRouterId,
 }
@@ -118,11 +117,6 @@ pub enum SessionError {
 impl fmt::Display for SessionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SessionError::UnnumberedBfd { interface } => write!(
-                f,
-                "BFD towards an unnumbered peer (interface {interface}) is not supported yet: \
-                 remove spec.bfdProfile, or peer with spec.peerAddress"
-            ),
             SessionError::NoRouterId => f.write_str(
                 "no BGP router ID: give the BGPPeer a routerID, the Node an IPv4 InternalIP, or the speaker --router-id",
             ),
@@ -168,12 +162,9 @@ pub fn settings(
 ) -> Result<SessionSettings, SessionError> {
     let (address, interface) = match &peer.address {
         PeerAddress::Address(address) => (*address, None),
+        // The router's address is learnt on the interface; its BFD session (if any) starts
+        // with it: until then `bfd.peer` is unspecified too.
         PeerAddress::Interface(interface) => {
-            if bfd.is_some() {
-                return Err(SessionError::UnnumberedBfd {
-                    interface: interface.clone(),
-                });
-            }
             (IpAddr::V6(Ipv6Addr::UNSPECIFIED), Some(interface.clone()))
         }
     };
@@ -452,14 +443,17 @@ mod tests {
         };
         let other = super::settings(&other, None, ID, &SessionDefaults::default()).unwrap();
         assert_ne!(other.session.fsm.seed, settings.session.fsm.seed);
-        let error = super::settings(
+        // BFD with it: single hop, towards the router once its address is learnt.
+        let with_bfd = super::settings(
             &unnumbered,
             Some(&profile()),
             ID,
             &SessionDefaults::default(),
         )
-        .unwrap_err();
-        assert!(error.to_string().contains("eth1"), "{error}");
+        .unwrap();
+        let bfd = with_bfd.bfd.expect("BFD");
+        assert_eq!(bfd.peer, IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        assert_eq!(bfd.hops, BfdHops::Single);
     }
 
     #[test]
