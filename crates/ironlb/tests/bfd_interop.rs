@@ -32,6 +32,24 @@ fn announce(lab: &mut Lab, node: &Namespace, log: &str, bfd: &[&str]) -> Process
     lab.spawn(node, log, IRONLB, &args).expect("ironlb")
 }
 
+/// FRR on the ToR peering with the node with BFD (bgpd's `bfd` defaults: 300 ms / 300 ms / x3).
+fn frr_with_bfd(lab: &mut Lab, tor: &Namespace) -> Frr {
+    Frr::start(
+        lab,
+        tor,
+        "tor",
+        "
+router bgp 65000
+ bgp router-id 10.0.0.1
+ no bgp ebgp-requires-policy
+ neighbor 10.0.0.2 remote-as 65100
+ neighbor 10.0.0.2 bfd
+",
+        FrrDaemons { bfd: true },
+    )
+    .expect("FRR")
+}
+
 fn log_text(lab: &Lab, log: &str) -> String {
     std::fs::read_to_string(lab.directory().join(format!("{log}.log"))).unwrap_or_default()
 }
@@ -56,21 +74,7 @@ fn bfd_with_frr_comes_up_and_a_cut_node_is_removed_within_the_detection_time() {
         return;
     }
     let (mut lab, node, tor) = topology("bfd-frr-bgp");
-    let frr = Frr::start(
-        &mut lab,
-        &tor,
-        "tor",
-        // bgpd's `bfd` defaults: 300 ms / 300 ms / x3.
-        "
-router bgp 65000
- bgp router-id 10.0.0.1
- no bgp ebgp-requires-policy
- neighbor 10.0.0.2 remote-as 65100
- neighbor 10.0.0.2 bfd
-",
-        FrrDaemons { bfd: true },
-    )
-    .expect("FRR");
+    let frr = frr_with_bfd(&mut lab, &tor);
     let _speaker = announce(
         &mut lab,
         &node,
@@ -91,12 +95,7 @@ router bgp 65000
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&lab, "ironlb")));
     let peer = wait_for("FRR's BFD peer up", Duration::from_secs(20), || {
-        let peers = frr.json("show bfd peers json").ok()?;
-        peers
-            .as_array()?
-            .iter()
-            .find(|p| p["peer"] == "10.0.0.2" && p["status"] == "up")
-            .cloned()
+        frr.bfd_peer_up("10.0.0.2")
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&lab, "ironlb")));
     assert_eq!(peer["remote-receive-interval"], 300, "{peer}");
@@ -221,20 +220,7 @@ fn bfd_echo_detects_a_router_that_stops_forwarding_and_control_packets_alone_do_
     }
     for echo in [true, false] {
         let (mut lab, node, tor) = topology(if echo { "bfd-echo" } else { "bfd-noecho" });
-        let frr = Frr::start(
-            &mut lab,
-            &tor,
-            "tor",
-            "
-router bgp 65000
- bgp router-id 10.0.0.1
- no bgp ebgp-requires-policy
- neighbor 10.0.0.2 remote-as 65100
- neighbor 10.0.0.2 bfd
-",
-            FrrDaemons { bfd: true },
-        )
-        .expect("FRR");
+        let frr = frr_with_bfd(&mut lab, &tor);
         let mut bfd = vec![
             "--bfd-rx",
             "300",
@@ -254,12 +240,7 @@ router bgp 65000
         )
         .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&lab, "ironlb")));
         wait_for("FRR's BFD peer up", Duration::from_secs(20), || {
-            let peers = frr.json("show bfd peers json").ok()?;
-            peers
-                .as_array()?
-                .iter()
-                .any(|p| p["peer"] == "10.0.0.2" && p["status"] == "up")
-                .then_some(())
+            frr.bfd_peer_up("10.0.0.2")
         })
         .unwrap_or_else(|e| panic!("{e}\n{}", log_text(&lab, "ironlb")));
         if echo {

@@ -135,13 +135,7 @@ impl Seed {
     pub fn wait_bfd_up(&self, timeout: Duration) -> Result<()> {
         let frr = &self.fabric.tor("tor1").frr;
         wait_for("tor1: BFD Up with the three nodes", timeout, || {
-            let peers = frr.json("show bfd peers json").ok()?;
-            let up = peers
-                .as_array()?
-                .iter()
-                .filter(|peer| peer["status"].as_str() == Some("up"))
-                .count();
-            (up == NODES.len()).then_some(())
+            (frr.bfd_peers_up().len() == NODES.len()).then_some(())
         })
     }
 
@@ -619,12 +613,7 @@ impl Single {
         )?;
         let frr = &single.fabric.tor("tor1").frr;
         wait_for("tor1: BFD Up with node-21", Duration::from_secs(30), || {
-            let peers = frr.json("show bfd peers json").ok()?;
-            peers
-                .as_array()?
-                .iter()
-                .any(|peer| peer["peer"] == "10.0.0.21" && peer["status"] == "up")
-                .then_some(())
+            frr.bfd_peer_up("10.0.0.21")
         })?;
         Ok(single)
     }
@@ -652,14 +641,7 @@ impl Single {
         wait_for(
             "tor1: BFD Up with node-21 again",
             Duration::from_secs(60),
-            || {
-                let peers = frr.json("show bfd peers json").ok()?;
-                peers
-                    .as_array()?
-                    .iter()
-                    .any(|peer| peer["peer"] == "10.0.0.21" && peer["status"] == "up")
-                    .then_some(())
-            },
+            || frr.bfd_peer_up("10.0.0.21"),
         )?;
         Ok((
             gone.duration_since(start),

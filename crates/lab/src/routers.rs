@@ -121,6 +121,24 @@ impl Frr {
             .map_err(|e| LabError(format!("vtysh {command:?} gave no JSON ({e}): {text}")))
     }
 
+    /// FRR's view (`show bfd peers json`) of its BFD session with `peer` while it is Up.
+    pub fn bfd_peer_up(&self, peer: &str) -> Option<serde_json::Value> {
+        self.bfd_peers_up()
+            .into_iter()
+            .find(|session| session["peer"] == peer)
+    }
+
+    /// FRR's BFD sessions that are Up (`show bfd peers json`).
+    pub fn bfd_peers_up(&self) -> Vec<serde_json::Value> {
+        let Ok(serde_json::Value::Array(peers)) = self.json("show bfd peers json") else {
+            return Vec::new();
+        };
+        peers
+            .into_iter()
+            .filter(|session| session["status"] == "up")
+            .collect()
+    }
+
     /// Runs several configuration lines (`configure terminal` is added).
     pub fn configure(&self, lines: &[&str]) -> Result<String> {
         let dir = self.directory.display().to_string();
