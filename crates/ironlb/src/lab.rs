@@ -2,19 +2,25 @@
 //! on tor1), three nodes, all on 10.0.0.0/24; the seed's manifests in a cluster directory;
 //! IronLB's controller and one speaker per node. Prints the seed's verification, then runs the
 //! failover drill and prints each convergence time as measured at the ToRs' kernel FIBs.
+//! `--scenario dual-stack` runs the same on a dual-stack fabric (`examples/dual-stack`: every
+//! node peers with each ToR over IPv4 and IPv6, the Service has an address of each family);
 //! `--scenario layer2` runs layer 2 mode's instead (`lab_layer2`).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 use ironlb_cluster::status::{BfdState, BgpState};
-use ironlb_lab::fabric::FabricView;
-use ironlb_lab::{Fabric, FabricSpec};
+use ironlb_lab::fabric::{FabricView, Family};
+use ironlb_lab::{Fabric, FabricSpec, dual_stack};
 
-const IP: &str = "203.0.113.5";
+/// The address the seed's commands look at (`web`'s, both scenarios with routers).
+const IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 5);
+/// `web`'s IPv6 address in the dual-stack scenario (`examples/dual-stack/service.yaml`).
+const IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 5, 0, 0, 0, 0, 5);
+const NODES: [&str; 3] = ["node-21", "node-22", "node-23"];
 const POOL: &str = include_str!("../../../examples/seed/pool.yaml");
 const PEERS: &str = include_str!("../../../examples/seed/peers.yaml");
 const ADVERTISEMENT: &str = include_str!("../../../examples/seed/advertisement.yaml");
@@ -31,8 +37,9 @@ pub struct Args {
     /// cluster directory; the scenario then uses the seed's kubectl commands.
     #[arg(long, global = true)]
     kubernetes: bool,
-    /// Which scenario: the seed's (BGP) or layer 2 mode's (ARP and NDP answered at a client on
-    /// the nodes' segment). `status` and `drill` use the running lab's.
+    /// Which scenario: the seed's (BGP), the seed's dual-stack (BGP over IPv4 and IPv6), or
+    /// layer 2 mode's (ARP and NDP answered at a client on the nodes' segment). `status` and
+    /// `drill` use the running lab's.
     #[arg(long, global = true, value_enum, default_value_t = Scenario::Seed)]
     scenario: Scenario,
 }
@@ -45,13 +52,16 @@ enum Scenario {
     Seed,
     /// Three nodes and a client on one segment: layer 2 mode, timed at the client.
     Layer2,
+    /// The seed's fabric with IPv6 too: sessions of both families, BFD over both, a
+    /// RequireDualStack Service; the seed's verification and drill for both addresses.
+    DualStack,
 }
 
 impl Scenario {
     /// What it needs besides root and `ip`, and how to install it.
     fn programs(self) -> (&'static [&'static str], &'static str) {
         match self {
-            Scenario::Seed => (
+            Scenario::Seed | Scenario::DualStack => (
                 &["/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd"],
                 "FRR: apt-get install -y frr",
             ),
@@ -59,6 +69,22 @@ impl Scenario {
                 &["arping", "ndisc6", "ping"],
                 "arping and ndisc6: apt-get install -y arping ndisc6",
             ),
+        }
+    }
+
+    /// Its name on the command line (`dual-stack`).
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map(|value| value.get_name().to_string())
+            .unwrap_or_default()
+    }
+
+    /// `web`'s addresses, which a BGP scenario's verification and drill look at.
+    fn addresses(self) -> Vec<IpAddr> {
+        match self {
+            Scenario::Seed => vec![IpAddr::V4(IP)],
+            Scenario::DualStack => vec![IpAddr::V4(IP), IpAddr::V6(IP6)],
+            Scenario::Layer2 => Vec::new(),
         }
     }
 }
@@ -99,9 +125,10 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if args.kubernetes && scenario == Scenario::Layer2 {
+    if args.kubernetes && scenario != Scenario::Seed {
         eprintln!(
-            "error: the layer2 scenario runs on a cluster directory only (no --kubernetes yet)"
+            "error: the {} scenario runs on a cluster directory only (no --kubernetes yet)",
+            scenario.name()
         );
         return ExitCode::from(2);
     }
@@ -109,14 +136,14 @@ pub fn run(args: Args) -> ExitCode {
         (Some(LabCommand::RegisterNodes { nodes }), _) => register_nodes(&nodes),
         (None, _) if args.kubernetes => full_run_kubernetes(),
         (Some(LabCommand::Up), _) if args.kubernetes => up_kubernetes_and_detach(),
-        (None, Scenario::Seed) => full_run(),
         (None, Scenario::Layer2) => full_run_layer2(),
-        (Some(LabCommand::Up), Scenario::Seed) => up_and_detach(),
+        (None, _) => full_run(scenario),
         (Some(LabCommand::Up), Scenario::Layer2) => up_layer2_and_detach(),
-        (Some(LabCommand::Status), Scenario::Seed) => attached(verify),
+        (Some(LabCommand::Up), _) => up_and_detach(scenario),
         (Some(LabCommand::Status), Scenario::Layer2) => attached(crate::lab_layer2::verify),
-        (Some(LabCommand::Drill), Scenario::Seed) => attached(drill),
+        (Some(LabCommand::Status), _) => attached(|view| verify(view, scenario)),
         (Some(LabCommand::Drill), Scenario::Layer2) => drill_layer2_attached(),
+        (Some(LabCommand::Drill), _) => attached(|view| drill(view, scenario)),
         (Some(LabCommand::Down), _) => down(),
     };
     match result {
@@ -154,10 +181,10 @@ fn detach_as(fabric: Fabric, scenario: Scenario) -> Result<FabricView> {
 
 fn record(view: &FabricView, scenario: Scenario) -> Result<()> {
     let mut state = serde_json::to_value(view).map_err(|e| e.to_string())?;
-    if scenario == Scenario::Layer2
+    if scenario != Scenario::Seed
         && let Some(object) = state.as_object_mut()
     {
-        object.insert("scenario".into(), "layer2".into());
+        object.insert("scenario".into(), scenario.name().into());
     }
     let json = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?;
     std::fs::write(STATE, json).map_err(|e| format!("cannot write {STATE}: {e}"))
@@ -167,40 +194,64 @@ fn record(view: &FabricView, scenario: Scenario) -> Result<()> {
 fn running_scenario() -> Option<Scenario> {
     let text = std::fs::read_to_string(STATE).ok()?;
     let state: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some(match state["scenario"].as_str() {
-        Some("layer2") => Scenario::Layer2,
-        _ => Scenario::Seed,
-    })
+    Some(
+        state["scenario"]
+            .as_str()
+            .and_then(|name| Scenario::from_str(name, false).ok())
+            .unwrap_or(Scenario::Seed),
+    )
 }
 
-fn full_run() -> Result<()> {
+fn full_run(scenario: Scenario) -> Result<()> {
     refuse_if_up()?;
-    let fabric = up()?;
-    verify(&fabric)?;
-    let result = drill(&fabric);
+    let fabric = up(scenario)?;
+    verify(&fabric, scenario)?;
+    let result = drill(&fabric, scenario);
     println!("\n# tearing the lab down");
     drop(fabric);
     result
 }
 
-/// The seed's objects as the lab applies them: tor2 with holdTime 9s (the drill's no-BFD case
-/// ends in seconds), and the Service asking for the address the seed's commands look at.
-fn lab_manifests() -> Vec<(&'static str, String)> {
-    let peers = PEERS.replace(
-        "  peerAddress: 10.0.0.2\n",
-        "  peerAddress: 10.0.0.2\n  holdTime: 9s\n",
-    );
+/// A scenario's objects as the lab applies them: tor2's peers with holdTime 9s (the drill's
+/// no-BFD case ends in seconds); the seed's Service asking for the address the seed's commands
+/// look at (the dual-stack one asks for its two itself).
+fn lab_manifests(scenario: Scenario) -> Vec<(&'static str, String)> {
+    if scenario == Scenario::DualStack {
+        return vec![
+            ("pool.yaml", dual_stack::POOL.to_string()),
+            ("peers.yaml", short_hold_time(dual_stack::PEERS)),
+            ("advertisement.yaml", dual_stack::ADVERTISEMENT.to_string()),
+            ("bfd.yaml", dual_stack::BFD.to_string()),
+            ("service.yaml", dual_stack::SERVICE.to_string()),
+        ];
+    }
     let service = SERVICE.replace(
         "metadata:\n  name: web\n",
         "metadata:\n  name: web\n  namespace: default\n  annotations:\n    metallb.io/loadBalancerIPs: 203.0.113.5\n",
     );
     vec![
         ("pool.yaml", POOL.to_string()),
-        ("peers.yaml", peers),
+        ("peers.yaml", short_hold_time(PEERS)),
         ("advertisement.yaml", ADVERTISEMENT.to_string()),
         ("bfd.yaml", BFD.to_string()),
         ("service.yaml", service),
     ]
+}
+
+/// BGPPeers with `holdTime: 9s` added to those of tor2 (10.0.0.2, 2001:db8:ffff::2).
+fn short_hold_time(peers: &str) -> String {
+    let mut out = String::new();
+    for line in peers.lines() {
+        out.push_str(line);
+        out.push('\n');
+        let address = line
+            .strip_prefix("  peerAddress:")
+            .map(|value| value.trim().trim_matches('"'));
+        if matches!(address, Some("10.0.0.2" | "2001:db8:ffff::2")) {
+            out.push_str("  holdTime: 9s\n");
+        }
+    }
+    out
 }
 
 fn full_run_layer2() -> Result<()> {
@@ -255,7 +306,7 @@ fn full_run_kubernetes() -> Result<()> {
     refuse_if_up()?;
     let ironlb = std::env::current_exe().map_err(|e| e.to_string())?;
     let (fabric, kube) = crate::lab_kube::up(ironlb)?;
-    let result = crate::lab_kube::scenario(&fabric, &kube, &lab_manifests());
+    let result = crate::lab_kube::scenario(&fabric, &kube, &lab_manifests(Scenario::Seed));
     println!("\n# tearing the lab down");
     drop(fabric);
     result
@@ -298,11 +349,11 @@ fn register_nodes(nodes: &[String]) -> Result<()> {
     })
 }
 
-fn up_and_detach() -> Result<()> {
+fn up_and_detach(scenario: Scenario) -> Result<()> {
     refuse_if_up()?;
-    let fabric = up()?;
-    verify(&fabric)?;
-    let view = detach(fabric)?;
+    let fabric = up(scenario)?;
+    verify(&fabric, scenario)?;
+    let view = detach_as(fabric, scenario)?;
     println!(
         "\nThe lab is up. Cluster directory: {}\n  ironlb get services --cluster-dir {0}\n  ironlb lab status | ironlb lab drill | ironlb lab down",
         view.cluster_dir.display()
@@ -334,56 +385,59 @@ fn down() -> Result<()> {
     Ok(())
 }
 
-/// Builds the fabric, writes the seed's manifests and starts IronLB.
-fn up() -> Result<Fabric> {
+/// Builds the fabric, writes the scenario's manifests (and web's EndpointSlices: one ready
+/// endpoint on each node) and starts IronLB; returns once both ToRs route web's addresses via
+/// every node and every session (BGP of each family, tor1's BFD) is up.
+fn up(scenario: Scenario) -> Result<Fabric> {
     let ironlb = std::env::current_exe().map_err(|e| e.to_string())?;
-    println!(
-        "# building the fabric: tor1 10.0.0.1 (FRR, BFD), tor2 10.0.0.2 (FRR), node-21..23 10.0.0.21-23"
-    );
-    let mut fabric = Fabric::build("lab", FabricSpec::seed(ironlb)).map_err(|e| e.to_string())?;
+    let addresses = scenario.addresses();
+    let mut spec = FabricSpec::seed(ironlb);
+    if scenario == Scenario::DualStack {
+        spec = spec.dual_stack();
+        println!(
+            "# building the fabric: tor1 10.0.0.1 2001:db8:ffff::1 (FRR, BFD), tor2 10.0.0.2 2001:db8:ffff::2 (FRR),\n#   node-21..23 10.0.0.21-23 2001:db8:ffff::21-23"
+        );
+    } else {
+        println!(
+            "# building the fabric: tor1 10.0.0.1 (FRR, BFD), tor2 10.0.0.2 (FRR), node-21..23 10.0.0.21-23"
+        );
+    }
+    let mut fabric = Fabric::build("lab", spec).map_err(|e| e.to_string())?;
     let write = |fabric: &Fabric, file: &str, text: &str| {
         fabric.write(file, text).map_err(|e| e.to_string())
     };
-    for (file, yaml) in lab_manifests() {
+    for (file, yaml) in lab_manifests(scenario) {
         write(&fabric, file, &yaml)?;
     }
     write(&fabric, "nodes.yaml", &fabric.nodes_yaml(&[]))?;
     // The `web` Deployment stand-in: one ready endpoint on each node.
-    write(
-        &fabric,
-        "web-endpoints.yaml",
-        &Fabric::endpoints_yaml("web", &["node-21", "node-22", "node-23"]),
-    )?;
+    write_endpoints(&fabric, &addresses, &NODES)?;
     println!("# cluster directory: {}", fabric.cluster_dir.display());
     fabric.start_controller().map_err(|e| e.to_string())?;
-    for node in ["node-21", "node-22", "node-23"] {
+    for node in NODES {
         fabric.start_speaker(node, &[]).map_err(|e| e.to_string())?;
     }
-    let all = hops(&[21, 22, 23]);
     let start = Instant::now();
-    for tor in ["tor1", "tor2"] {
-        fabric
-            .wait_next_hops(tor, IP, &all, Duration::from_secs(60))
-            .map_err(|e| format!("{e}\ncontroller log:\n{}", fabric.log("controller")))?;
-    }
+    converge(&fabric, &addresses, &NODES, start, Duration::from_secs(60))
+        .map_err(|e| format!("{e}\ncontroller log:\n{}", fabric.log("controller")))?;
+    let what = if addresses.len() > 1 {
+        "routes (IPv4 and IPv6) are"
+    } else {
+        "route is"
+    };
     println!(
-        "# the Service's route is in both ToRs' FIB via all three nodes {:.0} ms after the speakers started",
+        "# the Service's {what} in both ToRs' FIB via all three nodes {:.0} ms after the speakers started",
         start.elapsed().as_secs_f64() * 1e3
     );
-    // BFD starts slowly (1 s packets until Up, RFC 5880 §6.8.3); wait for every session, and
-    // for every speaker to report its peers Established.
+    // BFD starts slowly (1 s packets until Up, RFC 5880 §6.8.3); wait for every session (one
+    // per node and family), and for every speaker to report its peers Established.
+    let sessions = fabric.nodes.len() * addresses.len();
     ironlb_lab::wait_for(
         "BFD up between tor1 and every node",
         Duration::from_secs(30),
         || {
-            let peers = fabric.vtysh("tor1", "show bfd peers json").ok()?;
-            let peers: serde_json::Value = serde_json::from_str(&peers).ok()?;
-            let up = peers
-                .as_array()?
-                .iter()
-                .filter(|p| p["status"] == "up")
-                .count();
-            (up == fabric.nodes.len()).then_some(())
+            let up = dual_stack::bfd_peers_up(&fabric, "tor1").ok()?;
+            (up.len() == sessions).then_some(())
         },
     )
     .map_err(|e| e.to_string())?;
@@ -402,16 +456,32 @@ fn up() -> Result<Fabric> {
                 .flat_map(|s| s.bfd.iter())
                 .filter(|b| b.state == BfdState::Up)
                 .count();
-            (established == fabric.nodes.len() * fabric.tors.len() && bfd_up == fabric.nodes.len())
-                .then_some(())
+            (established == sessions * fabric.tors.len() && bfd_up == sessions).then_some(())
         },
     )
     .map_err(|e| e.to_string())?;
     Ok(fabric)
 }
 
-fn hops(last: &[u8]) -> Vec<Ipv4Addr> {
-    last.iter().map(|i| Ipv4Addr::new(10, 0, 0, *i)).collect()
+/// The address family of `address`.
+fn family(address: &IpAddr) -> Family {
+    if address.is_ipv4() {
+        Family::V4
+    } else {
+        Family::V6
+    }
+}
+
+/// Writes web's EndpointSlices, one per family of `addresses` (`addressType: IPv4`, `IPv6`, as
+/// Kubernetes keeps them for a dual-stack Service), with a ready endpoint on each of `nodes`:
+/// in one file, so they change at once.
+fn write_endpoints(view: &FabricView, addresses: &[IpAddr], nodes: &[&str]) -> Result<()> {
+    let slices: Vec<String> = addresses
+        .iter()
+        .map(|address| Fabric::family_endpoints_yaml("web", family(address), nodes))
+        .collect();
+    view.write("web-endpoints.yaml", &slices.join("---\n"))
+        .map_err(|e| e.to_string())
 }
 
 pub fn ironlb_get(view: &FabricView, what: &str) -> String {
@@ -424,20 +494,43 @@ pub fn ironlb_get(view: &FabricView, what: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The seed's verification, IronLB's way.
-fn verify(view: &FabricView) -> Result<()> {
+/// A ToR's `show ip route ADDRESS` (`show ipv6 route` for an IPv6 one), as typed and printed.
+fn show_route(view: &FabricView, tor: &str, address: &IpAddr) -> Result<()> {
+    let ip = if address.is_ipv4() { "ip" } else { "ipv6" };
+    let command = format!("show {ip} route {address}");
+    println!("{tor}# {command}");
+    let text = view.vtysh(tor, &command).map_err(|e| e.to_string())?;
+    print!("{text}");
+    Ok(())
+}
+
+/// The seed's verification, IronLB's way, for each of the scenario's addresses.
+fn verify(view: &FabricView, scenario: Scenario) -> Result<()> {
+    let addresses = scenario.addresses();
     println!(
         "\n$ kubectl get svc web            # ironlb get services --cluster-dir {}",
         view.cluster_dir.display()
     );
     print!("{}", ironlb_get(view, "services"));
-    println!("# EXTERNAL-IP should be from 203.0.113.0/24, not <pending>");
-    println!("\n$ kubectl logs -n metallb-system -l component=speaker | grep -i \"BGP session\"");
+    if scenario == Scenario::DualStack {
+        println!(
+            "# EXTERNAL-IP: {IP} and {IP6}, from dual-pool's two ranges (metallb.io/loadBalancerIPs)"
+        );
+    } else {
+        println!("# EXTERNAL-IP should be from 203.0.113.0/24, not <pending>");
+    }
+    // The seed's command; the dual-stack scenario's four sessions per node, once established
+    // (its log has the attempts before, `ironlb lab status` the sessions' state).
+    let grep = match scenario {
+        Scenario::DualStack => "BGP session established",
+        _ => "BGP session",
+    };
+    println!("\n$ kubectl logs -n metallb-system -l component=speaker | grep -i \"{grep}\"");
     for node in &view.nodes {
         let log = view.log(&format!("speaker-{}", node.name));
         for line in log
             .lines()
-            .filter(|l| l.to_lowercase().contains("bgp session"))
+            .filter(|l| l.to_lowercase().contains(&grep.to_lowercase()))
         {
             println!("{}: {line}", node.name);
         }
@@ -447,132 +540,193 @@ fn verify(view: &FabricView) -> Result<()> {
     println!("\n$ ironlb get bfd");
     print!("{}", ironlb_get(view, "bfd"));
     for tor in &view.tors {
-        println!("\n{}# show ip route {IP}", tor.name);
-        let text = view
-            .vtysh(&tor.name, &format!("show ip route {IP}"))
-            .map_err(|e| e.to_string())?;
-        print!("{text}");
-        println!("{}# (kernel FIB) ip route show {IP}", tor.name);
-        let next_hops = view.next_hops(&tor.name, IP);
-        let shown: Vec<String> = next_hops.iter().map(|h| format!("via {h}")).collect();
-        println!("{IP}/32 {}", shown.join(", "));
+        for address in &addresses {
+            println!();
+            show_route(view, &tor.name, address)?;
+            let (flag, length) = if address.is_ipv4() {
+                ("", 32)
+            } else {
+                ("-6 ", 128)
+            };
+            println!("{}# (kernel FIB) ip {flag}route show {address}", tor.name);
+            let next_hops = view.route_next_hops(&tor.name, &address.to_string());
+            let shown: Vec<String> = next_hops.iter().map(|h| format!("via {h}")).collect();
+            println!("{address}/{length} {}", shown.join(", "));
+        }
     }
     Ok(())
 }
 
-/// Polls both ToRs until each has `expected` next hops; returns each one's time.
+/// When one ToR's FIB reached what was expected for one address.
+struct Converged {
+    tor: String,
+    address: IpAddr,
+    time: Duration,
+}
+
+impl Converged {
+    /// `tor1` (one address), or `tor1 IPv4` (several).
+    fn at(&self, several: bool) -> String {
+        match (several, self.address.is_ipv4()) {
+            (false, _) => self.tor.clone(),
+            (true, true) => format!("{} IPv4", self.tor),
+            (true, false) => format!("{} IPv6", self.tor),
+        }
+    }
+}
+
+fn milliseconds(time: Duration) -> String {
+    format!("{:.0} ms", time.as_secs_f64() * 1e3)
+}
+
+/// Polls both ToRs' FIBs every millisecond until each routes each of `addresses` via exactly
+/// the `nodes`' addresses of its family; returns each one's time from `start`, by ToR, then
+/// in `addresses`' order.
 fn converge(
     view: &FabricView,
-    expected: &[Ipv4Addr],
+    addresses: &[IpAddr],
+    nodes: &[&str],
     start: Instant,
     timeout: Duration,
-) -> Result<Vec<(String, Duration)>> {
-    let mut done: Vec<(String, Duration)> = Vec::new();
-    while done.len() < view.tors.len() {
-        for tor in &view.tors {
-            if done.iter().any(|(name, _)| *name == tor.name) {
-                continue;
+) -> Result<Vec<Converged>> {
+    let mut pending: Vec<(String, IpAddr, Vec<IpAddr>)> = view
+        .tors
+        .iter()
+        .flat_map(|tor| {
+            addresses.iter().map(|address| {
+                let expected = view.node_addresses(nodes, family(address));
+                (tor.name.clone(), *address, expected)
+            })
+        })
+        .collect();
+    let mut done = Vec::new();
+    while !pending.is_empty() {
+        pending.retain(|(tor, address, expected)| {
+            if view.route_next_hops(tor, &address.to_string()) != *expected {
+                return true;
             }
-            if view.next_hops(&tor.name, IP) == expected {
-                done.push((tor.name.clone(), start.elapsed()));
-            }
-        }
+            done.push(Converged {
+                tor: tor.clone(),
+                address: *address,
+                time: start.elapsed(),
+            });
+            false
+        });
         if start.elapsed() > timeout {
+            let have: Vec<String> = pending
+                .iter()
+                .map(|(tor, address, expected)| {
+                    format!(
+                        "{tor} {address}: {:?}, not {expected:?}",
+                        view.route_next_hops(tor, &address.to_string())
+                    )
+                })
+                .collect();
             return Err(format!(
-                "timed out after {timeout:?} waiting for {IP} via {expected:?} (have: {})",
-                view.tors
-                    .iter()
-                    .map(|t| format!("{} {:?}", t.name, view.next_hops(&t.name, IP)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "timed out after {timeout:?} waiting for web's routes via {nodes:?} ({})",
+                have.join("; ")
             ));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    done.sort();
+    let order = |c: &Converged| {
+        let index = addresses.iter().position(|a| *a == c.address);
+        (c.tor.clone(), index)
+    };
+    done.sort_by_key(order);
     Ok(done)
 }
 
-fn show_times(what: &str, times: &[(String, Duration)]) {
-    for (tor, time) in times {
+fn show_times(what: &str, times: &[Converged], several: bool) {
+    for time in times {
         println!(
-            "  {what}: {tor} FIB converged in {:.0} ms",
-            time.as_secs_f64() * 1e3
+            "  {what}: {} FIB converged in {}",
+            time.at(several),
+            milliseconds(time.time)
         );
     }
 }
 
-/// The seed's failover drill.
-fn drill(view: &FabricView) -> Result<()> {
-    let all = hops(&[21, 22, 23]);
+/// One ToR's times in the summary: `   70 ms`, or `IPv4   70 ms  IPv6   71 ms`.
+fn summary_cell(times: &[Converged], tor: &str, several: bool) -> String {
+    let cells: Vec<String> = times
+        .iter()
+        .filter(|time| time.tor == tor)
+        .map(|time| {
+            let ms = milliseconds(time.time);
+            match (several, time.address.is_ipv4()) {
+                (false, _) => format!("{ms:>8}"),
+                (true, true) => format!("IPv4 {ms:>8}"),
+                (true, false) => format!("IPv6 {ms:>8}"),
+            }
+        })
+        .collect();
+    cells.join("  ")
+}
+
+/// The seed's failover drill, for each of the scenario's addresses.
+fn drill(view: &FabricView, scenario: Scenario) -> Result<()> {
+    let addresses = scenario.addresses();
+    let several = addresses.len() > 1;
     println!("\n# Failover drill (times measured at each ToR's kernel FIB)");
     println!(
         "\n## 1. kubectl drain node-21: its web endpoint goes away (externalTrafficPolicy: Local)"
     );
+    let remaining = ["node-22", "node-23"];
     let start = Instant::now();
-    view.write(
-        "web-endpoints.yaml",
-        &Fabric::endpoints_yaml("web", &["node-22", "node-23"]),
-    )
-    .map_err(|e| e.to_string())?;
-    let drained = converge(view, &hops(&[22, 23]), start, Duration::from_secs(30))?;
-    show_times("endpoint removed", &drained);
-    println!("tor1# show ip route {IP}");
-    print!(
-        "{}",
-        view.vtysh("tor1", &format!("show ip route {IP}"))
-            .unwrap_or_default()
-    );
-    view.write(
-        "web-endpoints.yaml",
-        &Fabric::endpoints_yaml("web", &["node-21", "node-22", "node-23"]),
-    )
-    .map_err(|e| e.to_string())?;
+    write_endpoints(view, &addresses, &remaining)?;
+    let drained = converge(view, &addresses, &remaining, start, Duration::from_secs(30))?;
+    show_times("endpoint removed", &drained, several);
+    for address in &addresses {
+        show_route(view, "tor1", address)?;
+    }
+    write_endpoints(view, &addresses, &NODES)?;
     let start = Instant::now();
-    let back = converge(view, &all, start, Duration::from_secs(30))?;
-    show_times("endpoint back", &back);
+    let back = converge(view, &addresses, &NODES, start, Duration::from_secs(30))?;
+    show_times("endpoint back", &back, several);
 
     println!("\n## 2. node-22 fails hard (all its packets dropped: no FIN, no withdraw)");
     println!("   tor1 peers with BFD 300 ms x 3; tor2 without BFD, hold time 9 s");
     std::thread::sleep(Duration::from_secs(1));
+    let remaining = ["node-21", "node-23"];
     let start = Instant::now();
     view.cut("node-22").map_err(|e| e.to_string())?;
-    let failed = converge(view, &hops(&[21, 23]), start, Duration::from_secs(30))?;
-    for (tor, time) in &failed {
-        let how = if tor == "tor1" { "BFD" } else { "hold timer" };
+    let failed = converge(view, &addresses, &remaining, start, Duration::from_secs(30))?;
+    for time in &failed {
+        let how = if time.tor == "tor1" {
+            "BFD"
+        } else {
+            "hold timer"
+        };
+        let from = if several {
+            format!(" for {}", time.address)
+        } else {
+            String::new()
+        };
         println!(
-            "  node-22 down: {tor} ({how}) removed it in {:.0} ms",
-            time.as_secs_f64() * 1e3
+            "  node-22 down: {} ({how}) removed it{from} in {}",
+            time.tor,
+            milliseconds(time.time)
         );
     }
-    println!("tor1# show ip route {IP}");
-    print!(
-        "{}",
-        view.vtysh("tor1", &format!("show ip route {IP}"))
-            .unwrap_or_default()
-    );
+    for address in &addresses {
+        show_route(view, "tor1", address)?;
+    }
     view.restore("node-22").map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let recovered = converge(view, &all, start, Duration::from_secs(90))?;
-    show_times("node-22 back", &recovered);
+    let recovered = converge(view, &addresses, &NODES, start, Duration::from_secs(90))?;
+    show_times("node-22 back", &recovered, several);
 
     println!("\n# Summary");
-    let find = |times: &[(String, Duration)], tor: &str| {
-        times
-            .iter()
-            .find(|(t, _)| t == tor)
-            .map(|(_, d)| format!("{:.0} ms", d.as_secs_f64() * 1e3))
-            .unwrap_or_default()
-    };
     println!(
-        "  endpoint drained (Local)        tor1 {:>8}   tor2 {:>8}",
-        find(&drained, "tor1"),
-        find(&drained, "tor2")
+        "  endpoint drained (Local)        tor1 {}   tor2 {}",
+        summary_cell(&drained, "tor1", several),
+        summary_cell(&drained, "tor2", several)
     );
     println!(
-        "  node hard failure               tor1 {:>8} (BFD 300x3)   tor2 {:>8} (no BFD, hold 9 s)",
-        find(&failed, "tor1"),
-        find(&failed, "tor2")
+        "  node hard failure               tor1 {} (BFD 300x3)   tor2 {} (no BFD, hold 9 s)",
+        summary_cell(&failed, "tor1", several),
+        summary_cell(&failed, "tor2", several)
     );
     Ok(())
 }

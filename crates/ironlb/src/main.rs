@@ -68,8 +68,9 @@ enum Command {
     /// Announce this node's Services to its BGP peers, as a cluster directory describes them.
     Speaker(daemon::SpeakerArgs),
     /// The seed scenario on this machine: FRR ToRs, three nodes, IronLB; verification and
-    /// failover drill (needs root and FRR); `--scenario layer2`: layer 2 mode, timed at a
-    /// client on the segment. Not in the image: built with the `lab` feature.
+    /// failover drill (needs root and FRR); `--scenario dual-stack`: the same over IPv4 and IPv6;
+    /// `--scenario layer2`: layer 2 mode, timed at a client on the segment. Not in the image:
+    /// built with the `lab` feature.
     #[cfg(feature = "lab")]
     Lab(lab::Args),
 }

@@ -2,16 +2,17 @@
 //! well, real FRR ToRs peering with every node over IPv4 and over IPv6, and IronLB driven only
 //! by metallb.io objects in a cluster directory (`ironlb_lab::dual_stack`). Each test builds
 //! its own fabric; tor1 runs BFD on both families, tor2 none, and the tests use both ToR
-//! peering styles (static neighbours, `bgp listen range`).
+//! peering styles (static neighbours, `bgp listen range`). The last one has multiprotocol
+//! sessions instead: one per node and ToR carrying both families (`dualStackAddressFamily`).
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ironlb_cluster::status::{ControllerStatus, SpeakerStatus};
+use ironlb_cluster::status::{ControllerStatus, ServiceAnnouncement, SpeakerStatus};
 use ironlb_lab::dual_stack;
 use ironlb_lab::fabric::{FabricView, Family, Peering, RouteExpectation};
-use ironlb_lab::{Fabric, Namespace};
+use ironlb_lab::{Fabric, FabricSpec, Namespace};
 
 const NODES: [&str; 3] = ["node-21", "node-22", "node-23"];
 
@@ -19,7 +20,16 @@ fn ironlb() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ironlb"))
 }
 
-fn start(test: &str, name: &str, tor1: Peering, tor2: Peering) -> Option<Fabric> {
+/// The fabric to build and the BGPPeers to write.
+type Setup = (FabricSpec, &'static str);
+
+/// The dual-stack fabric with these peering styles (tor1, tor2) and examples/dual-stack's
+/// BGPPeers.
+fn setup(tor1: Peering, tor2: Peering) -> Setup {
+    (dual_stack::spec(ironlb(), tor1, tor2), dual_stack::PEERS)
+}
+
+fn start(test: &str, name: &str, (spec, peers): Setup) -> Option<Fabric> {
     if !ironlb_lab::require(
         test,
         &["/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd", "bridge", "ping"],
@@ -27,7 +37,7 @@ fn start(test: &str, name: &str, tor1: Peering, tor2: Peering) -> Option<Fabric>
         return None;
     }
     Some(
-        dual_stack::start(name, ironlb(), tor1, tor2)
+        dual_stack::start_with(name, spec, peers)
             .unwrap_or_else(|e| panic!("{test}: cannot build the fabric: {e}")),
     )
 }
@@ -58,16 +68,16 @@ fn assigned(view: &FabricView, service: &str) -> (IpAddr, IpAddr) {
     ingress.unwrap_or_else(|e| fail(view, e))
 }
 
-/// The fabric with Service `web` (dual-stack, `policy`) and its EndpointSlices (`slices`: a
+/// The fabric (`setup`) with Service `web` (dual-stack, `policy`) and its EndpointSlices (`slices`: a
 /// family and the nodes with an endpoint), and web's addresses once assigned.
 fn start_web(
     test: &str,
     name: &str,
-    (tor1, tor2): (Peering, Peering),
+    setup: Setup,
     policy: &str,
     slices: &[(Family, &[&str])],
 ) -> Option<(Fabric, IpAddr, IpAddr)> {
-    let fabric = start(test, name, tor1, tor2)?;
+    let fabric = start(test, name, setup)?;
     fabric
         .write("web.yaml", &dual_stack::service_yaml("web", policy, ""))
         .unwrap();
@@ -147,6 +157,68 @@ fn ping(from: &Namespace, address: IpAddr) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Waits until `node`'s speaker reports web (its ServiceBGPStatus in directory mode: the
+/// speaker's status file; `None` when it lists no web) as `done` wants it; fails with the last
+/// report.
+fn wait_web_status(
+    fabric: &Fabric,
+    node: &str,
+    what: &str,
+    done: impl Fn(Option<&ServiceAnnouncement>) -> bool,
+) {
+    let mut last = None;
+    ironlb_lab::wait_for(&format!("{node}: {what}"), Duration::from_secs(10), || {
+        let status: SpeakerStatus =
+            ironlb_cluster::status::read(&fabric.cluster_dir, &format!("speaker-{node}.yaml"))?;
+        let web = status.services.into_iter().find(|s| s.name == "web");
+        let met = done(web.as_ref());
+        last = Some(web);
+        met.then_some(())
+    })
+    .unwrap_or_else(|e| fail(fabric, format!("{e}: {last:?}")));
+}
+
+/// Traffic through the routes to `node`: nothing answers the first ToR's ping to each address
+/// before it is on the node (kube-proxy's part, played by its loopback), and every ToR's is
+/// answered once it is.
+fn answered_through_node(fabric: &Fabric, tors: &[&str], node: &str, addresses: &[IpAddr]) {
+    let namespaces: Vec<(&str, Namespace)> = tors
+        .iter()
+        .map(|tor| (*tor, fabric.tor(tor).frr.namespace().clone()))
+        .collect();
+    let view = fabric
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .unwrap_or_else(|| panic!("no node {node}"));
+    let on_node = Namespace::existing(&view.namespace);
+    for address in addresses {
+        if let Ok(answer) = ping(&namespaces[0].1, *address) {
+            fail(
+                fabric,
+                format!("{address} answered before any node had it: {answer}"),
+            );
+        }
+        let length = if address.is_ipv4() { 32 } else { 128 };
+        on_node
+            .ip(&["addr", "add", &format!("{address}/{length}"), "dev", "lo"])
+            .unwrap();
+        for (tor, namespace) in &namespaces {
+            let answer = ironlb_lab::wait_for(
+                &format!("{address} answers {tor}'s ping"),
+                Duration::from_secs(10),
+                || ping(namespace, *address).ok(),
+            )
+            .unwrap_or_else(|e| fail(fabric, e));
+            assert!(answer.contains("1 received"), "{answer}");
+            println!(
+                "{tor} → {address} via {node}: {}",
+                answer.lines().nth(1).unwrap_or_default()
+            );
+        }
+    }
+}
+
 #[test]
 fn a_dual_stack_service_is_routed_by_both_tors_in_both_families() {
     let test = "a_dual_stack_service_is_routed_by_both_tors_in_both_families";
@@ -155,7 +227,7 @@ fn a_dual_stack_service_is_routed_by_both_tors_in_both_families() {
     let Some((fabric, v4, v6)) = start_web(
         test,
         "ds-routes",
-        (Peering::Static, Peering::ListenRange),
+        setup(Peering::Static, Peering::ListenRange),
         "Cluster",
         &[(Family::V4, &["node-21"])],
     ) else {
@@ -184,23 +256,12 @@ fn a_dual_stack_service_is_routed_by_both_tors_in_both_families() {
     // families, each sent its own family's prefix.
     let expected_prefixes = vec![format!("{v4}/32"), format!("{v6}/128")];
     for node in NODES {
-        let mut last = None;
-        ironlb_lab::wait_for(
-            &format!("{node}: web sent to all four peers"),
-            Duration::from_secs(10),
-            || {
-                let status: SpeakerStatus = ironlb_cluster::status::read(
-                    &fabric.cluster_dir,
-                    &format!("speaker-{node}.yaml"),
-                )?;
-                let web = status.services.into_iter().find(|s| s.name == "web")?;
-                let done = web.prefixes == expected_prefixes
-                    && web.peers == ["tor1", "tor1-v6", "tor2", "tor2-v6"];
-                last = Some(web);
-                done.then_some(())
-            },
-        )
-        .unwrap_or_else(|e| fail(&fabric, format!("{e}: {last:?}")));
+        wait_web_status(&fabric, node, "web sent to all four peers", |web| {
+            web.is_some_and(|web| {
+                web.prefixes == expected_prefixes
+                    && web.peers == ["tor1", "tor1-v6", "tor2", "tor2-v6"]
+            })
+        });
     }
 
     // aggregationLengthV6: the ToRs hold the covering /124, not the /128.
@@ -265,7 +326,7 @@ fn an_ipv6_local_service_follows_its_endpoints_and_its_next_hop_forwards() {
     let Some((fabric, v4, v6)) = start_web(
         test,
         "ds-local",
-        (Peering::ListenRange, Peering::Static),
+        setup(Peering::ListenRange, Peering::Static),
         "Local",
         &[(Family::V6, &["node-22"])],
     ) else {
@@ -279,36 +340,8 @@ fn an_ipv6_local_service_follows_its_endpoints_and_its_next_hop_forwards() {
     );
     wait_bfd_up(&fabric);
 
-    // Traffic: tor1 forwards to the one next hop, node-22. Nothing answers before the address
-    // is on node-22 (kube-proxy's part, played by its loopback), and it answers once it is.
-    let tor1 = fabric.tor("tor1").frr.namespace().clone();
-    let node22 = Namespace::existing(&fabric.nodes[1].namespace);
-    assert_eq!(fabric.nodes[1].name, "node-22");
-    for address in [v6, v4] {
-        if let Ok(answer) = ping(&tor1, address) {
-            fail(
-                &fabric,
-                format!("{address} answered before any node had it: {answer}"),
-            );
-        }
-        let host = if address.is_ipv4() {
-            format!("{address}/32")
-        } else {
-            format!("{address}/128")
-        };
-        node22.ip(&["addr", "add", &host, "dev", "lo"]).unwrap();
-        let answer = ironlb_lab::wait_for(
-            &format!("{address} answers tor1's ping"),
-            Duration::from_secs(10),
-            || ping(&tor1, address).ok(),
-        )
-        .unwrap_or_else(|e| fail(&fabric, e));
-        assert!(answer.contains("1 received"), "{answer}");
-        println!(
-            "tor1 → {address} via node-22: {}",
-            answer.lines().nth(1).unwrap_or_default()
-        );
-    }
+    // Traffic: tor1 forwards to the one next hop, node-22.
+    answered_through_node(&fabric, &["tor1"], "node-22", &[v6, v4]);
 
     // Endpoints move (both slices, as Kubernetes keeps them): the next hops follow, in both
     // families, on both ToRs; none left: withdrawn.
@@ -339,7 +372,7 @@ fn bfd_over_ipv6_drops_a_lost_node_within_a_second_and_takes_it_back() {
     let Some((fabric, v4, v6)) = start_web(
         test,
         "ds-bfd",
-        (Peering::Static, Peering::ListenRange),
+        setup(Peering::Static, Peering::ListenRange),
         "Cluster",
         &[(Family::V4, &["node-21"])],
     ) else {
@@ -415,4 +448,115 @@ fn bfd_over_ipv6_drops_a_lost_node_within_a_second_and_takes_it_back() {
         );
     }
     wait_bfd_up(&fabric);
+}
+
+/// BGPPeers with `dualStackAddressFamily` (v1beta2): one session per node and ToR, carrying
+/// both families, over IPv4 to tor1 and over IPv6 to tor2.
+const MULTIPROTOCOL_PEERS: &str = "apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata:
+  name: tor1
+  namespace: metallb-system
+spec:
+  myASN: 65100
+  peerASN: 65000
+  peerAddress: 10.0.0.1
+  dualStackAddressFamily: true
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata:
+  name: tor2-v6
+  namespace: metallb-system
+spec:
+  myASN: 65100
+  peerASN: 65000
+  peerAddress: \"2001:db8:ffff::2\"
+  dualStackAddressFamily: true
+";
+
+/// The route a ToR's bgpd holds for `prefix` (`show bgp ipv4|ipv6 unicast PREFIX json`): the
+/// peer it came from and its next hop.
+fn learned_from(view: &FabricView, tor: &str, prefix: &str) -> (String, String) {
+    let family = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+    let text = view
+        .vtysh(tor, &format!("show bgp {family} unicast {prefix} json"))
+        .unwrap_or_else(|e| fail(view, e));
+    let route: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| fail(view, format!("{e}: {text}")));
+    let path = &route["paths"][0];
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
+    (
+        text(&path["peer"]["peerId"]),
+        text(&path["nexthops"][0]["ip"]),
+    )
+}
+
+#[test]
+fn dual_stack_address_family_carries_both_families_over_one_session() {
+    let test = "dual_stack_address_family_carries_both_families_over_one_session";
+    // MetalLB's e2e "should advertise both ipv4 and ipv6 addresses with DUALSTACK via ipv4 /
+    // via ipv6". Each ToR's peer groups active in both families (multiprotocol), no BFD;
+    // tor1 static neighbours, tor2 bgp listen range. Local policy, one endpoint on node-22:
+    // node-22 alone announces, so the next hops are its addresses.
+    let (mut spec, _) = setup(Peering::Static, Peering::ListenRange);
+    for tor in &mut spec.tors {
+        tor.multiprotocol = true;
+        tor.bfd = false;
+    }
+    let Some((fabric, v4, v6)) = start_web(
+        test,
+        "ds-mp",
+        (spec, MULTIPROTOCOL_PEERS),
+        "Local",
+        &[(Family::V4, &["node-22"]), (Family::V6, &["node-22"])],
+    ) else {
+        return;
+    };
+    let both = ["tor1", "tor2"];
+    let times = wait_routes(
+        &fabric,
+        &routes(&fabric, &both, &[v4, v6], &["node-22"]),
+        Duration::from_secs(60),
+    );
+    println!("web {v4} {v6}: in both ToRs' FIBs via node-22 in {times:?}");
+    // Each route came over the one session of the other family where that is the only one:
+    // tor1's /128 from node-22's IPv4 session with its IPv6 next hop, tor2's /32 from its
+    // IPv6 session with its IPv4 next hop.
+    for (tor, prefix, session, next_hop) in [
+        (
+            "tor1",
+            format!("{v6}/128"),
+            "10.0.0.22",
+            "2001:db8:ffff::22",
+        ),
+        ("tor1", format!("{v4}/32"), "10.0.0.22", "10.0.0.22"),
+        ("tor2", format!("{v4}/32"), "2001:db8:ffff::22", "10.0.0.22"),
+        (
+            "tor2",
+            format!("{v6}/128"),
+            "2001:db8:ffff::22",
+            "2001:db8:ffff::22",
+        ),
+    ] {
+        assert_eq!(
+            learned_from(&fabric, tor, &prefix),
+            (session.to_string(), next_hop.to_string()),
+            "{tor}: {prefix}"
+        );
+    }
+    // Traffic through those routes, from both ToRs, in both families.
+    answered_through_node(&fabric, &both, "node-22", &[v6, v4]);
+
+    // ServiceBGPStatus: node-22 sent both prefixes to each of its two peers; the other nodes,
+    // without an endpoint, to none.
+    let expected_prefixes = vec![format!("{v4}/32"), format!("{v6}/128")];
+    for node in NODES {
+        wait_web_status(&fabric, node, "web's ServiceBGPStatus", |web| match node {
+            "node-22" => web.is_some_and(|web| {
+                web.prefixes == expected_prefixes && web.peers == ["tor1", "tor2-v6"]
+            }),
+            _ => web.is_none_or(|web| web.peers.is_empty()),
+        });
+    }
 }

@@ -3,7 +3,8 @@
 //! control plane with IronLB running, on which the seed's kubectl commands work, routes stay
 //! at the ToRs while the API server is unreachable, and changes flow again afterwards. And the
 //! layer 2 scenario, `ironlb lab --scenario layer2`: the owner answers at the client, and the
-//! client's neighbour entries follow a failover by themselves.
+//! client's neighbour entries follow a failover by themselves. And the dual-stack scenario,
+//! `ironlb lab --scenario dual-stack`: both families at both ToRs, and the seed's drill for each.
 //!
 //! The tests take turns: they use the lab's single state file.
 
@@ -345,23 +346,49 @@ fn figures(output: &str, line_start: &str) -> Vec<u64> {
         .collect()
 }
 
-#[test]
-fn layer2_scenario_shows_one_owner_at_the_client_and_times_its_failover() {
-    let _one = one_lab();
-    if !ironlb_lab::require(
-        "layer2_scenario_shows_one_owner_at_the_client_and_times_its_failover",
-        &["arping", "ndisc6", "ping"],
-    ) {
-        return;
+/// Takes the lab's turn, checks the scenario's manifests (`examples/SCENARIO`) and runs
+/// `ironlb lab --scenario SCENARIO` as a user does; returns the turn, its output and its PID,
+/// or `None` when `programs` are missing (a skip).
+fn full_scenario(
+    test: &str,
+    programs: &[&str],
+    scenario: &str,
+) -> Option<(MutexGuard<'static, ()>, String, u32)> {
+    let one = one_lab();
+    if !ironlb_lab::require(test, programs) {
+        return None;
     }
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/layer2");
-    let (ok, output) = ironlb(&["validate", "-f", example]);
+    let example = format!("{}/../../examples/{scenario}", env!("CARGO_MANIFEST_DIR"));
+    let (ok, output) = ironlb(&["validate", "-f", &example]);
     assert!(ok, "{output}");
-
-    // The whole scenario, then nothing of it left.
-    let (ok, output, pid) = ironlb_with_pid(&["lab", "--scenario", "layer2"]);
+    let (ok, output, pid) = ironlb_with_pid(&["lab", "--scenario", scenario]);
     println!("{output}");
     assert!(ok, "{output}");
+    Some((one, output, pid))
+}
+
+/// `ironlb lab up --scenario SCENARIO`: the lab is up, its state records the scenario. Returns
+/// the command's PID.
+fn up_scenario(scenario: &str) -> u32 {
+    let (ok, output, pid) = ironlb_with_pid(&["lab", "up", "--scenario", scenario]);
+    assert!(ok, "{output}");
+    assert!(output.contains("The lab is up."), "{output}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("/run/ironlb-lab.json").unwrap()).unwrap();
+    assert_eq!(state["scenario"], scenario);
+    pid
+}
+
+#[test]
+fn layer2_scenario_shows_one_owner_at_the_client_and_times_its_failover() {
+    // The whole scenario, then nothing of it left.
+    let Some((_one, output, pid)) = full_scenario(
+        "layer2_scenario_shows_one_owner_at_the_client_and_times_its_failover",
+        &["arping", "ndisc6", "ping"],
+        "layer2",
+    ) else {
+        return;
+    };
     // MetalLB's election (the hash of node and address) names the owner.
     let owner = ["node-21", "node-22", "node-23"]
         .into_iter()
@@ -404,9 +431,7 @@ fn layer2_scenario_shows_one_owner_at_the_client_and_times_its_failover() {
     // Left running: status and drill act on it without naming the scenario again; the
     // speaker the drill starts again is recorded, and `down` removes everything.
     let _down = Down;
-    let (ok, output, pid) = ironlb_with_pid(&["lab", "up", "--scenario", "layer2"]);
-    assert!(ok, "{output}");
-    assert!(output.contains("The lab is up."), "{output}");
+    let pid = up_scenario("layer2");
     let (ok, output) = ironlb(&["lab", "status"]);
     assert!(ok, "{output}");
     assert!(output.contains("L2-OWNER"), "{output}");
@@ -436,4 +461,118 @@ fn layer2_scenario_shows_one_owner_at_the_client_and_times_its_failover() {
             "process {pid} still runs after down"
         );
     }
+}
+
+/// Processes still running with a file of the lab `ironlb lab` (process `pid`) made in their
+/// command line (its FRR daemons, controller and speakers all have one).
+fn processes_of(pid: u32) -> Vec<String> {
+    let directory = format!("ironlb-lab-lab-{pid}/");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let command = std::fs::read(entry.ok()?.path().join("cmdline")).ok()?;
+            let command = String::from_utf8_lossy(&command).replace('\0', " ");
+            command.contains(&directory).then_some(command)
+        })
+        .collect()
+}
+
+#[test]
+fn dual_stack_scenario_routes_both_families_and_times_their_failover() {
+    // The whole scenario, then nothing of it left.
+    let Some((_one, output, pid)) = full_scenario(
+        "dual_stack_scenario_routes_both_families_and_times_their_failover",
+        &["/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd"],
+        "dual-stack",
+    ) else {
+        return;
+    };
+    let mut expected = vec![
+        "web    LoadBalancer   203.0.113.5,2001:db8:5::5   443/TCP".to_string(),
+        "tor1# show ip route 203.0.113.5".to_string(),
+        "tor2# show ipv6 route 2001:db8:5::5".to_string(),
+        "* 2001:db8:ffff::22, via eth0".to_string(),
+        "## 2. node-22 fails hard".to_string(),
+        "# tearing the lab down".to_string(),
+    ];
+    for tor in ["tor1", "tor2"] {
+        // Both FIBs, both families, via every node.
+        expected.push(format!(
+            "{tor}# (kernel FIB) ip route show 203.0.113.5\n203.0.113.5/32 via 10.0.0.21, via 10.0.0.22, via 10.0.0.23\n"
+        ));
+        expected.push(format!(
+            "{tor}# (kernel FIB) ip -6 route show 2001:db8:5::5\n2001:db8:5::5/128 via 2001:db8:ffff::21, via 2001:db8:ffff::22, via 2001:db8:ffff::23\n"
+        ));
+    }
+    for node in ["node-21", "node-22", "node-23"] {
+        for (peer, address) in [
+            ("tor1", "10.0.0.1"),
+            ("tor1-v6", "2001:db8:ffff::1"),
+            ("tor2", "10.0.0.2"),
+            ("tor2-v6", "2001:db8:ffff::2"),
+        ] {
+            // `ironlb get peers`: every session of both families Established.
+            expected.push(format!(
+                "{node}   {peer:<7}   {address:<16}   65100 -> 65000   Established"
+            ));
+        }
+        let established = output
+            .lines()
+            .filter(|l| l.starts_with(&format!("{node}: ")))
+            .filter(|l| l.contains("BGP session established"))
+            .filter(|l| l.contains("name=tor1-v6") || l.contains("name=tor2-v6"))
+            .filter(|l| l.contains("families=IPv6 unicast"))
+            .count();
+        assert!(established >= 2, "{node}: no IPv6 sessions in:\n{output}");
+    }
+    for expected in &expected {
+        assert!(
+            output.contains(expected.as_str()),
+            "missing {expected:?} in:\n{output}"
+        );
+    }
+    // `ironlb get bfd`: tor1's sessions of both families up, from each node.
+    for address in ["10.0.0.1", "2001:db8:ffff::1"] {
+        let up = output
+            .lines()
+            .filter(|l| l.contains(&format!(" {address} ")) && l.contains("   up   "))
+            .count();
+        assert_eq!(up, 3, "BFD with {address} from each node in:\n{output}");
+    }
+    // The drill's figures, tor1 IPv4, IPv6, then tor2's: the endpoint's withdrawal well under
+    // a second; node-22 dropped by tor1's BFD (300 ms x 3) within 2 s in both families, and by
+    // tor2 only on its hold timer (9 s, from its last keepalive: 6 to 9 s).
+    let drained = figures(&output, "endpoint drained (Local)");
+    let failed = figures(&output, "node hard failure");
+    assert_eq!((drained.len(), failed.len()), (4, 4), "{output}");
+    for (what, times, within) in [
+        ("endpoint drained", &drained[..], 0..1000),
+        ("node-22 down at tor1", &failed[..2], 0..2000),
+        ("node-22 down at tor2", &failed[2..], 5000..12_000),
+    ] {
+        assert!(
+            times.iter().all(|ms| within.contains(ms)),
+            "{what}: {times:?} ms, not within {within:?}"
+        );
+    }
+    assert_eq!(namespaces_of(pid), Vec::<String>::new());
+    assert_eq!(processes_of(pid), Vec::<String>::new());
+
+    // Left running: `status` uses the recorded scenario, and `down` removes everything.
+    let _down = Down;
+    let pid = up_scenario("dual-stack");
+    let (ok, output) = ironlb(&["lab", "status"]);
+    assert!(ok, "{output}");
+    assert!(
+        output.contains(
+            "2001:db8:5::5/128 via 2001:db8:ffff::21, via 2001:db8:ffff::22, via 2001:db8:ffff::23"
+        ),
+        "{output}"
+    );
+    let (ok, output) = ironlb(&["lab", "down"]);
+    assert!(ok, "{output}");
+    assert_eq!(namespaces_of(pid), Vec::<String>::new());
+    assert_eq!(processes_of(pid), Vec::<String>::new());
 }

@@ -1,8 +1,10 @@
 //! The dual-stack scenario: the seed's fabric with IPv6 on the segment as well
-//! ([`FabricSpec::dual_stack`]), and MetalLB objects for both families: each node peers with
-//! each ToR over IPv4 (`tor1`, `tor2`) and over IPv6 (`tor1-v6`, `tor2-v6`), tor1's peers of
-//! both families carry a BFD profile (300 ms × 3), and one pool has an IPv4 and an IPv6 range.
-//! Used by `tests/dual_stack.rs` and `benches/dual_stack.rs`.
+//! ([`FabricSpec::dual_stack`]), and the MetalLB objects of `examples/dual-stack` (read here,
+//! so the lab, the tests and the user's manifests are one source): each node peers with each
+//! ToR over IPv4 (`tor1`, `tor2`) and over IPv6 (`tor1-v6`, `tor2-v6`), tor1's peers of both
+//! families carry a BFD profile (300 ms × 3), and one pool has an IPv4 and an IPv6 range.
+//! Used by `ironlb lab --scenario dual-stack`, `tests/dual_stack.rs` and
+//! `benches/dual_stack.rs`.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -12,67 +14,21 @@ use crate::fabric::{FabricView, Peering};
 use crate::{Fabric, FabricSpec, LabError, Result};
 
 /// The pool: an IPv4 and an IPv6 range.
-pub const POOL: &str = "apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata:
-  name: dual-pool
-  namespace: metallb-system
-spec:
-  addresses:
-  - 203.0.113.10-203.0.113.200
-  - 2001:db8:5::10-2001:db8:5::1ff
-";
+pub const POOL: &str = include_str!("../../../examples/dual-stack/pool.yaml");
 
 /// The pool's advertisement (every peer, each family to its own).
-pub const ADVERTISEMENT: &str = "apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata:
-  name: dual-adv
-  namespace: metallb-system
-spec:
-  ipAddressPools:
-  - dual-pool
-  communities:
-  - 65000:100
-";
+pub const ADVERTISEMENT: &str = include_str!("../../../examples/dual-stack/advertisement.yaml");
 
 /// tor1's BFD profile.
-pub const BFD: &str = "apiVersion: metallb.io/v1beta1
-kind: BFDProfile
-metadata:
-  name: tor-bfd
-  namespace: metallb-system
-spec:
-  receiveInterval: 300
-  transmitInterval: 300
-  detectMultiplier: 3
-";
+pub const BFD: &str = include_str!("../../../examples/dual-stack/bfd.yaml");
 
 /// The BGPPeers: per ToR one for its IPv4 address (named after it) and one for its IPv6
-/// address (`-v6`), the BFD profile on those of ToRs running BFD.
-pub fn peers_yaml(fabric: &Fabric) -> String {
-    let view: &FabricView = fabric;
-    let mut yaml = String::new();
-    for tor in &view.tors {
-        let addresses = [
-            (tor.name.clone(), Some(IpAddr::V4(tor.address))),
-            (format!("{}-v6", tor.name), tor.address6.map(IpAddr::V6)),
-        ];
-        for (name, address) in addresses {
-            let Some(address) = address else { continue };
-            let _ = write!(
-                yaml,
-                "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: {name}\n  namespace: metallb-system\nspec:\n  myASN: {node_asn}\n  peerASN: {tor_asn}\n  peerAddress: \"{address}\"\n",
-                node_asn = fabric.spec.node_asn,
-                tor_asn = fabric.spec.tor_asn,
-            );
-            if fabric.tor(&tor.name).spec.bfd {
-                yaml.push_str("  bfdProfile: tor-bfd\n");
-            }
-        }
-    }
-    yaml
-}
+/// address (`-v6`), the BFD profile on tor1's (the ToR of [`FabricSpec::seed`] running BFD).
+pub const PEERS: &str = include_str!("../../../examples/dual-stack/peers.yaml");
+
+/// The user's Service: `default/web`, RequireDualStack, Local policy, asking for 203.0.113.5
+/// and 2001:db8:5::5 (`metallb.io/loadBalancerIPs`).
+pub const SERVICE: &str = include_str!("../../../examples/dual-stack/service.yaml");
 
 /// A dual-stack LoadBalancer Service `default/NAME` (`RequireDualStack`, IPv4 first) with
 /// `externalTrafficPolicy: POLICY`; `annotations` are extra metadata lines (indented by four).
@@ -87,17 +43,28 @@ pub fn service_yaml(name: &str, policy: &str, annotations: &str) -> String {
     )
 }
 
-/// Builds the dual-stack fabric named `name` (tor1 with BFD, tor2 without, each with its
-/// peering style), writes the pool, the peers, the BFD profile, the advertisement and the
-/// nodes, and starts the controller and the three speakers. Services are the caller's.
-pub fn start(name: &str, ironlb: PathBuf, tor1: Peering, tor2: Peering) -> Result<Fabric> {
+/// The dual-stack fabric's spec: the seed's (tor1 with BFD, tor2 without), dual-stack, each
+/// ToR with its peering style.
+pub fn spec(ironlb: PathBuf, tor1: Peering, tor2: Peering) -> FabricSpec {
     let mut spec = FabricSpec::seed(ironlb).dual_stack();
     for (tor, peering) in spec.tors.iter_mut().zip([tor1, tor2]) {
         tor.peering = peering;
     }
+    spec
+}
+
+/// Builds the dual-stack fabric named `name` (tor1 with BFD, tor2 without, each with its
+/// peering style), writes the pool, the peers, the BFD profile, the advertisement and the
+/// nodes, and starts the controller and the three speakers. Services are the caller's.
+pub fn start(name: &str, ironlb: PathBuf, tor1: Peering, tor2: Peering) -> Result<Fabric> {
+    start_with(name, spec(ironlb, tor1, tor2), PEERS)
+}
+
+/// [`start`] with another fabric spec and other BGPPeers (`peers`, YAML).
+pub fn start_with(name: &str, spec: FabricSpec, peers: &str) -> Result<Fabric> {
     let mut fabric = Fabric::build(name, spec)?;
     fabric.write("pool.yaml", POOL)?;
-    fabric.write("peers.yaml", &peers_yaml(&fabric))?;
+    fabric.write("peers.yaml", peers)?;
     fabric.write("bfd.yaml", BFD)?;
     fabric.write("advertisement.yaml", ADVERTISEMENT)?;
     fabric.write("nodes.yaml", &fabric.nodes_yaml(&[]))?;

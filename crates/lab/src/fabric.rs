@@ -85,6 +85,11 @@ pub struct TorSpec {
     pub peering: Peering,
     /// Extra lines for the `nodes` peer group (`bfd check-control-plane-failure`, timers).
     pub extra: Vec<String>,
+    /// Multiprotocol sessions, on a dual-stack fabric: each peer group active in both families
+    /// (`nodes` in IPv6 unicast as well, `nodes6` in IPv4 unicast as well), so a node may send
+    /// IPv6 routes over its IPv4 session and IPv4 routes over its IPv6 one (a BGPPeer's
+    /// `dualStackAddressFamily`).
+    pub multiprotocol: bool,
 }
 
 /// What to build.
@@ -114,6 +119,7 @@ impl FabricSpec {
                     bfd: true,
                     peering: Peering::Static,
                     extra: Vec::new(),
+                    multiprotocol: false,
                 },
                 TorSpec {
                     name: "tor2".into(),
@@ -121,6 +127,7 @@ impl FabricSpec {
                     bfd: false,
                     peering: Peering::Static,
                     extra: Vec::new(),
+                    multiprotocol: false,
                 },
             ],
             nodes: (21..=23)
@@ -146,7 +153,7 @@ impl FabricSpec {
 }
 
 /// A ToR's FRR configuration: peer group `nodes` (IPv4), and on a dual-stack fabric `nodes6`
-/// (IPv6) active in IPv6 unicast only, with the ToR's BFD, extra lines and peering style on
+/// (IPv6) active in IPv6 unicast only (unless [`TorSpec::multiprotocol`]), with the ToR's BFD, extra lines and peering style on
 /// both; ECMP over up to 16 paths in each family.
 pub fn tor_config(spec: &FabricSpec, tor: &TorSpec) -> String {
     let mut config = format!(
@@ -188,7 +195,12 @@ pub fn tor_config(spec: &FabricSpec, tor: &TorSpec) -> String {
     for (family, (group, _)) in ["ipv4", "ipv6"].iter().zip(&groups) {
         let _ = writeln!(config, " address-family {family} unicast");
         if spec.ipv6 {
-            let _ = writeln!(config, "  neighbor {group} activate");
+            // The family's own group, then (multiprotocol) the other one.
+            let other = groups.iter().map(|(g, _)| *g).filter(|g| g != group);
+            let active = std::iter::once(*group).chain(other.filter(|_| tor.multiprotocol));
+            for group in active {
+                let _ = writeln!(config, "  neighbor {group} activate");
+            }
         }
         config.push_str("  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n");
     }
@@ -927,5 +939,19 @@ mod tests {
         assert!(config.contains(" bgp listen range 10.0.0.0/24 peer-group nodes\n"));
         assert!(config.contains(" bgp listen range 2001:db8:ffff::/64 peer-group nodes6\n"));
         assert!(!config.contains("bfd") && !config.contains(" neighbor 2001:"));
+    }
+
+    #[test]
+    fn multiprotocol_tor_config_activates_both_groups_in_both_families() {
+        let (spec, mut tor) = fabric_spec(Peering::ListenRange, true);
+        tor.multiprotocol = true;
+        let config = tor_config(&spec, &tor);
+        assert!(config.ends_with(
+            " address-family ipv4 unicast\n  neighbor nodes activate\n  neighbor nodes6 activate\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n address-family ipv6 unicast\n  neighbor nodes6 activate\n  neighbor nodes activate\n  maximum-paths 16\n  maximum-paths ibgp 16\n exit-address-family\n"
+        ), "{config}");
+        // On an IPv4-only fabric there is no second group, and nothing to activate.
+        let (spec, mut tor) = fabric_spec(Peering::Static, false);
+        tor.multiprotocol = true;
+        assert!(!tor_config(&spec, &tor).contains("activate"));
     }
 }
