@@ -147,6 +147,11 @@ impl Lab {
         // Routers in these namespaces forward between their links.
         namespace.exec("sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
         namespace.exec("sysctl", &["-qw", "net.ipv6.conf.all.forwarding=1"])?;
+        // No duplicate address detection on the links made here (each address is unique by
+        // construction): an interface's link-local is usable as soon as it is up, so FRR can
+        // set IPv6 next hops at once instead of refusing the first sessions.
+        namespace.exec("sysctl", &["-qw", "net.ipv6.conf.default.accept_dad=0"])?;
+        namespace.exec("sysctl", &["-qw", "net.ipv6.conf.all.accept_dad=0"])?;
         Ok(namespace)
     }
 
