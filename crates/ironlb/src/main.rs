@@ -78,6 +78,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    if matches!(
+        cli.command,
+        Command::Validate(_) | Command::Get(_) | Command::Crds
+    ) {
+        ironlb_net::socket::exit_on_broken_pipe();
+    }
     match cli.command {
         Command::Bgp(args) => bgp::run(args),
         Command::Controller(args) => daemon::controller(args),

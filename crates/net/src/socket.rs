@@ -964,6 +964,17 @@ fn read_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// Lets SIGPIPE end the process again, as for any command-line tool: `ironlb get ... | head`
+/// then stops quietly when `head` closes the pipe, instead of panicking in `println!`. Only for
+/// commands that print and exit: the daemons keep Rust's default (ignored), so a peer closing a
+/// connection is an error to handle, not the end of the process.
+pub fn exit_on_broken_pipe() {
+    // SAFETY: signal with SIG_DFL installs no handler; it only changes this signal's action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// `ATF_COM` (`<net/if_arp.h>`): the neighbour entry is complete (its MAC is known).
 const ARP_ENTRY_COMPLETE: libc::c_int = 0x02;
 
