@@ -110,6 +110,11 @@ enum LabCommand {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    // The lab prints and exits (`ironlb lab status | head` ends quietly); its one socket
+    // user, the hidden node registration, is a process of its own.
+    if !matches!(args.command, Some(LabCommand::RegisterNodes { .. })) {
+        ironlb_net::socket::exit_on_broken_pipe();
+    }
     // A running lab's own scenario for the commands that act on it.
     let scenario = match args.command {
         Some(LabCommand::Status | LabCommand::Drill) => running_scenario().unwrap_or(args.scenario),
