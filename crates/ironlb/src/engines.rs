@@ -2,6 +2,8 @@
 //! [`SessionSettings`] (pure, `ironlb_speaker::session`) to the tokio drivers of `ironlb_net`,
 //! for the speaker and `ironlb bgp announce` alike.
 
+use std::time::Duration;
+
 use ironlb_net::bfd;
 use ironlb_net::bgp;
 use ironlb_net::tcp::TcpOptions;
@@ -20,6 +22,7 @@ pub fn bgp_peer(settings: &SessionSettings) -> bgp::PeerConfig {
             minimum_ttl: settings.transport.minimum_ttl,
         },
         session: settings.session.clone(),
+        start_delay: Duration::ZERO,
     }
 }
 

@@ -23,7 +23,7 @@ use ironlb_cluster::status::{
 use ironlb_config::{Config, PeerAsn, ValidateOptions};
 use ironlb_net::bfd;
 use ironlb_net::bgp::{self, Command, Farewell};
-use ironlb_speaker::session::SessionSettings;
+use ironlb_speaker::session::{BfdSettings, SessionSettings};
 use ironlb_speaker::{Plan, PlanOptions, plan};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -63,6 +63,11 @@ impl Published {
 }
 
 /// A session's task and what it was started with.
+/// How long a session replacing one the speaker has just ended waits before dialling: FRR's
+/// start timer (`BGP_INIT_START_TIMER`), so the router has deleted the old neighbour first (see
+/// `bgp::PeerConfig::start_delay`).
+const RESTART_DELAY: Duration = Duration::from_secs(1);
+
 struct Running {
     settings: SessionSettings,
     /// The remote AS as configured, for the status.
@@ -263,6 +268,25 @@ impl Speaker {
 
     /// Stops sessions no longer planned or planned differently, starts the new ones.
     fn reconcile_sessions(&mut self) {
+        // A change of the BFD profile alone leaves the BGP session up, as FRR applies `neighbor
+        // ... bfd profile` without a reset: only the BFD session takes the new parameters.
+        let bfd_only: Vec<(String, Option<BfdSettings>)> = self
+            .sessions
+            .iter()
+            .filter_map(|(name, running)| {
+                let new = self.plan.sessions.get(name)?.settings.as_ref().ok()?;
+                let without_bfd = |s: &SessionSettings| SessionSettings {
+                    bfd: None,
+                    ..s.clone()
+                };
+                (*new != running.settings && without_bfd(new) == without_bfd(&running.settings))
+                    .then(|| (name.clone(), new.bfd))
+            })
+            .collect();
+        for (name, bfd) in bfd_only {
+            info!(peer = %name, bfd = bfd.is_some(), "BFD profile of the peer changed: BFD updated, the BGP session stays up");
+            self.change_bfd(&name, bfd);
+        }
         let mut wanted: BTreeMap<&str, &ironlb_speaker::PlannedSession> = BTreeMap::new();
         for (name, planned) in &self.plan.sessions {
             match &planned.settings {
@@ -285,10 +309,12 @@ impl Speaker {
             })
             .map(|(name, _)| name.clone())
             .collect();
+        let mut replaced = BTreeSet::new();
         for name in changed {
             let Some(running) = self.sessions.remove(&name) else {
                 continue;
             };
+            replaced.insert(name.clone());
             let subcode = if wanted.contains_key(name.as_str()) {
                 info!(peer = %name, "BGP peer changed: restarting its session");
                 CeaseSubcode::OtherConfigurationChange
@@ -313,11 +339,42 @@ impl Speaker {
             })
             .collect();
         for (settings, peer_asn) in new {
-            self.start(settings, peer_asn);
+            // A session replacing the one just ended waits as FRR's start timer does.
+            let delay = if replaced.contains(&settings.name) {
+                RESTART_DELAY
+            } else {
+                Duration::ZERO
+            };
+            self.start(settings, peer_asn, delay);
         }
     }
 
-    fn start(&mut self, settings: SessionSettings, peer_asn: PeerAsn) {
+    /// Gives a running session new BFD settings (or none) without touching its BGP session.
+    fn change_bfd(&mut self, name: &str, bfd: Option<BfdSettings>) {
+        let Some(running) = self.sessions.get_mut(name) else {
+            return;
+        };
+        running.settings.bfd = bfd;
+        let old = running.bfd_peer;
+        let unnumbered = running.settings.interface.is_some();
+        match (bfd, unnumbered) {
+            // The driver updates a session of the same peer in place (a Poll sequence).
+            (Some(bfd), false) => {
+                running.bfd_peer = Some(bfd.peer);
+                self.add_bfd(engines::bfd_peer(&bfd));
+            }
+            // Started again towards the router by sync_unnumbered_bfd, with the new profile.
+            (_, true) | (None, false) => {
+                running.bfd_peer = None;
+                if let Some(old) = old {
+                    self.remove_bfd(old);
+                }
+                self.sync_unnumbered_bfd();
+            }
+        }
+    }
+
+    fn start(&mut self, settings: SessionSettings, peer_asn: PeerAsn, delay: Duration) {
         info!(
             peer = %settings.name,
             address = %settings.address.ip(),
@@ -334,7 +391,9 @@ impl Speaker {
             }
             _ => None,
         };
-        let handle = bgp::spawn(engines::bgp_peer(&settings), self.events.0.clone());
+        let mut config = engines::bgp_peer(&settings);
+        config.start_delay = delay;
+        let handle = bgp::spawn(config, self.events.0.clone());
         self.sessions.insert(
             settings.name.clone(),
             Running {

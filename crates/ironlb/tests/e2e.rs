@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ironlb_lab::fabric::Peering;
 use ironlb_lab::{Fabric, FabricSpec};
 
 const IP: &str = "203.0.113.5";
@@ -30,14 +31,20 @@ fn service(name: &str, policy: &str, annotations: &str) -> String {
 
 /// The seed's objects, the nodes, and the `web` Service with endpoints on `endpoints`.
 fn seed(name: &str, policy: &str, endpoints: &[&str]) -> Option<Fabric> {
+    seed_with(name, policy, endpoints, Peering::Static)
+}
+
+/// [`seed`] with both ToRs knowing the nodes as `peering` says.
+fn seed_with(name: &str, policy: &str, endpoints: &[&str], peering: Peering) -> Option<Fabric> {
     if !ironlb_lab::require(name, &["/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd"]) {
         return None;
     }
-    let mut fabric = Fabric::build(
-        &name.replace('_', "-")[..12.min(name.len())],
-        FabricSpec::seed(ironlb()),
-    )
-    .expect("fabric");
+    let mut spec = FabricSpec::seed(ironlb());
+    for tor in &mut spec.tors {
+        tor.peering = peering;
+    }
+    let mut fabric =
+        Fabric::build(&name.replace('_', "-")[..12.min(name.len())], spec).expect("fabric");
     fabric.write("pool.yaml", POOL).unwrap();
     fabric.write("peers.yaml", PEERS).unwrap();
     fabric.write("advertisement.yaml", ADVERTISEMENT).unwrap();
@@ -397,7 +404,18 @@ fn ibgp_carries_local_pref_to_the_router() {
 /// next hops; tor2 (no BFD) keeps them. Forwarding back, the routes come back.
 #[test]
 fn bfd_echo_mode_detects_a_tor_that_stops_forwarding() {
-    let Some(fabric) = seed("e2e_echo", "Cluster", &["node-21"]) else {
+    // Both ToR configurations: with `bgp listen range`, FRR creates a node's BFD session only
+    // once its BGP session is up, and echo then starts on it.
+    for (name, peering) in [
+        ("e2e_echo", Peering::Static),
+        ("e2e_echo_lr", Peering::ListenRange),
+    ] {
+        echo_detects_a_tor_that_stops_forwarding(name, peering);
+    }
+}
+
+fn echo_detects_a_tor_that_stops_forwarding(name: &str, peering: Peering) {
+    let Some(fabric) = seed_with(name, "Cluster", &["node-21"], peering) else {
         return;
     };
     expect(&fabric, "tor1", &[21, 22, 23]);
@@ -440,4 +458,87 @@ fn bfd_echo_mode_detects_a_tor_that_stops_forwarding() {
     fabric
         .wait_next_hops("tor1", IP, &hops(&[21, 22, 23]), Duration::from_secs(90))
         .unwrap_or_else(|e| panic!("{e}\n{}", fabric.log("speaker-node-21")));
+}
+
+/// Changing a BGPPeer or its BFD profile on a running cluster, with both ToR configurations.
+/// A BFD profile change alone leaves the BGP sessions up (FRR applies `bfd profile` without a
+/// reset): no next hop leaves the ToRs. A BGP change (holdTime) restarts the sessions, and the
+/// new ones wait FRR's start timer (1 s) before dialling: a `bgp listen range` ToR that got the
+/// new connection while still deleting the old dynamic neighbour kept it open with no
+/// neighbour behind it (no routes, no BFD) until the hold timer expired.
+#[test]
+fn peer_and_bfd_profile_changes_keep_every_node_at_both_tor_styles() {
+    for (name, peering) in [
+        ("e2e_change", Peering::Static),
+        ("e2e_change_lr", Peering::ListenRange),
+    ] {
+        let Some(fabric) = seed_with(name, "Cluster", &["node-21"], peering) else {
+            return;
+        };
+        expect(&fabric, "tor1", &[21, 22, 23]);
+        let bfd_up = |what: &str| {
+            ironlb_lab::wait_for(what, Duration::from_secs(20), || {
+                (fabric.tor("tor1").frr.bfd_peers_up().len() == 3).then_some(())
+            })
+            .unwrap_or_else(|e| panic!("{peering}: {e}\n{}", fabric.log("speaker-node-22")))
+        };
+        bfd_up("tor1's BFD Up with the three nodes");
+        fabric
+            .write(
+                "bfd.yaml",
+                &BFD.replace("detectMultiplier: 3", "detectMultiplier: 4"),
+            )
+            .unwrap();
+        // Three seconds of polling: every next hop stays at tor1 throughout.
+        let until = std::time::Instant::now() + Duration::from_secs(3);
+        while std::time::Instant::now() < until {
+            assert_eq!(
+                fabric.next_hops("tor1", IP),
+                hops(&[21, 22, 23]),
+                "{peering}: a BFD profile change took a next hop away\n{}",
+                fabric.log("speaker-node-22")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = fabric.log("speaker-node-22");
+        assert!(
+            log.contains("BFD updated, the BGP session stays up"),
+            "{peering}: {log}"
+        );
+        bfd_up("tor1's BFD Up with the three nodes after the profile change");
+        fabric
+            .write(
+                "peers.yaml",
+                &PEERS.replace("holdTime: 90s", "holdTime: 60s"),
+            )
+            .unwrap();
+        ironlb_lab::wait_for(
+            "every speaker to restart its tor1 session",
+            Duration::from_secs(20),
+            || {
+                ["node-21", "node-22", "node-23"]
+                    .iter()
+                    .all(|node| {
+                        fabric
+                            .log(&format!("speaker-{node}"))
+                            .contains("BGP peer changed: restarting its session peer=tor1")
+                    })
+                    .then_some(())
+            },
+        )
+        .unwrap();
+        // Every node is a neighbour of tor1 again, with BFD, and a next hop of both ToRs.
+        ironlb_lab::wait_for(
+            "tor1's three sessions Established",
+            Duration::from_secs(20),
+            || {
+                let summary = fabric.tor("tor1").frr.json("show bgp summary json").ok()?;
+                (summary.to_string().matches("\"Established\"").count() == 3).then_some(())
+            },
+        )
+        .unwrap_or_else(|e| panic!("{peering}: {e}\n{}", fabric.log("speaker-node-22")));
+        bfd_up("tor1's BFD Up with the three nodes after the BGPPeer change");
+        expect(&fabric, "tor1", &[21, 22, 23]);
+        expect(&fabric, "tor2", &[21, 22, 23]);
+    }
 }

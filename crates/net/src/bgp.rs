@@ -40,6 +40,12 @@ pub struct PeerConfig {
     /// ([`crate::unnumbered`]).
     pub interface: Option<String>,
     pub tcp: TcpOptions,
+    /// How long to wait before the first connection attempt: a session replacing one this
+    /// speaker has just ended waits as FRR's start timer does (1 s), so the router has let the
+    /// old session go first. A router with dynamic neighbours (`bgp listen range`) that gets
+    /// the new connection while it is still deleting the old neighbour keeps the connection
+    /// open without a neighbour behind it: no routes, no BFD, until our hold timer expires.
+    pub start_delay: Duration,
     /// The wait between connection attempts (BGPPeer `connectTime`) is the session's
     /// `fsm.connect_retry`.
     pub session: SessionConfig,
@@ -170,6 +176,9 @@ struct Driver {
 
 impl Driver {
     async fn run(mut self) {
+        if !self.config.start_delay.is_zero() {
+            tokio::time::sleep(self.config.start_delay).await;
+        }
         self.session.start(now());
         let mut buffer = vec![0u8; 65536];
         loop {

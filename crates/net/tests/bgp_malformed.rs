@@ -35,6 +35,7 @@ fn peer_config(name: &str, address: SocketAddr) -> PeerConfig {
         address,
         interface: None,
         tcp: TcpOptions::default(),
+        start_delay: Duration::ZERO,
         session: SessionConfig::new(fsm),
     }
 }
