@@ -83,6 +83,9 @@ pub struct ClusterDirectory {
     being_written: BTreeMap<PathBuf, Option<Instant>>,
     /// Set while the directory itself cannot be listed.
     unlisted: Option<Problem>,
+    /// The controller's assignments as last read from its status file (read when that file
+    /// changes, not for every snapshot).
+    controller: Option<ControllerStatus>,
 }
 
 struct FileState {
@@ -114,8 +117,10 @@ impl ClusterDirectory {
             files: BTreeMap::new(),
             being_written: BTreeMap::new(),
             unlisted: None,
+            controller: None,
         };
         directory.reload_all();
+        directory.reload_controller_status();
         Ok(directory)
     }
 
@@ -158,6 +163,11 @@ impl ClusterDirectory {
                 self.reload_path(path);
             }
         }
+    }
+
+    /// Reads the controller's status file again (it changed).
+    pub fn reload_controller_status(&mut self) {
+        self.controller = status::read::<ControllerStatus>(&self.root, status::CONTROLLER_FILE);
     }
 
     /// Re-reads the named files (names relative to the directory) as they are now, their
@@ -307,10 +317,8 @@ impl ClusterDirectory {
             snapshot.problems.extend(state.problem.clone());
             snapshot.warnings.extend(state.warnings.iter().cloned());
         }
-        if let Some(controller) =
-            status::read::<ControllerStatus>(&self.root, status::CONTROLLER_FILE)
-        {
-            apply_controller_status(&mut snapshot, &controller);
+        if let Some(controller) = &self.controller {
+            apply_controller_status(&mut snapshot, controller);
         }
         snapshot
     }
@@ -459,12 +467,16 @@ async fn watch_loop(
                 }
                 // Only the controller's assignments are part of the snapshot; speakers'
                 // status files change every few hundred milliseconds and are not.
-                events.overflow
+                let changed = events.overflow
                     || events.watch_lost
                     || events.names.iter().any(|(name, event)| {
                         name == status::CONTROLLER_FILE
                             && matches!(event, NameEvent::Complete | NameEvent::Removed)
-                    })
+                    });
+                if changed {
+                    directory.reload_controller_status();
+                }
+                changed
             }
             Wake::Manifests(Err(error)) | Wake::Statuses(Err(error))
                 if error.kind() == std::io::ErrorKind::WouldBlock =>
@@ -474,6 +486,7 @@ async fn watch_loop(
             Wake::Manifests(Err(error)) | Wake::Statuses(Err(error)) => {
                 warn!(%error, "watching the cluster directory failed; re-reading everything");
                 directory.reload_all();
+                directory.reload_controller_status();
                 true
             }
             Wake::Deadline => directory.settle(Instant::now()),
@@ -485,9 +498,11 @@ async fn watch_loop(
                     directory.reload_all();
                     changed = true;
                 }
-                if statuses_lost.is_lost() || !statuses.get_ref().is_current() {
-                    changed |=
-                        statuses_lost.rewatch(statuses.get_mut(), &status_directory, Some(&root));
+                if (statuses_lost.is_lost() || !statuses.get_ref().is_current())
+                    && statuses_lost.rewatch(statuses.get_mut(), &status_directory, Some(&root))
+                {
+                    directory.reload_controller_status();
+                    changed = true;
                 }
                 changed
             }

@@ -21,7 +21,7 @@ use crate::model::*;
 use crate::selector::Selector;
 
 /// Every resource validation looks at.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Resources {
     pub pools: Vec<v1beta1::IPAddressPool>,
     pub peers: Vec<v1beta2::BGPPeer>,

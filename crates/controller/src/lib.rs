@@ -87,6 +87,9 @@ pub struct Controller {
     /// Every event since the last [`Controller::take_events`] (unbounded, unlike `events`).
     new_events: Vec<EventRecord>,
     configuration_errors: Vec<String>,
+    /// What the configuration was last judged from: a change of Services only (nearly all
+    /// of them) does not validate it again.
+    judged: Option<Resources>,
 }
 
 impl Controller {
@@ -100,6 +103,7 @@ impl Controller {
             events: VecDeque::new(),
             new_events: Vec::new(),
             configuration_errors: Vec::new(),
+            judged: None,
         }
     }
 
@@ -218,7 +222,13 @@ impl Controller {
     }
 
     fn load_config(&mut self, resources: &Resources, now: SystemTime) {
-        match ironlb_config::validate(&judged(resources), &self.options.validate) {
+        let resources = judged(resources);
+        if self.judged.as_ref() == Some(&resources) {
+            return;
+        }
+        let verdict = ironlb_config::validate(&resources, &self.options.validate);
+        self.judged = Some(resources);
+        match verdict {
             Ok(config) => {
                 self.configuration_errors.clear();
                 if self.config.as_ref() == Some(&config) {

@@ -212,9 +212,12 @@ impl Layer2 {
 
     /// Places the owned addresses on the interfaces and hands them to the driver.
     fn apply(&mut self, now: Instant) {
-        if self
-            .scanned
-            .is_none_or(|at| now.duration_since(at) >= INTERFACE_SCAN)
+        // Nothing to place needs no interfaces (a node without layer 2 work never asks the
+        // kernel for them).
+        if !self.plan.announce.is_empty()
+            && self
+                .scanned
+                .is_none_or(|at| now.duration_since(at) >= INTERFACE_SCAN)
         {
             self.scan_interfaces();
             self.scanned = Some(now);

@@ -53,7 +53,8 @@ pub enum Scope {
 pub struct SourceOptions {
     /// The namespace of IronLB's metallb.io objects and Secrets.
     pub namespace: String,
-    /// How long to gather changes before publishing a snapshot.
+    /// The least time between two snapshots: a change after a quiet spell is published at
+    /// once, the changes that follow within this time are gathered into the next one.
     pub debounce: Duration,
     pub scope: Scope,
     /// How long the view may go without news from the API before snapshots say it is stale
@@ -555,6 +556,7 @@ async fn publish(
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_sent: Option<tokio::time::Instant> = None;
     loop {
         let changed = tokio::select! {
             change = changes.recv() => {
@@ -562,8 +564,14 @@ async fn publish(
                     return;
                 }
                 lock(&tracker).heard(Instant::now());
-                // Gather the burst (a Deployment scaling touches many objects at once).
-                tokio::time::sleep(debounce).await;
+                // A lone change goes out at once; the changes of a burst (a Deployment
+                // scaling touches many objects at once) that come within `debounce` of the
+                // last snapshot are gathered into the next one.
+                if let Some(due) = last_sent.map(|at| at + debounce)
+                    && due > tokio::time::Instant::now()
+                {
+                    tokio::time::sleep_until(due).await;
+                }
                 while changes.try_recv().is_ok() {}
                 true
             }
@@ -579,6 +587,7 @@ async fn publish(
             if sender.send(Arc::new(snapshot)).is_err() {
                 return;
             }
+            last_sent = Some(tokio::time::Instant::now());
         }
     }
 }
