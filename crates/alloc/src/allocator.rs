@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use ironlb_config::{Config, ServiceAllocation};
 
 use crate::error::{AllocError, ClearReason, FamilyNeed, SharingConflict};
+use crate::few::FewMap;
 use crate::request::{FamilyPolicy, IpFamily, Port, ServiceFamily, ServiceRequest};
 use crate::space::{RunSet, Slots, address, bits, cidr_bounds};
 
@@ -96,8 +97,10 @@ struct Range {
 struct IpUse {
     sharing: Option<String>,
     backend: String,
-    holders: BTreeSet<String>,
-    ports: BTreeMap<Port, String>,
+    /// The keys of the Services holding it.
+    holders: FewMap<String, ()>,
+    /// Each used port's Service.
+    ports: FewMap<Port, String>,
 }
 
 /// The addresses held under one (sharing key, backend key) pair, indexed so that "the lowest
@@ -398,7 +401,7 @@ impl Allocator {
         self.in_use
             .get(&ip.to_canonical())
             .into_iter()
-            .flat_map(|usage| usage.holders.iter().map(String::as_str))
+            .flat_map(|usage| usage.holders.keys().map(String::as_str))
     }
 
     /// Counts of one pool.
@@ -616,7 +619,7 @@ impl Allocator {
             // A Service alone on its address may change its key in place.
             let others: Vec<String> = usage
                 .holders
-                .iter()
+                .keys()
                 .filter(|holder| holder.as_str() != key)
                 .cloned()
                 .collect();
@@ -990,8 +993,8 @@ impl Allocator {
                     IpUse {
                         sharing: request.sharing_key.clone(),
                         backend: request.backend_key.clone(),
-                        holders: BTreeSet::new(),
-                        ports: BTreeMap::new(),
+                        holders: FewMap::default(),
+                        ports: FewMap::default(),
                     },
                 );
                 self.group_add(request.sharing_key.as_deref(), &request.backend_key, ip);
@@ -1016,7 +1019,7 @@ impl Allocator {
                 }
                 prune(&mut self.groups, sharing.as_deref(), &backend);
             }
-            usage.holders.insert(key.to_string());
+            usage.holders.insert(key.to_string(), ());
             let mut group = group_of(&mut self.groups, usage.sharing.as_deref(), &usage.backend);
             for port in &request.ports {
                 if usage.ports.insert(port.clone(), key.to_string()).is_none()

@@ -37,6 +37,7 @@
 
 mod allocator;
 mod error;
+mod few;
 mod request;
 mod space;
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use ironlb_api::k8s_openapi::api::core::v1::{
     LoadBalancerIngress, LoadBalancerStatus, Namespace, Node, NodeCondition, NodeStatus, Service,
-    ServiceSpec, ServiceStatus,
+    ServicePort, ServiceSpec, ServiceStatus,
 };
 use ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -39,10 +39,13 @@ fn metadata(meta: &mut ObjectMeta) -> ObjectMeta {
     }
 }
 
-/// A Service as the controller keeps it: a LoadBalancer Service with its whole spec (ports,
-/// selector and traffic policy decide IP sharing) and status; any other only its identity,
-/// type and MetalLB's annotations (one that left LoadBalancer has its
-/// `metallb.io/ip-allocated-from-pool` removed).
+/// A Service as the controller keeps it: a LoadBalancer Service with what allocation reads
+/// (`ironlb_alloc::ServiceRequest::from_service`: class, cluster IPs and families, the
+/// requested address, the traffic policy and selector and the ports' protocol and number,
+/// which decide IP sharing) and its ingress addresses; any other only its identity, type and
+/// MetalLB's annotations (one that left LoadBalancer has its
+/// `metallb.io/ip-allocated-from-pool` removed). The controller writes with merge patches,
+/// never whole objects, so nothing dropped here is ever written back.
 pub fn service_for_controller(service: &mut Service) {
     service.metadata = metadata(&mut service.metadata);
     let load_balancer = service
@@ -55,6 +58,48 @@ pub fn service_for_controller(service: &mut Service) {
             ..ServiceSpec::default()
         });
         service.status = None;
+        return;
+    }
+    service.spec = service.spec.take().map(|spec| ServiceSpec {
+        type_: spec.type_,
+        load_balancer_class: spec.load_balancer_class,
+        cluster_ip: spec.cluster_ip,
+        cluster_ips: spec.cluster_ips,
+        ip_families: spec.ip_families,
+        ip_family_policy: spec.ip_family_policy,
+        load_balancer_ip: spec.load_balancer_ip,
+        external_traffic_policy: spec.external_traffic_policy,
+        selector: spec.selector,
+        ports: spec.ports.map(|ports| {
+            ports
+                .into_iter()
+                .map(|port| ServicePort {
+                    port: port.port,
+                    protocol: port.protocol,
+                    ..ServicePort::default()
+                })
+                .collect()
+        }),
+        ..ServiceSpec::default()
+    });
+    service.status = service.status.take().map(ingress_only);
+}
+
+/// The status's ingress addresses, nothing else (what decisions compare and keep).
+fn ingress_only(status: ServiceStatus) -> ServiceStatus {
+    ServiceStatus {
+        load_balancer: status.load_balancer.map(|lb| LoadBalancerStatus {
+            ingress: lb.ingress.map(|ingress| {
+                ingress
+                    .into_iter()
+                    .map(|i| LoadBalancerIngress {
+                        ip: i.ip,
+                        ..LoadBalancerIngress::default()
+                    })
+                    .collect()
+            }),
+        }),
+        conditions: None,
     }
 }
 
@@ -77,20 +122,7 @@ pub fn service_for_speaker(service: &mut Service) {
         external_traffic_policy: spec.external_traffic_policy,
         ..ServiceSpec::default()
     });
-    service.status = service.status.take().map(|status| ServiceStatus {
-        load_balancer: status.load_balancer.map(|lb| LoadBalancerStatus {
-            ingress: lb.ingress.map(|ingress| {
-                ingress
-                    .into_iter()
-                    .map(|i| LoadBalancerIngress {
-                        ip: i.ip,
-                        ..LoadBalancerIngress::default()
-                    })
-                    .collect()
-            }),
-        }),
-        conditions: None,
-    });
+    service.status = service.status.take().map(ingress_only);
 }
 
 /// A Node: its labels (selectors), conditions (NetworkUnavailable) and addresses (the
@@ -166,6 +198,26 @@ mod tests {
                 .unwrap()
                 .len(),
             1
+        );
+        let kept = controller.spec.as_ref().unwrap();
+        assert_eq!(kept.cluster_ip.as_deref(), Some("10.96.0.9"));
+        assert_eq!(kept.ip_families.as_ref().unwrap()[0], "IPv4");
+        assert_eq!(kept.selector.as_ref().unwrap()["app"], "web");
+        assert_eq!(kept.ports.as_ref().unwrap()[0].port, 80);
+        assert_eq!(kept.load_balancer_class.as_deref(), Some("c"));
+        assert_eq!(kept.external_traffic_policy.as_deref(), Some("Local"));
+        let status = controller.status.as_ref().unwrap();
+        assert_eq!(
+            status
+                .load_balancer
+                .as_ref()
+                .unwrap()
+                .ingress
+                .as_ref()
+                .unwrap()[0]
+                .ip
+                .as_deref(),
+            Some("203.0.113.5")
         );
 
         service_for_speaker(&mut service);

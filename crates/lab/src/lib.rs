@@ -445,6 +445,21 @@ pub fn memory_mib(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// What a process's resident pages are, in MiB: (heap, stacks and other anonymous memory;
+/// pages of its files, the binary's code and data mostly).
+pub fn resident_parts_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("RssAnon:"), field("RssFile:") + field("RssShmem:"))
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, or fails after `timeout`.
 pub fn wait_for<T>(
     what: &str,

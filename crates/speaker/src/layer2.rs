@@ -117,7 +117,7 @@ pub fn layer2_plan(
         }
     }
     let serving = serving_nodes(endpoints);
-    let nobody = BTreeSet::new();
+    let nobody = Vec::new();
     for service in services {
         let Some(spec) = &service.spec else { continue };
         if spec.type_.as_deref() != Some("LoadBalancer")
@@ -177,7 +177,7 @@ struct Election<'a> {
 
 impl Election<'_> {
     /// `None` when the Service's pool is not announced in layer 2 mode.
-    fn decide(&self, service: &Service, serving: &BTreeSet<Option<&str>>) -> Option<Layer2Outcome> {
+    fn decide(&self, service: &Service, serving: &[Option<&str>]) -> Option<Layer2Outcome> {
         let addresses: Vec<IpAddr> = service
             .status
             .as_ref()
