@@ -29,15 +29,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net};
 
 use crate::fsm::{self, DownReason, Fsm, Input, Output, PeerOpen, State};
 use crate::packet::{
     AsPath, Capability, CeaseSubcode, CodecContext, Community, ExtendedNextHop, Family,
     GracefulRestart, GracefulRestartFamily, Ipv6NextHop, LargeCommunity, Message, MessageType,
     NextHop, Open, Origin, PathAttribute, PeerType, Received, Update, UpdateError, UpdateOutcome,
-    frame_length, pack_announcements, pack_ipv4_announcements_over_ipv6,
-    pack_ipv4_withdrawals_multiprotocol, pack_withdrawals,
+    frame_length, pack_announcements_each, pack_ipv4_announcements_over_ipv6_each,
+    pack_ipv4_withdrawals_multiprotocol, pack_withdrawals_each,
 };
 use crate::rib::AdjRibOut;
 
@@ -404,28 +404,46 @@ impl Session {
         routes: BTreeMap<IpNet, A>,
         now: Instant,
     ) {
+        let routes = routes
+            .into_iter()
+            .map(|(prefix, attributes)| (prefix, attributes.into()))
+            .collect();
+        self.set_shared_routes(routes, now);
+    }
+
+    /// [`Session::set_routes`] with attributes already shared: the map itself becomes the
+    /// desired routes (no copy of 100,000 entries), once its prefixes are truncated and each
+    /// attribute set is held once.
+    pub fn set_shared_routes(
+        &mut self,
+        mut routes: BTreeMap<IpNet, Arc<RouteAttributes>>,
+        now: Instant,
+    ) {
+        if !routes.keys().all(|prefix| *prefix == prefix.trunc()) {
+            routes = routes
+                .into_iter()
+                .map(|(prefix, attributes)| (prefix.trunc(), attributes))
+                .collect();
+        }
         // One copy of each attribute set, however many prefixes carry it.
         let mut shared: BTreeMap<Arc<RouteAttributes>, Arc<RouteAttributes>> = BTreeMap::new();
-        self.desired = routes
-            .into_iter()
-            .map(|(prefix, attributes)| {
-                let mut attributes: Arc<RouteAttributes> = attributes.into();
-                if !is_normalized(&attributes) {
-                    attributes = Arc::new(normalized((*attributes).clone()));
-                }
-                let attributes = shared
-                    .entry(attributes.clone())
-                    .or_insert(attributes)
-                    .clone();
-                (prefix.trunc(), attributes)
-            })
-            .collect();
-        self.update_rib();
+        for attributes in routes.values_mut() {
+            if !is_normalized(attributes) {
+                *attributes = Arc::new(normalized((**attributes).clone()));
+            }
+            let one = shared
+                .entry(attributes.clone())
+                .or_insert_with(|| attributes.clone());
+            if !Arc::ptr_eq(one, attributes) {
+                *attributes = one.clone();
+            }
+        }
+        self.desired = routes;
         // Nothing pending: send at once, unless the last send was less than a batch delay
         // ago; then the changes wait for the rest of it, with any that follow.
         if self.fsm.state() == State::Established
-            && self.rib.has_changes()
             && self.flush_at.is_none()
+            && self.rib_has_changes()
         {
             match self.last_flush {
                 Some(last) if now < last + self.config.batch_delay => {
@@ -752,7 +770,6 @@ impl Session {
             restarting,
         });
         self.rib.reset();
-        self.update_rib();
         let (no_family, no_next_hop): (Vec<IpNet>, Vec<IpNet>) = self
             .desired
             .keys()
@@ -807,24 +824,24 @@ impl Session {
         self.emit(SessionEvent::Down(reason));
     }
 
-    /// Gives the RIB the desired routes it can send: of a negotiated family, with a next hop.
-    fn update_rib(&mut self) {
-        let routes = self
-            .desired
-            .iter()
-            .filter(|(prefix, _)| self.sendable(prefix))
-            .map(|(prefix, attributes)| (*prefix, attributes.clone()))
-            .collect();
-        self.rib.set_desired(routes);
+    /// Which desired routes the RIB can send: of a negotiated family, with a next hop.
+    fn sendable_filter(&self) -> impl Fn(&IpNet) -> bool + use<> {
+        let (v4, v6) = self.next_hops();
+        let ipv4 = v4.is_some() && self.families.contains(&Family::IPV4_UNICAST);
+        let ipv6 = v6.is_some() && self.families.contains(&Family::IPV6_UNICAST);
+        move |prefix| match prefix {
+            IpNet::V4(_) => ipv4,
+            IpNet::V6(_) => ipv6,
+        }
     }
 
     fn sendable(&self, prefix: &IpNet) -> bool {
-        let (v4, v6) = self.next_hops();
-        self.families.contains(&family_of(prefix))
-            && match prefix {
-                IpNet::V4(_) => v4.is_some(),
-                IpNet::V6(_) => v6.is_some(),
-            }
+        self.sendable_filter()(prefix)
+    }
+
+    /// Whether the routes the peer can take differ from those it was sent.
+    fn rib_has_changes(&self) -> bool {
+        self.rib.has_changes(&self.desired, self.sendable_filter())
     }
 
     /// The next hops of IPv4 and IPv6 routes on the current connection.
@@ -876,16 +893,26 @@ impl Session {
         }
     }
 
-    /// Sends the RIB's changes; after (re)connection also End-of-RIB.
+    /// Sends the RIB's changes; after (re)connection also End-of-RIB. Each UPDATE is encoded
+    /// as soon as it is packed, into one buffer handed to the driver: at no time are all the
+    /// prefixes held as UPDATE values as well as on the wire.
     fn flush(&mut self, now: Instant, end_of_rib: EndOfRib) {
         self.flush_at = None;
         if self.fsm.state() != State::Established {
             return;
         }
         self.last_flush = Some(now);
-        let changes = self.rib.take_changes();
+        let sendable = self.sendable_filter();
+        let changes = self.rib.take_changes(&self.desired, sendable);
         let (v4_next_hop, v6_next_hop) = self.next_hops();
-        let mut updates = if matches!(v4_next_hop, Some(NextHop::Ipv6(_))) {
+        let context = self.context;
+        let mut bytes = Vec::new();
+        let mut messages = 0;
+        let mut emit = |update: Update| {
+            Message::Update(update).encode_into(&mut bytes, &context);
+            messages += 1;
+        };
+        if matches!(v4_next_hop, Some(NextHop::Ipv6(_))) {
             // IPv4 routes went in MP_REACH_NLRI: withdrawn in MP_UNREACH_NLRI (RFC 8950 §4).
             let (v4, other): (Vec<IpNet>, Vec<IpNet>) = changes
                 .withdraw
@@ -898,65 +925,54 @@ impl Session {
                     IpNet::V6(_) => None,
                 })
                 .collect();
-            let mut updates = pack_ipv4_withdrawals_multiprotocol(&v4, &self.context);
-            updates.extend(pack_withdrawals(&other, &self.context));
-            updates
+            pack_ipv4_withdrawals_multiprotocol(&v4, &context)
+                .into_iter()
+                .for_each(&mut emit);
+            pack_withdrawals_each(&other, &context, &mut emit);
         } else {
-            pack_withdrawals(&changes.withdraw, &self.context)
-        };
+            pack_withdrawals_each(&changes.withdraw, &context, &mut emit);
+        }
         let mut announced = 0;
         for (attributes, prefixes) in &changes.announce {
-            let v4: Vec<Ipv4Net> = prefixes
-                .iter()
-                .filter_map(|prefix| match prefix {
-                    IpNet::V4(v4) => Some(*v4),
-                    IpNet::V6(_) => None,
-                })
-                .collect();
-            let v6: Vec<Ipv6Net> = prefixes
-                .iter()
-                .filter_map(|prefix| match prefix {
-                    IpNet::V6(v6) => Some(*v6),
-                    IpNet::V4(_) => None,
-                })
-                .collect();
             let path = self.path_attributes(attributes);
-            // update_rib only lets through prefixes that have a next hop.
+            let (v4, v6) = (prefixes.ipv4.as_slice(), prefixes.ipv6.as_slice());
+            // The RIB only lets through prefixes that have a next hop.
             let ipv4 = match v4_next_hop {
-                Some(NextHop::Ipv4(next_hop)) if !v4.is_empty() => Some((next_hop, v4.as_slice())),
+                Some(NextHop::Ipv4(next_hop)) if !v4.is_empty() => Some((next_hop, v4)),
                 Some(NextHop::Ipv6(next_hop)) if !v4.is_empty() => {
-                    updates.extend(pack_ipv4_announcements_over_ipv6(
-                        &path,
-                        next_hop,
-                        &v4,
-                        &self.context,
-                    ));
+                    pack_ipv4_announcements_over_ipv6_each(
+                        &path, next_hop, v4, &context, &mut emit,
+                    );
                     None
                 }
                 _ => None,
             };
             let ipv6 = v6_next_hop
                 .filter(|_| !v6.is_empty())
-                .map(|next_hop| (next_hop, v6.as_slice()));
+                .map(|next_hop| (next_hop, v6));
             announced += v4.len() + v6.len();
-            updates.extend(pack_announcements(&path, ipv4, ipv6, &self.context));
+            pack_announcements_each(&path, ipv4, ipv6, &context, &mut emit);
         }
-        let messages = updates.len();
-        if messages > 0 {
-            self.emit(SessionEvent::RoutesSent {
-                announced,
-                withdrawn: changes.withdraw.len(),
-                messages,
-            });
-        }
+        let withdrawn = changes.withdraw.len();
+        drop(changes);
         if end_of_rib == EndOfRib::Send {
             for family in &self.families {
-                updates.push(Update::end_of_rib(*family));
+                emit(Update::end_of_rib(*family));
             }
         }
-        self.stats.updates_sent += updates.len() as u64;
-        let messages: Vec<Message> = updates.into_iter().map(Message::Update).collect();
-        self.send(&messages, now);
+        let route_messages = match end_of_rib {
+            EndOfRib::Send => messages - self.families.len(),
+            EndOfRib::NotYet => messages,
+        };
+        if route_messages > 0 {
+            self.emit(SessionEvent::RoutesSent {
+                announced,
+                withdrawn,
+                messages: route_messages,
+            });
+        }
+        self.stats.updates_sent += messages as u64;
+        self.send_encoded(bytes, messages, now);
     }
 
     fn path_attributes(&self, attributes: &RouteAttributes) -> Vec<PathAttribute> {
@@ -987,14 +1003,19 @@ impl Session {
     }
 
     fn send(&mut self, messages: &[Message], now: Instant) {
-        if messages.is_empty() {
-            return;
-        }
         let mut bytes = Vec::new();
         for message in messages {
             message.encode_into(&mut bytes, &self.context);
         }
-        self.stats.messages_sent += messages.len() as u64;
+        self.send_encoded(bytes, messages.len(), now);
+    }
+
+    /// Hands `count` encoded messages to the driver.
+    fn send_encoded(&mut self, bytes: Vec<u8>, count: usize, now: Instant) {
+        if count == 0 {
+            return;
+        }
+        self.stats.messages_sent += count as u64;
         self.outputs.push_back(SessionOutput::Send(bytes));
         self.fsm.message_sent(now);
     }

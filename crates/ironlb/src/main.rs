@@ -76,7 +76,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (arguments, more_prefixes) = bgp::take_repeated_prefixes(std::env::args_os());
+    let cli = Cli::parse_from(arguments);
     init_logging(cli.log_format);
     if matches!(
         cli.command,
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
         ironlb_net::socket::exit_on_broken_pipe();
     }
     match cli.command {
-        Command::Bgp(args) => bgp::run(args),
+        Command::Bgp(args) => bgp::run(args, more_prefixes),
         Command::Controller(args) => daemon::controller(args),
         Command::Speaker(args) => daemon::speaker(args),
         #[cfg(feature = "lab")]

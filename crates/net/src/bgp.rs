@@ -190,7 +190,7 @@ impl Driver {
             let deadline = self.session.poll_timeout().map(Instant::from_std);
             tokio::select! {
                 command = self.commands.recv() => match command {
-                    Some(Command::SetRoutes(routes)) => self.session.set_routes(routes, now()),
+                    Some(Command::SetRoutes(routes)) => self.session.set_shared_routes(routes, now()),
                     Some(Command::Reset(subcode)) => self.session.reset(subcode, now()),
                     Some(Command::PeerReachable) => self.session.peer_reachable(now()),
                     Some(Command::Shutdown(Farewell::GracefulRestart)) => {

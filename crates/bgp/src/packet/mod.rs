@@ -48,8 +48,9 @@ pub use notification::{
 };
 pub use open::{Open, OptionalParameter};
 pub use pack::{
-    pack_announcements, pack_ipv4_announcements_over_ipv6, pack_ipv4_withdrawals_multiprotocol,
-    pack_updates, pack_withdrawals,
+    pack_announcements, pack_announcements_each, pack_ipv4_announcements_over_ipv6,
+    pack_ipv4_announcements_over_ipv6_each, pack_ipv4_withdrawals_multiprotocol, pack_updates,
+    pack_withdrawals, pack_withdrawals_each,
 };
 pub use route_refresh::{RouteRefresh, RouteRefreshSubtype};
 pub use update::{Update, UpdateOutcome};

@@ -69,6 +69,18 @@ fn encoded_length(attributes: &[PathAttribute], context: &CodecContext) -> usize
 /// UPDATEs withdrawing `withdrawals`: IPv4 prefixes in Withdrawn Routes, IPv6 prefixes in
 /// MP_UNREACH_NLRI, each message within `context`'s maximum size.
 pub fn pack_withdrawals(withdrawals: &[IpNet], context: &CodecContext) -> Vec<Update> {
+    let mut updates = Vec::new();
+    pack_withdrawals_each(withdrawals, context, &mut |update| updates.push(update));
+    updates
+}
+
+/// [`pack_withdrawals`], handing each UPDATE to `emit` as soon as it is made (to encode it
+/// and let it go: only one message's prefixes are copied at a time).
+pub fn pack_withdrawals_each(
+    withdrawals: &[IpNet],
+    context: &CodecContext,
+    emit: &mut impl FnMut(Update),
+) {
     let maximum = context.maximum_message_length();
     let ipv4: Vec<Ipv4Net> = withdrawals
         .iter()
@@ -84,12 +96,11 @@ pub fn pack_withdrawals(withdrawals: &[IpNet], context: &CodecContext) -> Vec<Up
             IpNet::V4(_) => None,
         })
         .collect();
-    let mut updates = Vec::new();
     let budget = maximum.saturating_sub(EMPTY_UPDATE);
     for run in runs(&ipv4, budget, |prefix| {
         prefix::encoded_length(prefix.prefix_len())
     }) {
-        updates.push(Update {
+        emit(Update {
             withdrawn_routes: run.to_vec(),
             ..Update::default()
         });
@@ -99,14 +110,13 @@ pub fn pack_withdrawals(withdrawals: &[IpNet], context: &CodecContext) -> Vec<Up
     for run in runs(&ipv6, budget, |prefix| {
         prefix::encoded_length(prefix.prefix_len())
     }) {
-        updates.push(Update {
+        emit(Update {
             attributes: vec![PathAttribute::MpUnreachNlri(MpUnreachNlri::Ipv6Unicast(
                 run.to_vec(),
             ))],
             ..Update::default()
         });
     }
-    updates
 }
 
 /// UPDATEs announcing prefixes that share `attributes`: IPv4 prefixes in the NLRI field with a
@@ -121,9 +131,23 @@ pub fn pack_announcements(
     ipv6: Option<(Ipv6NextHop, &[Ipv6Net])>,
     context: &CodecContext,
 ) -> Vec<Update> {
+    let mut updates = Vec::new();
+    pack_announcements_each(attributes, ipv4, ipv6, context, &mut |update| {
+        updates.push(update);
+    });
+    updates
+}
+
+/// [`pack_announcements`], handing each UPDATE to `emit` as soon as it is made.
+pub fn pack_announcements_each(
+    attributes: &[PathAttribute],
+    ipv4: Option<(Ipv4Addr, &[Ipv4Net])>,
+    ipv6: Option<(Ipv6NextHop, &[Ipv6Net])>,
+    context: &CodecContext,
+    emit: &mut impl FnMut(Update),
+) {
     let maximum = context.maximum_message_length();
     let shared = shared_attributes(attributes);
-    let mut updates = Vec::new();
 
     if let Some((next_hop, prefixes)) = ipv4 {
         let mut ipv4_attributes = shared.clone();
@@ -134,7 +158,7 @@ pub fn pack_announcements(
         for run in runs(prefixes, budget, |prefix| {
             prefix::encoded_length(prefix.prefix_len())
         }) {
-            updates.push(Update {
+            emit(Update {
                 attributes: ipv4_attributes.clone(),
                 nlri: run.to_vec(),
                 ..Update::default()
@@ -143,7 +167,7 @@ pub fn pack_announcements(
     }
 
     if let Some((next_hop, prefixes)) = ipv6 {
-        updates.extend(pack_mp_reach(
+        pack_mp_reach(
             &shared,
             next_hop,
             prefixes,
@@ -152,9 +176,9 @@ pub fn pack_announcements(
                 next_hop,
                 prefixes: run.to_vec(),
             },
-        ));
+            emit,
+        );
     }
-    updates
 }
 
 /// UPDATEs announcing IPv4 unicast prefixes that share `attributes` with an IPv6 next hop, in
@@ -166,13 +190,33 @@ pub fn pack_ipv4_announcements_over_ipv6(
     prefixes: &[Ipv4Net],
     context: &CodecContext,
 ) -> Vec<Update> {
+    let mut updates = Vec::new();
+    pack_ipv4_announcements_over_ipv6_each(attributes, next_hop, prefixes, context, &mut |u| {
+        updates.push(u);
+    });
+    updates
+}
+
+/// [`pack_ipv4_announcements_over_ipv6`], handing each UPDATE to `emit` as soon as it is made.
+pub fn pack_ipv4_announcements_over_ipv6_each(
+    attributes: &[PathAttribute],
+    next_hop: Ipv6NextHop,
+    prefixes: &[Ipv4Net],
+    context: &CodecContext,
+    emit: &mut impl FnMut(Update),
+) {
     let shared = shared_attributes(attributes);
-    pack_mp_reach(&shared, next_hop, prefixes, context, |next_hop, run| {
-        MpReachNlri::Ipv4Unicast {
+    pack_mp_reach(
+        &shared,
+        next_hop,
+        prefixes,
+        context,
+        |next_hop, run| MpReachNlri::Ipv4Unicast {
             next_hop: NextHop::Ipv6(next_hop),
             prefixes: run.to_vec(),
-        }
-    })
+        },
+        emit,
+    );
 }
 
 /// UPDATEs withdrawing IPv4 unicast prefixes in MP_UNREACH_NLRI (AFI 1, SAFI 1), as a
@@ -205,7 +249,8 @@ fn pack_mp_reach<P: PrefixLength>(
     prefixes: &[P],
     context: &CodecContext,
     reach: impl Fn(Ipv6NextHop, &[P]) -> MpReachNlri,
-) -> Vec<Update> {
+    emit: &mut impl FnMut(Update),
+) {
     let next_hop_length = if next_hop.link_local.is_some() {
         32
     } else {
@@ -216,20 +261,17 @@ fn pack_mp_reach<P: PrefixLength>(
         + EXTENDED_ATTRIBUTE_HEADER
         + multiprotocol::reach_overhead(next_hop_length);
     let budget = context.maximum_message_length().saturating_sub(overhead);
-    runs(prefixes, budget, |prefix| {
+    for run in runs(prefixes, budget, |prefix| {
         prefix::encoded_length(prefix.length())
-    })
-    .into_iter()
-    .map(|run| {
+    }) {
         let mut attributes = Vec::with_capacity(shared.len() + 1);
         attributes.push(PathAttribute::MpReachNlri(reach(next_hop, run)));
         attributes.extend(shared.iter().cloned());
-        Update {
+        emit(Update {
             attributes,
             ..Update::default()
-        }
-    })
-    .collect()
+        });
+    }
 }
 
 /// The prefix length of an IPv4 or IPv6 prefix.
