@@ -22,6 +22,7 @@ pub mod faults;
 pub mod fib;
 pub mod kube;
 pub mod kube_faults;
+pub mod metallb;
 pub use fabric::{Fabric, FabricSpec};
 pub use routers::{Bird, Exabgp, Frr, FrrDaemons, Gobgp};
 
