@@ -202,11 +202,29 @@ impl SwitchPlane {
     /// Builds (cached) and starts the plane in `fabric`'s switch namespace, with its state in
     /// the fabric's directory, and registers the fabric's nodes (`ironlb lab register-nodes`).
     pub fn start(fabric: &crate::Fabric) -> Result<SwitchPlane, String> {
+        SwitchPlane::start_with(fabric, "")
+    }
+
+    /// [`SwitchPlane::start`] with an audit policy (YAML; none when empty): the API server
+    /// then logs the requests it selects, with microsecond times, to [`SwitchPlane::audit_log`]
+    /// (timing at the API server itself, whoever the client is).
+    pub fn start_with(fabric: &crate::Fabric, audit_policy: &str) -> Result<SwitchPlane, String> {
         let bin = build(false)?;
         let dir = fabric.directory.join("kube");
         let namespace = fabric.switch_namespace().to_string();
+        let mut apiserver_args = String::new();
+        if !audit_policy.is_empty() {
+            let policy = fabric.directory.join("audit-policy.yaml");
+            std::fs::write(&policy, audit_policy).map_err(|e| e.to_string())?;
+            apiserver_args = format!(
+                "--audit-policy-file={} --audit-log-path={} --audit-log-format=json --audit-log-maxsize=0",
+                policy.display(),
+                fabric.directory.join("audit.log").display()
+            );
+        }
         let up = Command::new("ip")
             .args(["netns", "exec", &namespace, "env"])
+            .arg(format!("IRONLB_APISERVER_ARGS={apiserver_args}"))
             .arg("IRONLB_KUBE_KCM=1")
             .arg("IRONLB_KUBE_SCHEDULER=1")
             .arg("IRONLB_KUBE_KWOK=1")
@@ -260,6 +278,11 @@ impl SwitchPlane {
 
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.join("kubeconfig")
+    }
+
+    /// Where the API server writes its audit log ([`SwitchPlane::start_with`]).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("../audit.log")
     }
 
     /// kubectl in the switch namespace; stdout, or an error with its stderr.

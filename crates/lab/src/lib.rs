@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use process::Process;
+pub mod capture;
 pub mod dual_stack;
 pub mod fabric;
 pub mod faults;
