@@ -749,6 +749,24 @@ impl Fabric {
             .spawn(&Namespace::existing(namespace), log, "env", &refs)
     }
 
+    /// Starts an FRR instance (zebra, bgpd, bfdd when asked) in a namespace of the fabric
+    /// (a node's, for an FRR-based speaker), its files in `<lab dir>/<name>`.
+    pub fn start_frr(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        bgpd_config: &str,
+        daemons: FrrDaemons,
+    ) -> Result<Frr> {
+        Frr::start(
+            &mut self.lab,
+            &Namespace::existing(namespace),
+            name,
+            bgpd_config,
+            daemons,
+        )
+    }
+
     /// Stops a process started by [`Fabric::spawn`] now (SIGTERM, SIGKILL after 3 s), by PID.
     pub fn stop(&mut self, process: &Process) {
         self.lab.stop(process);

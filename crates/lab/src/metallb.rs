@@ -81,15 +81,40 @@ pub fn crds_yaml(bin: &Path) -> Result<String, String> {
 pub enum BgpType {
     /// MetalLB's own Go BGP speaker (no BFD, no receive hold timer).
     Native,
+    /// FRR (the Debian package's, 8.4) in the node's namespace, driven by the speaker: it
+    /// writes FRR's whole configuration to a file and sends SIGHUP to a reloader, which
+    /// applies it with `frr-reload.py` (package frr-pythontools), as MetalLB's `frr` and
+    /// `reloader` containers do.
+    Frr,
 }
 
 impl BgpType {
     fn env(self) -> &'static str {
         match self {
             BgpType::Native => "native",
+            BgpType::Frr => "frr",
         }
     }
 }
+
+/// The reloader of an FRR-mode speaker (ours; MetalLB's container runs its own script):
+/// writes its PID where the speaker looks for it, and on SIGHUP applies the speaker's file to
+/// the node's FRR through its own vty sockets, with the log file moved from the container's
+/// /etc/frr into the instance's directory; the outcome goes to `.status` as MetalLB's does.
+const RELOADER: &str = r#"#!/bin/bash
+dir=$1
+printf %s $$ > "$dir/reloader.pid"   # no newline: the speaker parses it as is
+reload() {
+  sed "s|^log file /etc/frr/frr.log|log file $dir/frr.log|" "$dir/metallb.conf" > "$dir/reload.conf"
+  if python3 /usr/lib/frr/frr-reload.py --reload --stdout --bindir /usr/bin        --confdir "$dir" --rundir "$dir" --vty_socket "$dir" "$dir/reload.conf"; then
+    echo "$(date +%s) success" > "$dir/.status"
+  else
+    echo "$(date +%s) failure" > "$dir/.status"
+  fi
+}
+trap reload HUP
+while :; do sleep 1 & wait $!; done
+"#;
 
 /// MetalLB's controller and speakers, running.
 pub struct MetalLb {
@@ -99,6 +124,8 @@ pub struct MetalLb {
     bgp: BgpType,
     controller: Process,
     speakers: Vec<(String, Process)>,
+    /// FRR mode: each node's FRR (kept across speaker restarts) and reloader.
+    routers: Vec<(String, crate::Frr, Process)>,
 }
 
 impl MetalLb {
@@ -165,6 +192,7 @@ impl MetalLb {
             bgp,
             controller,
             speakers: Vec::new(),
+            routers: Vec::new(),
         };
         let nodes: Vec<String> = fabric.nodes.iter().map(|n| n.name.clone()).collect();
         for node in nodes {
@@ -203,22 +231,68 @@ impl MetalLb {
         .map_err(|e| e.to_string())?;
         let kubeconfig = self.kubeconfig.display().to_string();
         let secret_dir = self.secret_dir.display().to_string();
+        if self.bgp == BgpType::Frr && !self.routers.iter().any(|(n, _, _)| n == node) {
+            let frr = fabric
+                .start_frr(
+                    &view.namespace,
+                    &format!("frr-{node}"),
+                    "",
+                    crate::FrrDaemons { bfd: true },
+                )
+                .map_err(|e| e.to_string())?;
+            let script = fabric.directory.join("metallb-reloader.sh");
+            std::fs::write(&script, RELOADER).map_err(|e| e.to_string())?;
+            let reloader = fabric
+                .spawn(
+                    &view.namespace,
+                    &format!("metallb-reloader-{node}"),
+                    &[],
+                    "bash",
+                    &[
+                        &script.display().to_string(),
+                        &frr.directory().display().to_string(),
+                    ],
+                )
+                .map_err(|e| e.to_string())?;
+            let pid_file = frr.directory().join("reloader.pid");
+            crate::wait_for(
+                "the reloader's PID file",
+                std::time::Duration::from_secs(10),
+                || pid_file.exists().then_some(()),
+            )
+            .map_err(|e| e.to_string())?;
+            self.routers.push((node.to_string(), frr, reloader));
+        }
+        let frr_dir = self
+            .routers
+            .iter()
+            .find(|(n, _, _)| n == node)
+            .map(|(_, frr, _)| frr.directory().display().to_string())
+            .unwrap_or_default();
+        let config_file = format!("{frr_dir}/metallb.conf");
+        let pid_file = format!("{frr_dir}/reloader.pid");
+        let pod_name = pod.clone();
+        let mut env = vec![
+            ("KUBECONFIG", kubeconfig.as_str()),
+            ("METALLB_NAMESPACE", NAMESPACE),
+            ("METALLB_NODE_NAME", node),
+            ("METALLB_POD_NAME", pod_name.as_str()),
+            ("METALLB_HOST", address.as_str()),
+            ("METALLB_BGP_TYPE", self.bgp.env()),
+            ("METALLB_ML_BIND_ADDR", address.as_str()),
+            ("METALLB_ML_BIND_PORT", "7946"),
+            ("METALLB_ML_LABELS", MEMBERLIST_LABELS),
+            ("METALLB_ML_SECRET_KEY_PATH", secret_dir.as_str()),
+        ];
+        if self.bgp == BgpType::Frr {
+            env.push(("FRR_CONFIG_FILE", config_file.as_str()));
+            env.push(("FRR_RELOADER_PID_FILE", pid_file.as_str()));
+        }
         let process = fabric
             .spawn(
                 &view.namespace,
                 &format!("metallb-speaker-{node}"),
-                &[
-                    ("KUBECONFIG", &kubeconfig),
-                    ("METALLB_NAMESPACE", NAMESPACE),
-                    ("METALLB_NODE_NAME", node),
-                    ("METALLB_POD_NAME", &pod),
-                    ("METALLB_HOST", &address),
-                    ("METALLB_BGP_TYPE", self.bgp.env()),
-                    ("METALLB_ML_BIND_ADDR", &address),
-                    ("METALLB_ML_BIND_PORT", "7946"),
-                    ("METALLB_ML_LABELS", MEMBERLIST_LABELS),
-                    ("METALLB_ML_SECRET_KEY_PATH", &secret_dir),
-                ],
+                &env,
                 &self.bin.join("speaker").display().to_string(),
                 &["--log-level=info"],
             )
@@ -243,6 +317,14 @@ impl MetalLb {
         self.controller.pid()
     }
 
+    /// FRR mode: `node`'s FRR.
+    pub fn frr(&self, node: &str) -> Option<&crate::Frr> {
+        self.routers
+            .iter()
+            .find(|(n, _, _)| n == node)
+            .map(|(_, frr, _)| frr)
+    }
+
     /// The PID of `node`'s speaker, while it runs.
     pub fn speaker_pid(&self, node: &str) -> Option<u32> {
         self.speakers
@@ -258,6 +340,12 @@ impl Drop for MetalLb {
             process.stop();
         }
         self.controller.stop();
+        for (_, frr, reloader) in self.routers.drain(..) {
+            reloader.stop();
+            for process in frr.processes() {
+                process.stop();
+            }
+        }
     }
 }
 
