@@ -20,7 +20,13 @@
 //! - COUNT (default 10,000) Services with an EndpointSlice each: controller and speaker RSS,
 //!   CPU seconds each spends creating them and churning 1,000 (deleted and created again).
 //!
-//! One table at the end. Needs root, FRR, tshark and Go; without them it says so and exits 0.
+//! One table at the end. `SIDES=ironlb,metallb,metallb-frr` adds MetalLB in FRR mode (the
+//! Debian FRR in each node's namespace, tor1's BFD profile) as a third column. RUNS sets the
+//! count of each timed row but the failure and restart rows (at most FAILURE_RUNS and
+//! RESTART_RUNS, default 5), COUNT the Services of the last rows. Times at the API server come
+//! from its audit log (microseconds, the end of the write), so both implementations are timed
+//! from the same instant whatever their own logs say.
+//! Needs root, FRR, tshark and Go; without them it says so and exits 0.
 //! `cargo bench -p ironlb --bench vs_metallb`.
 
 use std::io::BufRead;
@@ -192,21 +198,22 @@ enum Running {
         controller: Process,
         speakers: Vec<(String, Process)>,
     },
-    MetalLb(MetalLb),
+    MetalLb(MetalLb, BgpType),
 }
 
 impl Running {
     fn name(&self) -> &'static str {
         match self {
             Running::IronLb { .. } => "IronLB",
-            Running::MetalLb(_) => "MetalLB native",
+            Running::MetalLb(_, BgpType::Native) => "MetalLB native",
+            Running::MetalLb(_, BgpType::Frr) => "MetalLB FRR mode",
         }
     }
 
     fn controller_pid(&self) -> u32 {
         match self {
             Running::IronLb { controller, .. } => controller.pid(),
-            Running::MetalLb(metallb) => metallb.controller_pid(),
+            Running::MetalLb(metallb, _) => metallb.controller_pid(),
         }
     }
 
@@ -217,7 +224,7 @@ impl Running {
                 .find(|(n, _)| n == node)
                 .map(|(_, p)| p.pid())
                 .unwrap_or(0),
-            Running::MetalLb(metallb) => metallb.speaker_pid(node).unwrap_or(0),
+            Running::MetalLb(metallb, _) => metallb.speaker_pid(node).unwrap_or(0),
         }
     }
 
@@ -229,7 +236,7 @@ impl Running {
                 fabric.stop(&process);
                 speakers.push((node.to_string(), spawn_ironlb_speaker(fabric, plane, node)));
             }
-            Running::MetalLb(metallb) => {
+            Running::MetalLb(metallb, _) => {
                 metallb.stop_speaker(fabric, node, Stop::Term);
                 metallb.start_speaker(fabric, plane, node).unwrap();
             }
@@ -247,7 +254,7 @@ impl Running {
                 }
                 fabric.stop(&controller);
             }
-            Running::MetalLb(metallb) => drop(metallb),
+            Running::MetalLb(metallb, _) => drop(metallb),
         }
     }
 }
@@ -316,10 +323,15 @@ fn start_ironlb(fabric: &mut Fabric, plane: &SwitchPlane) -> Running {
     }
 }
 
-/// MetalLB with native speakers: its CRDs over IronLB's, the seed's objects without BFD
-/// (the native speaker refuses a BFD profile).
-fn start_metallb(fabric: &mut Fabric, plane: &SwitchPlane, bin: &std::path::Path) -> Running {
-    // IronLB's objects go first (the CRDs change under them).
+/// MetalLB: its CRDs over IronLB's, the seed's objects; with native speakers without BFD
+/// (the native speaker refuses a BFD profile), in FRR mode with tor1's BFD profile as IronLB.
+fn start_metallb(
+    fabric: &mut Fabric,
+    plane: &SwitchPlane,
+    bin: &std::path::Path,
+    bgp: BgpType,
+) -> Running {
+    // The previous phase's objects go first (the CRDs change under them).
     for kind in [
         "bgppeers",
         "bgpadvertisements",
@@ -329,12 +341,15 @@ fn start_metallb(fabric: &mut Fabric, plane: &SwitchPlane, bin: &std::path::Path
     ] {
         let _ = plane.kubectl(&["delete", kind, "--all", "-A", "--wait=false"], None);
     }
-    let metallb = MetalLb::start(fabric, plane, bin, BgpType::Native).unwrap();
-    let peers: String = short_hold_time(PEERS)
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("bfdProfile:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let metallb = MetalLb::start(fabric, plane, bin, bgp).unwrap();
+    let peers = match bgp {
+        BgpType::Native => short_hold_time(PEERS)
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("bfdProfile:"))
+            .map(|l| format!("{l}\n"))
+            .collect(),
+        BgpType::Frr => format!("{BFD}---\n{}", short_hold_time(PEERS)),
+    };
     for yaml in [
         POOL.to_string(),
         peers,
@@ -343,7 +358,7 @@ fn start_metallb(fabric: &mut Fabric, plane: &SwitchPlane, bin: &std::path::Path
     ] {
         apply(plane, &yaml);
     }
-    Running::MetalLb(metallb)
+    Running::MetalLb(metallb, bgp)
 }
 
 /// The pool and advertisement of the COUNT row's Services (never assigned automatically):
@@ -433,11 +448,14 @@ fn main() {
     let plane = SwitchPlane::start_with(&fabric, AUDIT_POLICY).unwrap_or_else(|e| panic!("{e}"));
     let _ = plane.kubectl(&["create", "namespace", "metallb-system"], None);
     let mut columns: Vec<(&'static str, Figures)> = Vec::new();
-    for side in ["IronLB", "MetalLB"] {
-        let running = if side == "IronLB" {
-            start_ironlb(&mut fabric, &plane)
-        } else {
-            start_metallb(&mut fabric, &plane, &bin)
+    // SIDES=ironlb,metallb,metallb-frr adds MetalLB in FRR mode as a third column.
+    let sides = std::env::var("SIDES").unwrap_or_else(|_| "ironlb,metallb".into());
+    for side in sides.split(',') {
+        let running = match side {
+            "ironlb" => start_ironlb(&mut fabric, &plane),
+            "metallb" => start_metallb(&mut fabric, &plane, &bin, BgpType::Native),
+            "metallb-frr" => start_metallb(&mut fabric, &plane, &bin, BgpType::Frr),
+            other => panic!("SIDES: unknown {other:?} (ironlb, metallb, metallb-frr)"),
         };
         let name = running.name();
         println!("\n=== {name} ===");
@@ -802,7 +820,10 @@ fn measure(
     };
     let tor1_note = match running {
         Running::IronLb { .. } => "BFD 300 ms × 3",
-        Running::MetalLb(_) => "native: no BFD, no receive hold timer; tor1 hold 90 s",
+        Running::MetalLb(_, BgpType::Native) => {
+            "native: no BFD, no receive hold timer; tor1 hold 90 s"
+        }
+        Running::MetalLb(_, BgpType::Frr) => "FRR's BFD 300 ms × 3",
     };
     figures.push((
         "node hard failure → gone from tor1's FIB".into(),
