@@ -12,12 +12,11 @@
 //! FIB times come from polling `ip route show` (~1-3 ms per poll). Needs root, FRR and tshark;
 //! without them it says so and exits 0. `cargo bench -p ironlb --bench lab`.
 
-use std::io::BufRead;
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ironlb_lab::capture::WithdrawalCapture;
 use ironlb_lab::fabric::FabricView;
 
 const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
@@ -31,76 +30,6 @@ fn epoch(time: SystemTime) -> f64 {
     time.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64()
-}
-
-/// Withdrawals seen by tshark at tor1: (packet time, source, withdrawn prefixes).
-struct Capture {
-    child: Child,
-    withdrawals: Arc<Mutex<Vec<(f64, String, String)>>>,
-}
-
-impl Capture {
-    fn start(view: &FabricView) -> Capture {
-        let tor = &view.tors[0];
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &tor.namespace,
-                "tshark",
-                "-i",
-                "eth0",
-                "-l",
-                "-n",
-            ])
-            .args(["-f", "tcp port 179", "-Y", "bgp.type == 2"])
-            .args(["-T", "fields", "-e", "frame.time_epoch", "-e", "ip.src"])
-            .args(["-e", "bgp.withdrawn_prefix"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tshark");
-        let stdout = child.stdout.take().expect("stdout");
-        let withdrawals = Arc::new(Mutex::new(Vec::new()));
-        let sink = withdrawals.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let fields: Vec<&str> = line.split('\t').collect();
-                if let [time, source, withdrawn] = fields[..]
-                    && !withdrawn.is_empty()
-                    && let Ok(time) = time.parse::<f64>()
-                {
-                    sink.lock()
-                        .unwrap()
-                        .push((time, source.to_string(), withdrawn.to_string()));
-                }
-            }
-        });
-        // tshark needs a moment before it captures.
-        std::thread::sleep(Duration::from_secs(2));
-        Capture { child, withdrawals }
-    }
-
-    fn first_withdrawal_after(&self, after: f64, source: &str) -> Option<f64> {
-        self.withdrawals
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(time, from, prefixes)| {
-                *time >= after && from == source && prefixes.contains(IP)
-            })
-            .map(|(time, _, _)| *time)
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn endpoints(nodes: &[&str]) -> String {
@@ -166,7 +95,7 @@ fn main() {
 }
 
 fn measure(view: &FabricView, runs: usize) {
-    let capture = Capture::start(view);
+    let capture = WithdrawalCapture::start(&view.tors[0].namespace).expect("tshark");
     let all = hops(&[21, 22, 23]);
     let mut wire = Vec::new();
     let mut fib = Vec::new();
@@ -211,7 +140,7 @@ fn measure(view: &FabricView, runs: usize) {
     // tshark prints as it dissects: collect the packet times once it has caught up.
     std::thread::sleep(Duration::from_secs(2));
     for (run, written) in writes.iter().enumerate() {
-        match capture.first_withdrawal_after(epoch(*written), "10.0.0.21") {
+        match capture.first_withdrawal_after(epoch(*written), "10.0.0.21", IP) {
             Some(time) => {
                 let ms = (time - epoch(*written)) * 1e3;
                 println!(

@@ -176,32 +176,6 @@ pub fn exports(kube: &Kube) -> String {
     )
 }
 
-const WEB: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: default
-spec:
-  replicas: 3
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      # One replica per node (the lab's nodes run no containers; kwok reports them Running).
-      affinity:
-        podAntiAffinity:
-          requiredDuringSchedulingIgnoredDuringExecution:
-          - labelSelector:
-              matchLabels: {app: web}
-            topologyKey: kubernetes.io/hostname
-      containers:
-      - name: web
-        image: registry.invalid/web:lab
-        ports: [{containerPort: 8443}]
-";
-
 /// The seed's scenario with the seed's commands.
 pub fn scenario(fabric: &Fabric, kube: &Kube, manifests: &[(&str, String)]) -> Result<()> {
     let ip = "203.0.113.5";
@@ -210,7 +184,7 @@ pub fn scenario(fabric: &Fabric, kube: &Kube, manifests: &[(&str, String)]) -> R
         print!("{}", kube.apply(yaml)?);
     }
     println!("$ kubectl apply -f web-deployment.yaml");
-    print!("{}", kube.apply(WEB)?);
+    print!("{}", kube.apply(ironlb_lab::kube::WEB_DEPLOYMENT)?);
     let start = Instant::now();
     ironlb_lab::wait_for("EXTERNAL-IP", Duration::from_secs(60), || {
         let text = kube

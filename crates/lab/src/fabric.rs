@@ -727,12 +727,49 @@ impl Fabric {
         args: &[&str],
     ) -> Result<Process> {
         let ironlb = self.spec.ironlb.display().to_string();
+        self.spawn(namespace, log, env, &ironlb, args)
+    }
+
+    /// Starts `program ARGS` in a namespace (by name) with environment `env` (through `env`,
+    /// which execs it: the PID is the program's), logging to `<lab dir>/<log>.log`. The
+    /// fabric stops it by PID when dropped, or [`Fabric::stop`] does before.
+    pub fn spawn(
+        &mut self,
+        namespace: &str,
+        log: &str,
+        env: &[(&str, &str)],
+        program: &str,
+        args: &[&str],
+    ) -> Result<Process> {
         let mut full: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        full.push(ironlb);
+        full.push(program.to_string());
         full.extend(args.iter().map(|a| a.to_string()));
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
         self.lab
             .spawn(&Namespace::existing(namespace), log, "env", &refs)
+    }
+
+    /// Starts an FRR instance (zebra, bgpd, bfdd when asked) in a namespace of the fabric
+    /// (a node's, for an FRR-based speaker), its files in `<lab dir>/<name>`.
+    pub fn start_frr(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        bgpd_config: &str,
+        daemons: FrrDaemons,
+    ) -> Result<Frr> {
+        Frr::start(
+            &mut self.lab,
+            &Namespace::existing(namespace),
+            name,
+            bgpd_config,
+            daemons,
+        )
+    }
+
+    /// Stops a process started by [`Fabric::spawn`] now (SIGTERM, SIGKILL after 3 s), by PID.
+    pub fn stop(&mut self, process: &Process) {
+        self.lab.stop(process);
     }
 
     /// The switch namespace's name.

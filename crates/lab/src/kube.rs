@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// `tools/kube`: `IRONLB_KUBE_TOOLS`, else the one in this source tree.
 pub fn tools() -> PathBuf {
@@ -184,3 +185,168 @@ impl Drop for ControlPlane {
         }
     }
 }
+
+/// A control plane for a [`crate::Fabric`]: etcd, kube-apiserver, kube-controller-manager,
+/// kube-scheduler and kwok (`up.sh`, as `ironlb lab --kubernetes` starts them) in the fabric's
+/// switch namespace, the API server at 10.0.0.250 (reachable from the nodes' namespaces only),
+/// and the fabric's nodes registered as Nodes for kwok. Dropping it stops what `up.sh`
+/// started, by the PIDs it recorded (`down.sh`).
+pub struct SwitchPlane {
+    pub dir: PathBuf,
+    pub bin: PathBuf,
+    /// The switch namespace, where kubectl runs (10.0.0.0/24 is not routed from the host's).
+    pub namespace: String,
+}
+
+impl SwitchPlane {
+    /// Builds (cached) and starts the plane in `fabric`'s switch namespace, with its state in
+    /// the fabric's directory, and registers the fabric's nodes (`ironlb lab register-nodes`).
+    pub fn start(fabric: &crate::Fabric) -> Result<SwitchPlane, String> {
+        SwitchPlane::start_with(fabric, "")
+    }
+
+    /// [`SwitchPlane::start`] with an audit policy (YAML; none when empty): the API server
+    /// then logs the requests it selects, with microsecond times, to [`SwitchPlane::audit_log`]
+    /// (timing at the API server itself, whoever the client is).
+    pub fn start_with(fabric: &crate::Fabric, audit_policy: &str) -> Result<SwitchPlane, String> {
+        let bin = build(false)?;
+        let dir = fabric.directory.join("kube");
+        let namespace = fabric.switch_namespace().to_string();
+        let mut apiserver_args = String::new();
+        if !audit_policy.is_empty() {
+            let policy = fabric.directory.join("audit-policy.yaml");
+            std::fs::write(&policy, audit_policy).map_err(|e| e.to_string())?;
+            apiserver_args = format!(
+                "--audit-policy-file={} --audit-log-path={} --audit-log-format=json --audit-log-maxsize=0",
+                policy.display(),
+                fabric.directory.join("audit.log").display()
+            );
+        }
+        let up = Command::new("ip")
+            .args(["netns", "exec", &namespace, "env"])
+            .arg(format!("IRONLB_APISERVER_ARGS={apiserver_args}"))
+            .arg("IRONLB_KUBE_KCM=1")
+            .arg("IRONLB_KUBE_SCHEDULER=1")
+            .arg("IRONLB_KUBE_KWOK=1")
+            .arg("IRONLB_KCM_CONTROLLERS=namespace,garbagecollector,serviceaccount,serviceaccount-token,endpoint,endpointslice,deployment,replicaset")
+            .arg(format!("IRONLB_KUBE_BIN={}", bin.display()))
+            .arg(tools().join("up.sh"))
+            .arg(&dir)
+            .arg(crate::fabric::SWITCH_ADDRESS.to_string())
+            .output()
+            .map_err(|e| e.to_string())?;
+        let plane = SwitchPlane {
+            dir,
+            bin,
+            namespace,
+        };
+        if !up.status.success() {
+            return Err(format!(
+                "tools/kube/up.sh failed: {}{}",
+                String::from_utf8_lossy(&up.stdout),
+                String::from_utf8_lossy(&up.stderr)
+            ));
+        }
+        let mut register = Command::new("ip");
+        register
+            .args(["netns", "exec", &plane.namespace])
+            .arg(&fabric.spec.ironlb)
+            .args(["lab", "register-nodes"])
+            .env("KUBECONFIG", plane.kubeconfig());
+        for node in &fabric.nodes {
+            register
+                .arg("--node")
+                .arg(format!("{}={}", node.name, node.address));
+        }
+        let registered = register.output().map_err(|e| e.to_string())?;
+        if !registered.status.success() {
+            return Err(format!(
+                "registering the fabric's Nodes failed: {}",
+                String::from_utf8_lossy(&registered.stderr)
+            ));
+        }
+        crate::wait_for("the fabric's Nodes Ready", Duration::from_secs(30), || {
+            let text = plane
+                .kubectl(&["get", "nodes", "--no-headers"], None)
+                .ok()?;
+            (text.lines().filter(|l| l.contains(" Ready")).count() == fabric.nodes.len())
+                .then_some(())
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(plane)
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// Where the API server writes its audit log ([`SwitchPlane::start_with`]).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("../audit.log")
+    }
+
+    /// kubectl in the switch namespace; stdout, or an error with its stderr.
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+        kubectl(
+            &self.bin,
+            &self.kubeconfig(),
+            Some(&self.namespace),
+            args,
+            stdin,
+        )
+    }
+
+    /// `kubectl apply -f -`.
+    pub fn apply(&self, yaml: &str) -> Result<String, String> {
+        self.kubectl(&["apply", "-f", "-"], Some(yaml))
+    }
+
+    /// A `kubectl ARGS` command in the switch namespace, not started (for watches).
+    pub fn kubectl_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.namespace])
+            .arg(self.bin.join("kubectl"))
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args);
+        command
+    }
+}
+
+impl Drop for SwitchPlane {
+    fn drop(&mut self) {
+        let _ = Command::new(tools().join("down.sh"))
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// The seed's `web` Deployment: three replicas, one per node (the lab's nodes run no
+/// containers; kwok reports them Running), so the endpointslice controller gives `web` a ready
+/// endpoint on every node.
+pub const WEB_DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      # One replica per node (the lab's nodes run no containers; kwok reports them Running).
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - labelSelector:
+              matchLabels: {app: web}
+            topologyKey: kubernetes.io/hostname
+      containers:
+      - name: web
+        image: registry.invalid/web:lab
+        ports: [{containerPort: 8443}]
+";

@@ -16,12 +16,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use process::Process;
+pub mod capture;
 pub mod dual_stack;
 pub mod fabric;
 pub mod faults;
 pub mod fib;
 pub mod kube;
 pub mod kube_faults;
+pub mod metallb;
 pub use fabric::{Fabric, FabricSpec};
 pub use routers::{Bird, Exabgp, Frr, FrrDaemons, Gobgp};
 
