@@ -432,34 +432,31 @@ fn append_skip(path: &Path, test: &str, reason: &str) -> std::io::Result<()> {
         .write_all(line.as_bytes())
 }
 
-/// A process's resident memory now and at its peak (VmRSS, VmHWM), in MiB; zeros once it
-/// is gone.
-pub fn memory_mib(pid: u32) -> (f64, f64) {
+/// The `/proc/PID/status` fields `names` (kB) in MiB; zeros once the process is gone.
+fn status_mib<const N: usize>(pid: u32, names: [&str; N]) -> [f64; N] {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
+    names.map(|name| {
         status
             .lines()
             .find(|l| l.starts_with(name))
             .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
             .unwrap_or(0.0)
             / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    })
+}
+
+/// A process's resident memory now and at its peak (VmRSS, VmHWM), in MiB; zeros once it
+/// is gone.
+pub fn memory_mib(pid: u32) -> (f64, f64) {
+    let [rss, peak] = status_mib(pid, ["VmRSS:", "VmHWM:"]);
+    (rss, peak)
 }
 
 /// What a process's resident pages are, in MiB: (heap, stacks and other anonymous memory;
 /// pages of its files, the binary's code and data mostly).
 pub fn resident_parts_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("RssAnon:"), field("RssFile:") + field("RssShmem:"))
+    let [anon, file, shmem] = status_mib(pid, ["RssAnon:", "RssFile:", "RssShmem:"]);
+    (anon, file + shmem)
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or fails after `timeout`.
@@ -505,6 +502,16 @@ pub fn eventually<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_figures_add_up_for_a_live_process_and_are_zero_for_none() {
+        let (rss, peak) = memory_mib(std::process::id());
+        let (anon, file) = resident_parts_mib(std::process::id());
+        assert!(rss > 0.0 && peak >= rss, "{rss} {peak}");
+        assert!(anon > 0.0 && file > 0.0);
+        assert!((anon + file - rss).abs() < 0.5, "{anon} + {file} vs {rss}");
+        assert_eq!(memory_mib(u32::MAX), (0.0, 0.0));
+    }
 
     #[test]
     fn skips_append_one_line_each_to_the_skip_log() {
