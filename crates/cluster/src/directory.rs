@@ -320,6 +320,11 @@ impl ClusterDirectory {
         if let Some(controller) = &self.controller {
             apply_controller_status(&mut snapshot, controller);
         }
+        snapshot.lb_services = snapshot
+            .services
+            .iter()
+            .map(|service| Arc::new(crate::LbService::of(service)))
+            .collect();
         snapshot
     }
 }

@@ -73,12 +73,13 @@ fn main() {
         None,
     );
     // A pool big enough for every Service (addresses only configured, never used on a wire),
-    // a peer nobody answers (the speaker plans and keeps retrying), an advertisement.
+    // the seed's two peers, whom nobody answers (the speaker plans and keeps retrying), and
+    // the seed's advertisement (a community and a LOCAL_PREF on every route).
     kubectl(
         &plane,
         &["apply", "-f", "-"],
         Some(
-            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bench, namespace: metallb-system}\nspec: {addresses: [10.200.0.0/16]}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: tor, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 127.0.0.2, peerPort: 1790}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: all, namespace: metallb-system}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: node-1, labels: {kubernetes.io/hostname: node-1}}\n",
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bench, namespace: metallb-system}\nspec: {addresses: [10.200.0.0/16]}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: tor1, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 127.0.0.2, peerPort: 1790}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: tor2, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 127.0.0.3, peerPort: 1790}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: all, namespace: metallb-system}\nspec: {aggregationLength: 32, communities: ['65000:100'], localPref: 100}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: node-1, labels: {kubernetes.io/hostname: node-1}}\n",
         ),
     );
     // HEAPTRACK=DIR: the controller and the speaker run under heaptrack, their heap profiles

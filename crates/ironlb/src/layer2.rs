@@ -79,7 +79,7 @@ impl Layer2 {
                 config,
                 &node,
                 &snapshot.resources.nodes,
-                &snapshot.services,
+                &snapshot.lb_services,
                 &snapshot.endpoints,
                 live,
                 options,

@@ -206,7 +206,7 @@ impl Speaker {
             config,
             &self.options.node,
             &snapshot.resources.nodes,
-            &snapshot.services,
+            &snapshot.lb_services,
             &snapshot.endpoints,
             &self.options.plan,
         );
@@ -451,7 +451,11 @@ impl Speaker {
     }
 
     /// Hands every session the routes the plan has for its peer.
+    /// Routes with the same attributes share one wire copy of them, as they share one in the
+    /// plan.
     fn send_routes(&self) {
+        let mut wire: BTreeMap<*const ironlb_speaker::RouteAttributes, Arc<RouteAttributes>> =
+            BTreeMap::new();
         for (name, running) in &self.sessions {
             let routes = self
                 .plan
@@ -460,7 +464,12 @@ impl Speaker {
                 .map(|routes| {
                     routes
                         .iter()
-                        .map(|(prefix, attributes)| (*prefix, Arc::new(attributes.to_wire())))
+                        .map(|(prefix, attributes)| {
+                            let shared = wire
+                                .entry(Arc::as_ptr(attributes))
+                                .or_insert_with(|| Arc::new(attributes.to_wire()));
+                            (*prefix, Arc::clone(shared))
+                        })
                         .collect::<BTreeMap<IpNet, Arc<RouteAttributes>>>()
                 })
                 .unwrap_or_default();

@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_model::Snapshot;
-use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use ironlb_api::v1beta1::{ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus};
@@ -37,25 +35,13 @@ async fn publish_node_assigned(
     if started.is_empty() {
         return;
     }
-    let services: BTreeMap<(&str, &str), &Service> = snapshot
-        .services
-        .iter()
-        .map(|s| {
-            (
-                (
-                    s.metadata.namespace.as_deref().unwrap_or("default"),
-                    s.metadata.name.as_deref().unwrap_or_default(),
-                ),
-                &**s,
-            )
-        })
-        .collect();
+    let services = crate::lb_services_by_key(snapshot);
     let note = format!("announcing from node {node:?} with protocol \"bgp\"");
     // Owned references and clones: a future that borrows across the stream is not Send.
     let targets: Vec<_> = started
         .iter()
         .filter_map(|(namespace, name)| services.get(&(namespace.as_str(), name.as_str())))
-        .map(|service| service.object_ref(&()))
+        .map(|service| crate::service_reference(service))
         .collect();
     futures::stream::iter(targets)
         .map(|reference| {

@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use ironlb_api::v1beta1::{ServiceL2Status, ServiceL2StatusSpec, ServiceL2StatusStatus};
 use ironlb_model::Snapshot;
@@ -38,7 +37,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, warn};
@@ -438,19 +437,7 @@ async fn publish(
     if events.is_empty() {
         return;
     }
-    let services: BTreeMap<(&str, &str), &Service> = snapshot
-        .services
-        .iter()
-        .map(|s| {
-            (
-                (
-                    s.metadata.namespace.as_deref().unwrap_or("default"),
-                    s.metadata.name.as_deref().unwrap_or_default(),
-                ),
-                &**s,
-            )
-        })
-        .collect();
+    let services = crate::lb_services_by_key(snapshot);
     // A recorder per batch: kube's keeps every event it posted in a map that never shrinks.
     let recorder = Recorder::new(
         client.clone(),
@@ -464,7 +451,7 @@ async fn publish(
         .into_iter()
         .filter_map(|((namespace, name), event)| {
             let service = services.get(&(namespace.as_str(), name.as_str()))?;
-            Some((service.object_ref(&()), event))
+            Some((crate::service_reference(service), event))
         })
         .collect();
     futures::stream::iter(targets)

@@ -14,3 +14,30 @@ pub mod trim;
 pub mod webhook;
 
 pub use source::{Scope, SourceOptions, watch};
+
+use ironlb_api::k8s_openapi::api::core::v1::ObjectReference;
+use ironlb_model::LbService;
+
+/// The reference an event on `service` names (what kube's `Resource::object_ref` gives for
+/// the whole object, from what a speaker keeps of it).
+pub fn service_reference(service: &LbService) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Service".into()),
+        namespace: Some(service.namespace.clone()),
+        name: Some(service.name.clone()),
+        uid: service.uid.clone(),
+        ..ObjectReference::default()
+    }
+}
+
+/// The speaker's Services by (namespace, name).
+pub(crate) fn lb_services_by_key(
+    snapshot: &ironlb_model::Snapshot,
+) -> std::collections::BTreeMap<(&str, &str), &LbService> {
+    snapshot
+        .lb_services
+        .iter()
+        .map(|s| ((s.namespace.as_str(), s.name.as_str()), &**s))
+        .collect()
+}

@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ironlb_api::k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
-use ironlb_api::k8s_openapi::api::discovery::v1::EndpointSlice;
 use ironlb_api::manifest::{self, Origin};
 use ironlb_config::Resources;
-use ironlb_model::{Problem, SliceEndpoints, Snapshot};
+use ironlb_model::{LbService, Problem, SliceEndpoints, Snapshot};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -81,8 +80,16 @@ struct Stores {
     secrets: Store<Secret>,
     namespaces: Store<Namespace>,
     nodes: Store<Node>,
-    services: Store<Service>,
-    endpoints: Option<EndpointStore>,
+    services: ServiceStore,
+    endpoints: Option<Table<SliceEndpoints>>,
+}
+
+/// The Services as each scope keeps them.
+enum ServiceStore {
+    /// The controller's: the (trimmed) objects.
+    Whole(Store<Service>),
+    /// A speaker's: only what it reads of each LoadBalancer Service.
+    Speaker(Table<LbService>),
 }
 
 fn owned<K>(store: &Store<K>) -> Vec<K>
@@ -117,10 +124,14 @@ impl Stores {
         let _ = self.secrets.wait_until_ready().await;
         let _ = self.namespaces.wait_until_ready().await;
         let _ = self.nodes.wait_until_ready().await;
-        let _ = self.services.wait_until_ready().await;
+        match &self.services {
+            ServiceStore::Whole(store) => {
+                let _ = store.wait_until_ready().await;
+            }
+            ServiceStore::Speaker(table) => table.wait_until_ready().await,
+        }
         if let Some(endpoints) = &self.endpoints {
-            let mut ready = endpoints.ready.clone();
-            let _ = ready.wait_for(|ready| *ready).await;
+            endpoints.wait_until_ready().await;
         }
     }
 
@@ -135,13 +146,18 @@ impl Stores {
         resources.secrets = owned(&self.secrets);
         resources.namespaces = owned(&self.namespaces);
         resources.nodes = owned(&self.nodes);
+        let (services, lb_services) = match &self.services {
+            ServiceStore::Whole(store) => (shared(store), Vec::new()),
+            ServiceStore::Speaker(table) => (Vec::new(), table.state()),
+        };
         Snapshot {
             resources,
-            services: shared(&self.services),
+            services,
+            lb_services,
             endpoints: self
                 .endpoints
                 .as_ref()
-                .map(EndpointStore::state)
+                .map(Table::state)
                 .unwrap_or_default(),
             problems,
             warnings: Vec::new(),
@@ -165,95 +181,104 @@ where
     }
 }
 
-type SliceKey = (String, String);
+type Key = (String, String);
+type Entries<V> = std::collections::HashMap<Key, Arc<V>>;
 
-/// The speaker's EndpointSlices, each kept as the few words of [`SliceEndpoints`] its node
-/// needs, not as the slice (a trimmed slice still costs over a kilobyte).
+/// Objects of one kind each kept as the few words a speaker reads of it (`V`), by namespace
+/// and name, instead of the object (a trimmed Service or EndpointSlice still costs over a
+/// kilobyte).
 #[derive(Clone)]
-struct EndpointStore {
-    table: Arc<std::sync::RwLock<std::collections::HashMap<SliceKey, Arc<SliceEndpoints>>>>,
+struct Table<V> {
+    table: Arc<std::sync::RwLock<Entries<V>>>,
     ready: watch::Receiver<bool>,
 }
 
-impl EndpointStore {
-    fn state(&self) -> Vec<Arc<SliceEndpoints>> {
+impl<V> Table<V> {
+    fn state(&self) -> Vec<Arc<V>> {
         let table = self.table.read().unwrap_or_else(|e| e.into_inner());
         table.values().cloned().collect()
     }
+
+    async fn wait_until_ready(&self) {
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|ready| *ready).await;
+    }
 }
 
-/// Feeds an [`EndpointStore`]: a full list replaces the table at its end, as kube's stores do.
-struct EndpointSink {
-    table: Arc<std::sync::RwLock<std::collections::HashMap<SliceKey, Arc<SliceEndpoints>>>>,
-    listing: std::collections::HashMap<SliceKey, Arc<SliceEndpoints>>,
+/// Feeds a [`Table`]: `entry` makes what is kept of an object (`None`: nothing, as for a slice
+/// of no Service); a full list replaces the table at its end, as kube's stores do.
+struct TableSink<K, V> {
+    table: Arc<std::sync::RwLock<Entries<V>>>,
+    listing: Entries<V>,
     ready: watch::Sender<bool>,
+    entry: fn(&K) -> Option<V>,
 }
 
-impl EndpointSink {
-    fn key(slice: &EndpointSlice) -> SliceKey {
-        (
-            slice.metadata.namespace.clone().unwrap_or_default(),
-            slice.metadata.name.clone().unwrap_or_default(),
-        )
-    }
-
-    fn entry(&self, slice: &EndpointSlice) -> Option<Arc<SliceEndpoints>> {
-        SliceEndpoints::of(slice).map(Arc::new)
-    }
+fn key<K: Resource>(object: &K) -> Key {
+    let meta = object.meta();
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
 }
 
-impl Sink<EndpointSlice> for EndpointSink {
-    fn apply(&mut self, event: &watcher::Event<EndpointSlice>) {
+impl<K, V> Sink<K> for TableSink<K, V>
+where
+    K: Resource + Send + 'static,
+    V: Send + Sync + 'static,
+{
+    fn apply(&mut self, event: &watcher::Event<K>) {
         let table = || self.table.write().unwrap_or_else(|e| e.into_inner());
         match event {
             watcher::Event::Init => self.listing = Default::default(),
-            watcher::Event::InitApply(slice) => {
-                if let Some(entry) = self.entry(slice) {
-                    self.listing.insert(Self::key(slice), entry);
+            watcher::Event::InitApply(object) => {
+                if let Some(entry) = (self.entry)(object) {
+                    self.listing.insert(key(object), Arc::new(entry));
                 }
             }
             watcher::Event::InitDone => {
                 *table() = std::mem::take(&mut self.listing);
                 self.ready.send_replace(true);
             }
-            watcher::Event::Apply(slice) => {
-                let entry = self.entry(slice);
+            watcher::Event::Apply(object) => {
+                let entry = (self.entry)(object);
                 let mut table = table();
                 match entry {
-                    Some(entry) => table.insert(Self::key(slice), entry),
-                    None => table.remove(&Self::key(slice)),
+                    Some(entry) => table.insert(key(object), Arc::new(entry)),
+                    None => table.remove(&key(object)),
                 };
             }
-            watcher::Event::Delete(slice) => {
-                table().remove(&Self::key(slice));
+            watcher::Event::Delete(object) => {
+                table().remove(&key(object));
             }
         }
     }
 }
 
-/// Watches every EndpointSlice for a speaker.
-fn reflect_endpoints(api: Api<EndpointSlice>, changed: Signals) -> EndpointStore {
+/// Watches `api` into a [`Table`] of what `entry` keeps of each object.
+fn reflect_table<K, V>(
+    kind: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+    entry: fn(&K) -> Option<V>,
+    changed: Signals,
+) -> Table<V>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+    V: Send + Sync + 'static,
+{
     let (ready_sender, ready) = watch::channel(false);
     let table = Arc::default();
-    let sink = EndpointSink {
+    let sink = TableSink {
         table: Arc::clone(&table),
         listing: Default::default(),
         ready: ready_sender,
+        entry,
     };
-    // Nothing of the slice is kept but what SliceEndpoints reads.
-    let trim = |slice: &mut EndpointSlice| {
-        slice.metadata.managed_fields = None;
-        slice.metadata.annotations = None;
-    };
-    spawn_reflector(
-        "EndpointSlice",
-        api,
-        watcher::Config::default(),
-        trim,
-        sink,
-        changed,
-    );
-    EndpointStore { table, ready }
+    // Nothing is kept but what `entry` reads, which it reads as the object arrives.
+    spawn_reflector(kind, api, config, |_: &mut K| {}, sink, changed);
+    Table { table, ready }
 }
 
 /// The metallb.io kinds IronLB reads, as (version, kind, plural). BGPPeer in its storage
@@ -459,7 +484,7 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
     while changes.try_recv().is_ok() {}
     let first = stores.snapshot();
     info!(
-        services = first.services.len(),
+        services = first.services.len() + first.lb_services.len(),
         nodes = first.resources.nodes.len(),
         "initial list of the cluster complete"
     );
@@ -508,7 +533,13 @@ fn start_watchers(client: &Client, options: &SourceOptions, changed: Signals) ->
         endpoints: match &options.scope {
             // The controller does not read endpoints: it watches none.
             Scope::Controller => None,
-            Scope::Speaker { .. } => Some(reflect_endpoints(Api::all(client.clone()), changed)),
+            Scope::Speaker { .. } => Some(reflect_table(
+                "EndpointSlice",
+                Api::all(client.clone()),
+                watcher::Config::default(),
+                SliceEndpoints::of,
+                changed,
+            )),
         },
     }
 }
@@ -525,19 +556,27 @@ fn reflect_nodes(client: &Client, changed: Signals) -> Store<Node> {
     )
 }
 
-fn reflect_services(client: &Client, scope: &Scope, changed: Signals) -> Store<Service> {
-    let (config, trim): (_, fn(&mut Service)) = match scope {
+fn reflect_services(client: &Client, scope: &Scope, changed: Signals) -> ServiceStore {
+    match scope {
         // Every Service, the others than LoadBalancer cut to their identity: one that
         // leaves LoadBalancer must have its pool annotation removed.
-        Scope::Controller => (watcher::Config::default(), trim::service_for_controller),
+        Scope::Controller => ServiceStore::Whole(reflect(
+            "Service",
+            Api::all(client.clone()),
+            watcher::Config::default(),
+            trim::service_for_controller,
+            changed,
+        )),
         // Only LoadBalancer Services (a field selector since Kubernetes 1.31): one that
         // stops being one arrives as a deletion, and its routes are withdrawn.
-        Scope::Speaker { .. } => (
+        Scope::Speaker { .. } => ServiceStore::Speaker(reflect_table(
+            "Service",
+            Api::all(client.clone()),
             watcher::Config::default().fields("spec.type=LoadBalancer"),
-            trim::service_for_speaker,
-        ),
-    };
-    reflect("Service", Api::all(client.clone()), config, trim, changed)
+            |service: &Service| Some(LbService::of(service)),
+            changed,
+        )),
+    }
 }
 
 fn lock(tracker: &Mutex<StalenessTracker>) -> MutexGuard<'_, StalenessTracker> {

@@ -1,8 +1,9 @@
 //! What IronLB keeps of each object it caches. A watch cache holds every object of its kind
 //! for as long as the process runs, so fields nobody reads are dropped as objects arrive:
 //! `managedFields` and `kubectl.kubernetes.io/last-applied-configuration` are often most of
-//! an object, a Node's image list is kilobytes, and a speaker needs only a sliver of each
-//! Service (of an EndpointSlice it keeps only [`ironlb_model::SliceEndpoints`]). These functions are pure and say exactly which fields stay;
+//! an object, a Node's image list is kilobytes (a speaker keeps not even the objects of
+//! Services and EndpointSlices: only [`ironlb_model::LbService`] and
+//! [`ironlb_model::SliceEndpoints`]). These functions are pure and say exactly which fields stay;
 //! the decisions that read the objects (allocation, the speaker's plan) read nothing else.
 
 use std::collections::BTreeMap;
@@ -103,28 +104,6 @@ fn ingress_only(status: ServiceStatus) -> ServiceStatus {
     }
 }
 
-/// A Service as a speaker keeps it: what decides whether and how it is announced (name,
-/// labels for serviceSelectors, type, class, traffic policy, ingress IPs), nothing else. A
-/// speaker reads no annotation (even a one-entry map costs a 544-byte B-tree node), nor the
-/// resourceVersion (the watcher takes it before trimming); the uid stays for its events.
-pub fn service_for_speaker(service: &mut Service) {
-    let meta = &mut service.metadata;
-    service.metadata = ObjectMeta {
-        name: meta.name.take(),
-        namespace: meta.namespace.take(),
-        uid: meta.uid.take(),
-        labels: meta.labels.take(),
-        ..ObjectMeta::default()
-    };
-    service.spec = service.spec.take().map(|spec| ServiceSpec {
-        type_: spec.type_,
-        load_balancer_class: spec.load_balancer_class,
-        external_traffic_policy: spec.external_traffic_policy,
-        ..ServiceSpec::default()
-    });
-    service.status = service.status.take().map(ingress_only);
-}
-
 /// A Node: its labels (selectors), conditions (NetworkUnavailable) and addresses (the
 /// router ID); not its images, capacity or system info.
 pub fn node(node: &mut Node) {
@@ -159,7 +138,7 @@ mod tests {
 
     #[test]
     fn service_keeps_what_decisions_read() {
-        let mut service: Service = serde_json::from_value(serde_json::json!({
+        let service: Service = serde_json::from_value(serde_json::json!({
             "metadata": {
                 "name": "web", "namespace": "default", "uid": "u1", "resourceVersion": "7",
                 "labels": {"app": "web"},
@@ -217,27 +196,6 @@ mod tests {
                 .unwrap()[0]
                 .ip
                 .as_deref(),
-            Some("203.0.113.5")
-        );
-
-        service_for_speaker(&mut service);
-        let spec = service.spec.as_ref().unwrap();
-        assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
-        assert_eq!(spec.external_traffic_policy.as_deref(), Some("Local"));
-        assert_eq!(spec.load_balancer_class.as_deref(), Some("c"));
-        assert!(spec.ports.is_none() && spec.selector.is_none() && spec.cluster_ip.is_none());
-        assert_eq!(service.metadata.labels.as_ref().unwrap()["app"], "web");
-        assert!(service.metadata.annotations.is_none());
-        assert_eq!(service.metadata.uid.as_deref(), Some("u1"));
-        let ingress = service
-            .status
-            .as_ref()
-            .unwrap()
-            .load_balancer
-            .as_ref()
-            .unwrap();
-        assert_eq!(
-            ingress.ingress.as_ref().unwrap()[0].ip.as_deref(),
             Some("203.0.113.5")
         );
     }

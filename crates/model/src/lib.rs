@@ -8,6 +8,8 @@ pub mod metrics;
 pub mod status;
 pub mod time;
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -21,10 +23,15 @@ use ironlb_config::Resources;
 pub struct Snapshot {
     /// metallb.io objects, plus the Secrets, Namespaces and Nodes beside them.
     pub resources: Resources,
-    /// Services, with `status.loadBalancer.ingress` as the controller last wrote it. Shared
-    /// with the source's cache (and the previous snapshot): a new snapshot after one change
-    /// costs a pointer per object, not a copy of every object.
+    /// Services, with `status.loadBalancer.ingress` as the controller last wrote it, for the
+    /// controller and `ironlb get`. Shared with the source's cache (and the previous
+    /// snapshot): a new snapshot after one change costs a pointer per object, not a copy of
+    /// every object. Empty in a speaker's Kubernetes snapshot, which has `lb_services`.
     pub services: Vec<Arc<Service>>,
+    /// The LoadBalancer Services as a speaker reads them ([`LbService`]): what every speaker
+    /// decision (BGP plan, layer 2 election, status, events) reads, and all a speaker's
+    /// Kubernetes source keeps of a Service.
+    pub lb_services: Vec<Arc<LbService>>,
     /// Of each EndpointSlice, what announcing needs: whose endpoints, and where one can
     /// serve.
     pub endpoints: Vec<Arc<SliceEndpoints>>,
@@ -80,6 +87,78 @@ impl SliceEndpoints {
             service: service.clone(),
             serving_nodes,
         })
+    }
+}
+
+/// What a speaker reads of a LoadBalancer Service: about 200 bytes and its strings, where a
+/// trimmed `Service` costs over a kilobyte (its spec and metadata structs are mostly empty
+/// options, and each label map a B-tree node). With 10,000 Services that is the bulk of a
+/// speaker's heap.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LbService {
+    pub namespace: String,
+    pub name: String,
+    /// For the events a speaker posts on the Service.
+    pub uid: Option<String>,
+    /// `metadata.labels`, sorted by key (for `serviceSelectors`).
+    pub labels: Box<[(String, String)]>,
+    /// `spec.type` is `LoadBalancer`.
+    pub load_balancer: bool,
+    /// `spec.loadBalancerClass`.
+    pub class: Option<String>,
+    /// `spec.externalTrafficPolicy` is `Local`.
+    pub local_traffic_policy: bool,
+    /// It carries MetalLB's `allow-shared-ip` annotation (layer 2 refuses `serviceSelectors`
+    /// for a Service sharing its address).
+    pub shares_address: bool,
+    /// `status.loadBalancer.ingress[].ip`, those that parse as addresses, in order.
+    pub ingress: Box<[IpAddr]>,
+}
+
+/// The annotations that let a Service share its address, MetalLB's current and deprecated.
+pub const ALLOW_SHARED_IP: [&str; 2] = [
+    "metallb.io/allow-shared-ip",
+    "metallb.universe.tf/allow-shared-ip",
+];
+
+impl LbService {
+    pub fn of(service: &Service) -> LbService {
+        let meta = &service.metadata;
+        let spec = service.spec.as_ref();
+        let ingress = service
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|ingress| ingress.ip.as_deref()?.parse().ok())
+            .collect();
+        LbService {
+            namespace: meta.namespace.clone().unwrap_or_else(|| "default".into()),
+            name: meta.name.clone().unwrap_or_default(),
+            uid: meta.uid.clone(),
+            labels: meta
+                .labels
+                .iter()
+                .flatten()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+            load_balancer: spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"),
+            class: spec.and_then(|s| s.load_balancer_class.clone()),
+            local_traffic_policy: spec.and_then(|s| s.external_traffic_policy.as_deref())
+                == Some("Local"),
+            shares_address: meta
+                .annotations
+                .as_ref()
+                .is_some_and(|a| ALLOW_SHARED_IP.iter().any(|key| a.contains_key(*key))),
+            ingress,
+        }
+    }
+
+    /// The labels as selectors read them.
+    pub fn label_map(&self) -> BTreeMap<String, String> {
+        self.labels.iter().cloned().collect()
     }
 }
 
@@ -142,6 +221,48 @@ mod tests {
             node_name: node.map(Into::into),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_service_is_read_as_what_a_speaker_decides_on() {
+        let service: Service = serde_saphyr::from_str(
+            "metadata:
+  name: web
+  namespace: shop
+  uid: u1
+  labels: {tier: front, app: web}
+  annotations: {metallb.universe.tf/allow-shared-ip: k, other: x}
+spec: {type: LoadBalancer, externalTrafficPolicy: Local, loadBalancerClass: c, ports: [{port: 80}]}
+status: {loadBalancer: {ingress: [{ip: 203.0.113.5}, {hostname: h}, {ip: '2001:db8::5'}]}}
+",
+        )
+        .unwrap();
+        let lb = LbService::of(&service);
+        assert_eq!((lb.namespace.as_str(), lb.name.as_str()), ("shop", "web"));
+        assert_eq!(lb.uid.as_deref(), Some("u1"));
+        assert_eq!(
+            lb.labels.as_ref(),
+            [
+                ("app".into(), "web".into()),
+                ("tier".into(), "front".into())
+            ]
+        );
+        assert!(lb.load_balancer && lb.local_traffic_policy && lb.shares_address);
+        assert_eq!(lb.class.as_deref(), Some("c"));
+        assert_eq!(
+            lb.ingress.as_ref(),
+            [
+                "203.0.113.5".parse::<IpAddr>().unwrap(),
+                "2001:db8::5".parse().unwrap()
+            ]
+        );
+
+        let plain: Service =
+            serde_saphyr::from_str("metadata: {name: db}\nspec: {type: ClusterIP}\n").unwrap();
+        let lb = LbService::of(&plain);
+        assert_eq!(lb.namespace, "default");
+        assert!(!lb.load_balancer && !lb.local_traffic_policy && !lb.shares_address);
+        assert!(lb.ingress.is_empty() && lb.labels.is_empty());
     }
 
     #[test]

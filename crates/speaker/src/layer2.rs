@@ -26,10 +26,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ironlb_api::k8s_openapi::api::core::v1::{Node, Service};
+use ironlb_api::k8s_openapi::api::core::v1::Node;
 use ironlb_config::selector::any_matches;
 use ironlb_config::{Config, L2Advertisement};
-use ironlb_model::SliceEndpoints;
+use ironlb_model::{LbService, SliceEndpoints};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{
@@ -96,7 +96,7 @@ pub fn layer2_plan(
     config: &Config,
     node_name: &str,
     nodes: &[Node],
-    services: &[Arc<Service>],
+    services: &[Arc<LbService>],
     endpoints: &[Arc<SliceEndpoints>],
     live: &BTreeSet<String>,
     options: &PlanOptions,
@@ -119,19 +119,12 @@ pub fn layer2_plan(
     let serving = serving_nodes(endpoints);
     let nobody = Vec::new();
     for service in services {
-        let Some(spec) = &service.spec else { continue };
-        if spec.type_.as_deref() != Some("LoadBalancer")
-            || spec.load_balancer_class != options.load_balancer_class
-        {
+        if !service.load_balancer || service.class != options.load_balancer_class {
             continue;
         }
         let key = ServiceKey {
-            namespace: service
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into()),
-            name: service.metadata.name.clone().unwrap_or_default(),
+            namespace: service.namespace.clone(),
+            name: service.name.clone(),
         };
         let serving = serving
             .get(&(key.namespace.as_str(), key.name.as_str()))
@@ -177,16 +170,8 @@ struct Election<'a> {
 
 impl Election<'_> {
     /// `None` when the Service's pool is not announced in layer 2 mode.
-    fn decide(&self, service: &Service, serving: &[Option<&str>]) -> Option<Layer2Outcome> {
-        let addresses: Vec<IpAddr> = service
-            .status
-            .as_ref()
-            .and_then(|s| s.load_balancer.as_ref())
-            .and_then(|lb| lb.ingress.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|ingress| ingress.ip.as_deref()?.parse().ok())
-            .collect();
+    fn decide(&self, service: &LbService, serving: &[Option<&str>]) -> Option<Layer2Outcome> {
+        let addresses = &service.ingress;
         let Some(first) = addresses.first() else {
             return self.if_any_layer2(Reason::NoIpAllocated);
         };
@@ -211,7 +196,7 @@ impl Election<'_> {
         if serving.is_empty() {
             return not(Reason::NoEndpoints);
         }
-        let service_labels = service.metadata.labels.clone().unwrap_or_default();
+        let service_labels = service.label_map();
         let ads: Vec<&L2Advertisement> = pool_ads
             .into_iter()
             .filter(|ad| any_matches(&ad.service_selectors, &service_labels))
@@ -219,14 +204,10 @@ impl Election<'_> {
         if ads.is_empty() {
             return not(Reason::NoMatchingAdvertisement);
         }
-        if shares_its_address(service) && ads.iter().any(|ad| !ad.service_selectors.is_empty()) {
+        if service.shares_address && ads.iter().any(|ad| !ad.service_selectors.is_empty()) {
             return not(Reason::SharedIpWithServiceSelector);
         }
-        let local_policy = service
-            .spec
-            .as_ref()
-            .and_then(|s| s.external_traffic_policy.as_deref())
-            == Some("Local");
+        let local_policy = service.local_traffic_policy;
         let mut candidates: Vec<(&str, i64)> = self
             .nodes
             .iter()
@@ -278,7 +259,7 @@ impl Election<'_> {
             .unwrap_or(Interfaces::All);
         Some(Layer2Outcome::Owned {
             owner: owner.to_string(),
-            addresses,
+            addresses: addresses.to_vec(),
             interfaces,
         })
     }
@@ -309,13 +290,6 @@ pub fn election_hash(node: &str, ip: &str) -> [u8; 32] {
 
 fn labels(node: &Node) -> BTreeMap<String, String> {
     node.metadata.labels.clone().unwrap_or_default()
-}
-
-fn shares_its_address(service: &Service) -> bool {
-    service.metadata.annotations.as_ref().is_some_and(|a| {
-        a.contains_key("metallb.io/allow-shared-ip")
-            || a.contains_key("metallb.universe.tf/allow-shared-ip")
-    })
 }
 
 /// A network interface of the node, as layer 2 mode needs to know it.

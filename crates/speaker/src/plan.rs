@@ -16,11 +16,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use ironlb_api::k8s_openapi::api::core::v1::{Node, Service};
+use ironlb_api::k8s_openapi::api::core::v1::Node;
 use ironlb_config::selector::any_matches;
 use ironlb_config::{BgpAdvertisement, Community, Config, Peer, PeerAddress};
 
@@ -28,7 +27,7 @@ use crate::session::{self, SessionDefaults, SessionError, SessionSettings};
 
 /// Label that takes a node out of load-balancer announcements.
 pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
-pub use ironlb_model::{SERVICE_NAME_LABEL, SliceEndpoints, endpoint_can_serve};
+pub use ironlb_model::{LbService, SERVICE_NAME_LABEL, SliceEndpoints, endpoint_can_serve};
 
 /// A Service's identity.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,8 +42,10 @@ impl fmt::Display for ServiceKey {
     }
 }
 
-/// Path attributes of an announced prefix.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Path attributes of an announced prefix. A plan holds one shared copy of each distinct set
+/// (they come from the few BGPAdvertisements), not one per route and peer: with 10,000
+/// Services, two peers and a community, copies were megabytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RouteAttributes {
     /// Sorted as MetalLB sorts them (standard as large `AA·65536+NN:0:0`).
     pub communities: BTreeSet<Community>,
@@ -128,8 +129,8 @@ pub struct PlannedSession {
 pub struct Plan {
     /// The peers this node holds sessions with, by name.
     pub sessions: BTreeMap<String, PlannedSession>,
-    /// Per peer name: prefix → attributes.
-    pub routes: BTreeMap<String, BTreeMap<IpNet, RouteAttributes>>,
+    /// Per peer name: prefix → attributes (routes with equal attributes share one).
+    pub routes: BTreeMap<String, BTreeMap<IpNet, Arc<RouteAttributes>>>,
     /// Per Service (LoadBalancer Services of our class only): announced or why not.
     pub services: BTreeMap<ServiceKey, ServiceOutcome>,
 }
@@ -139,7 +140,7 @@ pub fn plan(
     config: &Config,
     node_name: &str,
     nodes: &[Node],
-    services: &[Arc<Service>],
+    services: &[Arc<LbService>],
     endpoints: &[Arc<SliceEndpoints>],
     options: &PlanOptions,
 ) -> Plan {
@@ -172,21 +173,15 @@ pub fn plan(
     let serving = serving_endpoint_nodes(endpoints);
     let nobody = Vec::new();
     let excluded = !options.ignore_exclude_label && node_labels.contains_key(EXCLUDE_LABEL);
+    let mut interned = Interner::default();
 
     for service in services {
-        let Some(spec) = &service.spec else { continue };
-        if spec.type_.as_deref() != Some("LoadBalancer")
-            || spec.load_balancer_class != options.load_balancer_class
-        {
+        if !service.load_balancer || service.class != options.load_balancer_class {
             continue;
         }
         let key = ServiceKey {
-            namespace: service
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into()),
-            name: service.metadata.name.clone().unwrap_or_default(),
+            namespace: service.namespace.clone(),
+            name: service.name.clone(),
         };
         let outcome = decide(
             config,
@@ -210,16 +205,27 @@ pub fn plan(
                 if !peers.contains(peer_name) {
                     peers.push(peer_name.clone());
                 }
-                let entry = result
-                    .routes
-                    .entry(peer_name.clone())
-                    .or_default()
-                    .entry(*prefix)
-                    .or_default();
-                entry
-                    .communities
-                    .extend(attributes.communities.iter().copied());
-                entry.local_pref = entry.local_pref.max(attributes.local_pref);
+                let peer_routes = match result.routes.get_mut(peer_name) {
+                    Some(peer_routes) => peer_routes,
+                    None => result.routes.entry(peer_name.clone()).or_default(),
+                };
+                match peer_routes.get_mut(prefix) {
+                    None => {
+                        peer_routes.insert(*prefix, interned.share(attributes));
+                    }
+                    // Two advertisements for one prefix: their communities joined, the
+                    // higher LOCAL_PREF.
+                    Some(existing) => {
+                        let mut merged = RouteAttributes::clone(existing);
+                        merged
+                            .communities
+                            .extend(attributes.communities.iter().copied());
+                        merged.local_pref = merged.local_pref.max(attributes.local_pref);
+                        if merged != **existing {
+                            *existing = interned.share(&Arc::new(merged));
+                        }
+                    }
+                }
             }
             prefixes.sort();
             peers.sort();
@@ -318,7 +324,22 @@ pub fn withhold(plan: &mut Plan) {
     }
 }
 
-type Routes = Vec<(String, IpNet, RouteAttributes)>;
+type Routes = Vec<(String, IpNet, Arc<RouteAttributes>)>;
+
+/// One shared copy of each distinct attribute set of a plan.
+#[derive(Default)]
+struct Interner(BTreeMap<RouteAttributes, Arc<RouteAttributes>>);
+
+impl Interner {
+    fn share(&mut self, attributes: &Arc<RouteAttributes>) -> Arc<RouteAttributes> {
+        if let Some(shared) = self.0.get(&**attributes) {
+            return Arc::clone(shared);
+        }
+        self.0
+            .insert(RouteAttributes::clone(attributes), Arc::clone(attributes));
+        Arc::clone(attributes)
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 fn decide(
@@ -328,19 +349,10 @@ fn decide(
     node_name: &str,
     network_unavailable: bool,
     excluded: bool,
-    service: &Service,
+    service: &LbService,
     serving_nodes: &[Option<&str>],
 ) -> Result<Routes, Reason> {
-    let ips: Vec<IpAddr> = service
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|ingress| ingress.ip.as_deref())
-        .filter_map(|ip| ip.parse().ok())
-        .collect();
+    let ips = &service.ingress;
     if ips.is_empty() {
         return Err(Reason::NoIpAllocated);
     }
@@ -352,7 +364,7 @@ fn decide(
     let Some(pool) = pool else {
         return Err(Reason::IpNotAllowed);
     };
-    let service_labels = service.metadata.labels.clone().unwrap_or_default();
+    let service_labels = service.label_map();
     let for_node: Vec<&BgpAdvertisement> = config
         .bgp_advertisements
         .iter()
@@ -381,12 +393,7 @@ fn decide(
     if excluded {
         return Err(Reason::NodeLabeledExcludeBalancers);
     }
-    let local_policy = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.external_traffic_policy.as_deref())
-        .is_some_and(|p| p == "Local");
-    if local_policy {
+    if service.local_traffic_policy {
         if !serving_nodes.contains(&Some(node_name)) {
             return Err(Reason::NoLocalEndpoints);
         }
@@ -394,7 +401,7 @@ fn decide(
         return Err(Reason::NoEndpoints);
     }
     let mut routes = Vec::new();
-    for ip in &ips {
+    for ip in ips {
         for ad in &applicable {
             let length = if ip.is_ipv4() {
                 ad.aggregation_length
@@ -404,10 +411,10 @@ fn decide(
             let Ok(prefix) = IpNet::new(*ip, length).map(|n| n.trunc()) else {
                 continue;
             };
-            let attributes = RouteAttributes {
+            let attributes = Arc::new(RouteAttributes {
                 communities: ad.communities.clone(),
                 local_pref: ad.local_pref,
-            };
+            });
             for (peer_name, planned) in sessions {
                 if !ad.peers.is_empty() && !ad.peers.contains(peer_name) {
                     continue;
@@ -415,7 +422,7 @@ fn decide(
                 if !peer_carries_family(&planned.peer, ip.is_ipv6()) {
                     continue;
                 }
-                routes.push((peer_name.clone(), prefix, attributes.clone()));
+                routes.push((peer_name.clone(), prefix, Arc::clone(&attributes)));
             }
         }
     }

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ironlb_api::Object;
-use ironlb_api::k8s_openapi::api::core::v1::{Node, Service};
+use ironlb_api::k8s_openapi::api::core::v1::Node;
 use ironlb_config::{Resources, ValidateOptions};
 use ironlb_speaker::layer2::{Interfaces, Layer2Outcome, Layer2Plan, election_hash, layer2_plan};
-use ironlb_speaker::plan::SliceEndpoints;
+use ironlb_speaker::plan::{LbService, SliceEndpoints};
 use ironlb_speaker::{PlanOptions, Reason, ServiceKey, plan};
 
 const POOL: &str = "
@@ -64,7 +64,7 @@ fn endpoints(service: &str, nodes: &[&str]) -> String {
 struct Cluster {
     config: ironlb_config::Config,
     nodes: Vec<Node>,
-    services: Vec<Arc<Service>>,
+    services: Vec<Arc<LbService>>,
     slices: Vec<Arc<SliceEndpoints>>,
 }
 
@@ -86,7 +86,7 @@ fn cluster(documents: &[&str]) -> Cluster {
     for object in objects {
         match object {
             Object::Node(n) => cluster.nodes.push(n),
-            Object::Service(s) => cluster.services.push(Arc::new(s)),
+            Object::Service(s) => cluster.services.push(Arc::new(LbService::of(&s))),
             Object::EndpointSlice(e) => cluster.slices.extend(SliceEndpoints::of(&e).map(Arc::new)),
             _ => {}
         }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 use ironlb_api::Object;
-use ironlb_api::k8s_openapi::api::core::v1::{Node, Service};
+use ironlb_api::k8s_openapi::api::core::v1::Node;
 use ironlb_config::{Community, Resources, ValidateOptions};
-use ironlb_speaker::plan::SliceEndpoints;
+use ironlb_speaker::plan::{LbService, SliceEndpoints};
 use ironlb_speaker::{Plan, PlanOptions, Reason, ServiceKey, ServiceOutcome, plan};
 
 const SEED_CONFIG: &str = "
@@ -74,7 +74,7 @@ const READY: &str = "{ready: true}";
 struct Cluster {
     config: ironlb_config::Config,
     nodes: Vec<Node>,
-    services: Vec<Arc<Service>>,
+    services: Vec<Arc<LbService>>,
     slices: Vec<Arc<SliceEndpoints>>,
 }
 
@@ -96,7 +96,7 @@ fn cluster(documents: &[&str]) -> Cluster {
     for object in objects {
         match object {
             Object::Node(n) => cluster.nodes.push(n),
-            Object::Service(s) => cluster.services.push(Arc::new(s)),
+            Object::Service(s) => cluster.services.push(Arc::new(LbService::of(&s))),
             Object::EndpointSlice(e) => cluster.slices.extend(SliceEndpoints::of(&e).map(Arc::new)),
             _ => {}
         }
@@ -168,6 +168,28 @@ fn local_policy_announces_only_from_nodes_with_a_ready_endpoint() {
         Some(Reason::NoLocalEndpoints)
     );
     assert!(prefixes(&cluster.plan("node2"), "tor1").is_empty());
+}
+
+#[test]
+fn routes_with_equal_attributes_share_one_copy_across_prefixes_and_peers() {
+    let web = service("web", "Cluster", "203.0.113.5", "");
+    let api = service("api", "Cluster", "203.0.113.6", "");
+    let eps_web = endpoints("web", &[("node1", READY)]);
+    let eps_api = endpoints("api", &[("node1", READY)]);
+    let cluster = cluster(&[SEED_CONFIG, NODES, &web, &api, &eps_web, &eps_api]);
+    let node1 = cluster.plan("node1");
+    let shared = &node1.routes["tor1"][&net("203.0.113.5/32")];
+    assert_eq!(shared.local_pref, Some(100));
+    for (peer, prefix) in [
+        ("tor1", "203.0.113.6/32"),
+        ("tor2", "203.0.113.5/32"),
+        ("tor2", "203.0.113.6/32"),
+    ] {
+        assert!(
+            Arc::ptr_eq(shared, &node1.routes[peer][&net(prefix)]),
+            "{peer} {prefix} has its own copy of the attributes"
+        );
+    }
 }
 
 #[test]
