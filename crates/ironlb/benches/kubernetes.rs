@@ -234,7 +234,8 @@ fn main() {
         start.elapsed().as_secs_f64()
     );
     let waited = Instant::now();
-    let planned = format!("routes={count}");
+    // A route per Service for each of the two peers.
+    let planned = format!("routes={}", 2 * count);
     while !plane
         .log("speaker")
         .lines()
@@ -244,7 +245,7 @@ fn main() {
     {
         assert!(
             waited.elapsed() < Duration::from_secs(300),
-            "the speaker never planned {count} routes"
+            "the speaker never planned a route per Service and peer"
         );
         std::thread::sleep(Duration::from_secs(1));
     }
