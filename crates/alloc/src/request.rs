@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
+use ironlb_model::ControllerService;
 use k8s_openapi::api::core::v1::Service;
 
 /// `metallb.io/address-pool`: take the addresses from this pool.
@@ -14,7 +15,7 @@ pub const ANNOTATION_LOAD_BALANCER_IPS: &str = "metallb.io/loadBalancerIPs";
 /// `metallb.io/allow-shared-ip`: the sharing key.
 pub const ANNOTATION_ALLOW_SHARED_IP: &str = "metallb.io/allow-shared-ip";
 /// `metallb.io/ip-allocated-from-pool`: written by the controller (output).
-pub const ANNOTATION_ALLOCATED_FROM_POOL: &str = "metallb.io/ip-allocated-from-pool";
+pub const ANNOTATION_ALLOCATED_FROM_POOL: &str = ironlb_model::ALLOCATED_FROM_POOL;
 /// Prefix of the deprecated annotations, still read.
 pub const DEPRECATED_PREFIX: &str = "metallb.universe.tf/";
 
@@ -249,78 +250,68 @@ impl ServiceRequest {
         service: &Service,
         options: &RequestOptions,
     ) -> Result<Option<ServiceRequest>, RequestError> {
-        let Some(spec) = &service.spec else {
-            return Ok(None);
-        };
-        if spec.type_.as_deref() != Some("LoadBalancer")
-            || spec.load_balancer_class != options.load_balancer_class
-        {
+        ServiceRequest::read(&ControllerService::of(service), options)
+    }
+
+    /// [`ServiceRequest::from_service`], from what the controller keeps of a Service.
+    pub fn read(
+        service: &ControllerService,
+        options: &RequestOptions,
+    ) -> Result<Option<ServiceRequest>, RequestError> {
+        if !service.load_balancer || service.class != options.load_balancer_class {
             return Ok(None);
         }
-        let empty = BTreeMap::new();
-        let annotations = service.metadata.annotations.as_ref().unwrap_or(&empty);
-
         let family = service_family(
-            spec.cluster_ips.as_deref(),
-            spec.cluster_ip.as_deref(),
-            spec.ip_families.as_deref(),
+            service.cluster_ips.as_deref(),
+            service.cluster_ip.as_deref(),
+            service.ip_families.as_deref(),
             options.default_family,
         )?;
-        let policy = match spec.ip_family_policy.as_deref() {
+        let policy = match service.ip_family_policy.as_deref() {
             None | Some("SingleStack") => FamilyPolicy::SingleStack,
             Some("PreferDualStack") => FamilyPolicy::PreferDualStack,
             Some("RequireDualStack") => FamilyPolicy::RequireDualStack,
             Some(other) => return Err(RequestError::UnknownFamilyPolicy(other.to_string())),
         };
-        let primary = match spec.ip_families.as_deref() {
+        let primary = match service.ip_families.as_deref() {
             Some([first, ..]) if first == "IPv6" => IpFamily::V6,
             _ => IpFamily::V4,
         };
+        let annotation = |stable: &str, deprecated: &str| {
+            service
+                .annotation(stable)
+                .or_else(|| service.annotation(deprecated))
+        };
         let requested_ips = requested_ips(
-            annotation(
-                annotations,
-                ANNOTATION_LOAD_BALANCER_IPS,
-                DEPRECATED_LOAD_BALANCER_IPS,
-            ),
-            spec.load_balancer_ip.as_deref().unwrap_or(""),
+            annotation(ANNOTATION_LOAD_BALANCER_IPS, DEPRECATED_LOAD_BALANCER_IPS),
+            service.load_balancer_ip.as_deref().unwrap_or(""),
         )?;
-        let pool = annotation(
-            annotations,
-            ANNOTATION_ADDRESS_POOL,
-            DEPRECATED_ADDRESS_POOL,
-        )
-        .filter(|p| !p.is_empty())
-        .map(str::to_string);
-        let sharing_key = annotation(
-            annotations,
-            ANNOTATION_ALLOW_SHARED_IP,
-            DEPRECATED_ALLOW_SHARED_IP,
-        )
-        .filter(|k| !k.is_empty())
-        .map(str::to_string);
-        let backend_key = if spec.external_traffic_policy.as_deref() == Some("Local") {
-            backend_key(spec.selector.as_ref().unwrap_or(&empty))
+        let pool = annotation(ANNOTATION_ADDRESS_POOL, DEPRECATED_ADDRESS_POOL)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
+        let sharing_key = annotation(ANNOTATION_ALLOW_SHARED_IP, DEPRECATED_ALLOW_SHARED_IP)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string);
+        let backend_key = if service.local_traffic_policy {
+            backend_key_of(service.selector.iter().map(|(k, v)| (k, v)))
         } else {
             String::new()
         };
-        let ports = spec
+        let ports = service
             .ports
             .iter()
-            .flatten()
-            .map(|p| Port::new(p.protocol.as_deref().unwrap_or("TCP"), p.port))
+            .map(|(protocol, port)| Port::new(protocol.as_str(), *port))
             .collect();
-        let deprecated_annotations = annotations
-            .keys()
+        let deprecated_annotations = service
+            .annotations
+            .iter()
+            .map(|(key, _)| key)
             .filter(|k| k.starts_with(DEPRECATED_PREFIX))
             .cloned()
             .collect();
         Ok(Some(ServiceRequest {
-            namespace: service
-                .metadata
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".to_string()),
-            labels: service.metadata.labels.clone().unwrap_or_default(),
+            namespace: service.namespace.clone(),
+            labels: service.labels.iter().cloned().collect(),
             family,
             policy,
             primary,
@@ -341,18 +332,18 @@ impl ServiceRequest {
     /// ([`RequestError::is_bad_address_request`]) it keeps what it holds, judged as this
     /// request: MetalLB keeps the addresses then and warns with `LoadBalancerFailed`.
     pub fn ignoring_requested_ips(
-        service: &Service,
+        service: &ControllerService,
         options: &RequestOptions,
     ) -> Result<Option<ServiceRequest>, RequestError> {
         let mut service = service.clone();
-        if let Some(annotations) = service.metadata.annotations.as_mut() {
-            annotations.remove(ANNOTATION_LOAD_BALANCER_IPS);
-            annotations.remove(DEPRECATED_LOAD_BALANCER_IPS);
-        }
-        if let Some(spec) = service.spec.as_mut() {
-            spec.load_balancer_ip = None;
-        }
-        ServiceRequest::from_service(&service, options)
+        service.annotations = std::mem::take(&mut service.annotations)
+            .into_iter()
+            .filter(|(key, _)| {
+                key != ANNOTATION_LOAD_BALANCER_IPS && key != DEPRECATED_LOAD_BALANCER_IPS
+            })
+            .collect();
+        service.load_balancer_ip = None;
+        ServiceRequest::read(&service, options)
     }
 }
 
@@ -370,22 +361,7 @@ pub struct RequestOptions {
 /// skipped, as MetalLB does). `Err` holds an IP that does not parse: MetalLB then drops the
 /// current assignment and allocates afresh.
 pub fn ingress_ips(service: &Service) -> Result<Vec<IpAddr>, String> {
-    let ingress = service
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref());
-    let mut ips = Vec::new();
-    for entry in ingress.into_iter().flatten() {
-        match entry.ip.as_deref() {
-            None | Some("") => {}
-            Some(text) => match text.parse::<IpAddr>() {
-                Ok(ip) => ips.push(ip.to_canonical()),
-                Err(_) => return Err(text.to_string()),
-            },
-        }
-    }
-    Ok(ips)
+    ControllerService::of(service).ingress.map(Vec::from)
 }
 
 /// Why a Service could not be read. The Service keeps whatever it holds, except where
@@ -451,18 +427,6 @@ impl RequestError {
     pub fn clears_assignment(&self) -> bool {
         matches!(self, RequestError::NoClusterIp)
     }
-}
-
-/// The value of the stable annotation if present (even empty), else of the deprecated one.
-fn annotation<'a>(
-    annotations: &'a BTreeMap<String, String>,
-    stable: &str,
-    deprecated: &str,
-) -> Option<&'a str> {
-    annotations
-        .get(stable)
-        .or_else(|| annotations.get(deprecated))
-        .map(String::as_str)
 }
 
 fn service_family(
@@ -542,8 +506,12 @@ fn requested_ips(annotation: Option<&str>, field: &str) -> Result<Vec<IpAddr>, R
 /// MetalLB's backend key for externalTrafficPolicy Local: `k=v` pairs, keys sorted, joined by
 /// commas (`labels.Set.String()`).
 pub fn backend_key(selector: &BTreeMap<String, String>) -> String {
+    backend_key_of(selector.iter())
+}
+
+/// [`backend_key`] of pairs in key order.
+fn backend_key_of<'a>(selector: impl Iterator<Item = (&'a String, &'a String)>) -> String {
     selector
-        .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",")

@@ -325,6 +325,13 @@ impl ClusterDirectory {
             .iter()
             .map(|service| Arc::new(crate::LbService::of(service)))
             .collect();
+        snapshot.controller_services = snapshot
+            .services
+            .iter()
+            .map(|service| crate::ControllerService::of(service))
+            .filter(crate::ControllerService::concerns_controller)
+            .map(Arc::new)
+            .collect();
         snapshot
     }
 }

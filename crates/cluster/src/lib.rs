@@ -10,6 +10,6 @@ pub mod status;
 
 pub use directory::{ClusterDirectory, watch};
 pub use ironlb_model::{
-    LbService, Problem, SERVICE_NAME_LABEL, SliceEndpoints, Snapshot, endpoint_can_serve, metrics,
-    time,
+    ControllerService, LbService, Problem, SERVICE_NAME_LABEL, SliceEndpoints, Snapshot,
+    endpoint_can_serve, metrics, time,
 };

@@ -17,10 +17,10 @@ use std::time::SystemTime;
 
 use ironlb_alloc::{
     ANNOTATION_ALLOCATED_FROM_POOL, AllocError, Allocator, DEPRECATED_PREFIX, IpFamily,
-    RequestOptions, ServiceRequest, ingress_ips,
+    RequestOptions, ServiceRequest,
 };
-use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_config::{Config, Resources, ValidateOptions};
+use ironlb_model::ControllerService;
 use ironlb_model::status::{
     ControllerStatus, EventObject, EventRecord, EventType, PoolStatus, ServiceStatus,
 };
@@ -112,15 +112,15 @@ impl Controller {
     pub fn update(
         &mut self,
         resources: &Resources,
-        services: &[Arc<Service>],
+        services: &[Arc<ControllerService>],
         now: SystemTime,
     ) -> ControllerStatus {
         self.load_config(resources, now);
-        let mut requests: BTreeMap<String, (&Service, Result<ServiceRequest, Refused>)> =
+        let mut requests: BTreeMap<String, (&ControllerService, Result<ServiceRequest, Refused>)> =
             BTreeMap::new();
         for service in services {
-            let key = key(service);
-            match ServiceRequest::from_service(service, &self.options.request) {
+            let key = service.key();
+            match ServiceRequest::read(service, &self.options.request) {
                 Ok(Some(request)) => {
                     requests.insert(key, (service, Ok(request)));
                 }
@@ -168,10 +168,10 @@ impl Controller {
                 if let Some(request) = request
                     && allocator.assignment(key).is_none()
                     && !self.outcomes.contains_key(key)
-                    && let Ok(ips) = ingress_ips(service)
+                    && let Ok(ips) = &service.ingress
                     && !ips.is_empty()
                 {
-                    let _ = allocator.restore(key, &ips, request);
+                    let _ = allocator.restore(key, ips, request);
                 }
             }
         }
@@ -280,11 +280,17 @@ impl Controller {
     /// rewrites the Service also warns about each `metallb.universe.tf/*` annotation it has
     /// (MetalLB's `deprecatedAnnotation`, posted only when there is something to write, not
     /// on every pass).
-    fn record(&mut self, key: &str, outcome: Outcome, service: &Service, now: SystemTime) {
+    fn record(
+        &mut self,
+        key: &str,
+        outcome: Outcome,
+        service: &ControllerService,
+        now: SystemTime,
+    ) {
         if self.outcomes.get(key) == Some(&outcome) {
             return;
         }
-        let current = ingress_ips(service).unwrap_or_default();
+        let current = service.ingress_ips();
         match &outcome {
             Outcome::Assigned { ips, .. } if *ips == current => {}
             Outcome::Kept { ips, problem, .. } => {
@@ -318,12 +324,10 @@ impl Controller {
                 format!("Failed to allocate IP for \"{key}\": {message}"),
             ),
         }
-        if rewrites(&outcome, service, &current) {
+        if rewrites(&outcome, service) {
             for annotation in service
-                .metadata
                 .annotations
                 .iter()
-                .flatten()
                 .map(|(name, _)| name)
                 .filter(|name| name.starts_with(DEPRECATED_PREFIX))
             {
@@ -473,15 +477,12 @@ pub fn judged(resources: &Resources) -> Resources {
 
 /// Whether the decision changes the Service as written (its ingress, or the
 /// `metallb.io/ip-allocated-from-pool` annotation), i.e. whether the Service gets written.
-fn rewrites(outcome: &Outcome, service: &Service, current: &[IpAddr]) -> bool {
-    let annotated = service
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ANNOTATION_ALLOCATED_FROM_POOL));
+fn rewrites(outcome: &Outcome, service: &ControllerService) -> bool {
+    let annotated = service.annotation(ANNOTATION_ALLOCATED_FROM_POOL);
+    let current = service.ingress_ips();
     match outcome {
         Outcome::Assigned { ips, pool } | Outcome::Kept { ips, pool, .. } => {
-            ips.as_slice() != current || annotated != Some(pool)
+            ips.as_slice() != current || annotated != Some(pool.as_str())
         }
         Outcome::Pending(_) => !current.is_empty() || annotated.is_some(),
     }
@@ -493,15 +494,6 @@ fn saturating(value: u64) -> i64 {
 
 fn describe(error: &AllocError) -> String {
     error.to_string()
-}
-
-/// `namespace/name`.
-pub fn key(service: &Service) -> String {
-    format!(
-        "{}/{}",
-        service.metadata.namespace.as_deref().unwrap_or("default"),
-        service.metadata.name.as_deref().unwrap_or_default()
-    )
 }
 
 /// The object of a Service's events, from its key (`namespace/name`).

@@ -6,6 +6,7 @@ use ironlb_api::k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 use ironlb_api::manifest::{self, Object};
 use ironlb_config::Resources;
 use ironlb_controller::{Controller, Options};
+use ironlb_model::ControllerService;
 use ironlb_model::status::ControllerStatus;
 
 fn load(yaml: &str) -> (Resources, Vec<Arc<Service>>) {
@@ -30,6 +31,14 @@ kind: IPAddressPool
 metadata: {name: prod-pool, namespace: metallb-system}
 spec: {addresses: [203.0.113.0/24], avoidBuggyIPs: true}
 ";
+
+/// The Services as the controller reads them.
+fn read(services: &[Arc<Service>]) -> Vec<Arc<ControllerService>> {
+    services
+        .iter()
+        .map(|service| Arc::new(ControllerService::of(service)))
+        .collect()
+}
 
 fn service(name: &str, extra: &str) -> String {
     format!(
@@ -67,12 +76,12 @@ fn at(second: u64) -> std::time::SystemTime {
 fn a_service_gets_an_ip_and_one_event_and_updates_are_idempotent() {
     let (resources, services) = load(&format!("{POOL}{}", service("web", "")));
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, at(1));
+    let status = controller.update(&resources, &read(&services), at(1));
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
     assert_eq!(reasons(&status), ["IPAllocated"]);
     assert_eq!(status.events[0].object.to_string(), "Service default/web");
     assert_eq!(status.pools[0].assigned_ipv4, 1);
-    let again = controller.update(&resources, &services, at(2));
+    let again = controller.update(&resources, &read(&services), at(2));
     assert_eq!(again, status);
 }
 
@@ -91,7 +100,7 @@ fn a_restart_keeps_existing_assignments() {
         ..Default::default()
     }]);
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, at(1));
+    let status = controller.update(&resources, &read(&services), at(1));
     assert_eq!(ingress(&status, "web"), ["203.0.113.77"]);
     // Adopting what the Service holds is not news (MetalLB posts IPAllocated only for new
     // addresses): a failover over 10,000 Services posts no 10,000 events.
@@ -117,7 +126,7 @@ fn requested_ip_and_pending_reason() {
     );
     let (resources, services) = load(&yaml);
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, at(1));
+    let status = controller.update(&resources, &read(&services), at(1));
     assert_eq!(ingress(&status, "web"), ["203.0.113.5"]);
     let other = status.services.iter().find(|s| s.name == "other").unwrap();
     assert!(other.ingress.is_empty());
@@ -136,14 +145,14 @@ spec: {addresses: [203.0.113.9/32]}
 ";
     let (resources, services) = load(&format!("{tiny}{}{}", service("a", ""), service("b", "")));
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, at(1));
+    let status = controller.update(&resources, &read(&services), at(1));
     assert_eq!(ingress(&status, "a"), ["203.0.113.9"]);
     assert!(ingress(&status, "b").is_empty());
     let remaining: Vec<Arc<Service>> = services
         .into_iter()
         .filter(|s| s.metadata.name.as_deref() == Some("b"))
         .collect();
-    let status = controller.update(&resources, &remaining, at(2));
+    let status = controller.update(&resources, &read(&remaining), at(2));
     assert_eq!(ingress(&status, "b"), ["203.0.113.9"]);
     assert_eq!(status.services.len(), 1);
 }
@@ -152,7 +161,7 @@ spec: {addresses: [203.0.113.9/32]}
 fn a_pool_change_reassigns_and_invalid_config_keeps_the_last_valid_one() {
     let (resources, services) = load(&format!("{POOL}{}", service("web", "")));
     let mut controller = Controller::new(Options::default());
-    controller.update(&resources, &services, at(1));
+    controller.update(&resources, &read(&services), at(1));
     let moved = "
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -160,7 +169,7 @@ metadata: {name: prod-pool, namespace: metallb-system}
 spec: {addresses: [203.0.113.128/25]}
 ";
     let (resources, services) = load(&format!("{moved}{}", service("web", "")));
-    let status = controller.update(&resources, &services, at(2));
+    let status = controller.update(&resources, &read(&services), at(2));
     assert_eq!(ingress(&status, "web"), ["203.0.113.128"]);
     assert!(reasons(&status).contains(&"ClearAssignment".to_string()));
     let broken = "
@@ -170,7 +179,7 @@ metadata: {name: prod-pool, namespace: metallb-system}
 spec: {addresses: [203.0.113.300/25]}
 ";
     let (resources, services) = load(&format!("{broken}{}", service("web", "")));
-    let status = controller.update(&resources, &services, at(3));
+    let status = controller.update(&resources, &read(&services), at(3));
     assert_eq!(ingress(&status, "web"), ["203.0.113.128"]);
     assert!(!status.configuration_errors.is_empty());
     assert_eq!(reasons(&status).last().unwrap(), "ConfigurationInvalid");
@@ -193,7 +202,7 @@ spec: {{type: LoadBalancer, loadBalancerClass: other.io/lb, ports: [{{port: 80}}
     );
     let (resources, services) = load(&yaml);
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, at(1));
+    let status = controller.update(&resources, &read(&services), at(1));
     assert!(status.services.is_empty());
 }
 
@@ -214,7 +223,7 @@ fn events_of(status: &ControllerStatus, name: &str) -> Vec<String> {
 fn an_invalid_request_of_addresses_keeps_what_the_service_holds_with_load_balancer_failed() {
     let (resources, services) = load(&format!("{POOL}{}", service("web", "")));
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, at(1));
+    let status = controller.update(&resources, &read(&services), at(1));
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
 
     // The user then sets both the annotation and spec.loadBalancerIP.
@@ -226,7 +235,7 @@ fn an_invalid_request_of_addresses_keeps_what_the_service_holds_with_load_balanc
         )
     );
     let (resources, services) = load(&both);
-    let status = controller.update(&resources, &services, at(2));
+    let status = controller.update(&resources, &read(&services), at(2));
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"], "kept");
     let web = status.services.iter().find(|s| s.name == "web").unwrap();
     assert_eq!(web.pool.as_deref(), Some("prod-pool"));
@@ -247,21 +256,21 @@ fn an_invalid_request_of_addresses_keeps_what_the_service_holds_with_load_balanc
         "{events:?}"
     );
     // Once, not on every pass.
-    let again = controller.update(&resources, &services, at(3));
+    let again = controller.update(&resources, &read(&services), at(3));
     assert_eq!(events_of(&again, "web").len(), 2);
 
     // A restarted controller adopts the addresses the Service holds, and warns the same.
     let (resources, mut services) = load(&both);
     Arc::make_mut(&mut services[0]).status = status_with("203.0.113.1");
     let mut restarted = Controller::new(Options::default());
-    let status = restarted.update(&resources, &services, at(4));
+    let status = restarted.update(&resources, &read(&services), at(4));
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
     assert_eq!(reasons(&status), ["LoadBalancerFailed"]);
 
     // Holding nothing, the same Service gets AllocationFailed.
     let (resources, services) = load(&both);
     let mut fresh = Controller::new(Options::default());
-    let status = fresh.update(&resources, &services, at(5));
+    let status = fresh.update(&resources, &read(&services), at(5));
     assert!(ingress(&status, "web").is_empty());
     assert_eq!(reasons(&status), ["AllocationFailed"]);
 }
@@ -290,10 +299,10 @@ fn prefer_dual_stack_without_the_other_family_posts_additional_assign_failed_onc
 ";
     let (resources, services) = load(&format!("{POOL}{}{dual}", service("web", "")));
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, at(1));
+    let status = controller.update(&resources, &read(&services), at(1));
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
     assert_eq!(reasons(&status), ["IPAllocated"]);
-    let status = controller.update(&resources, &services, at(2));
+    let status = controller.update(&resources, &read(&services), at(2));
     let events = events_of(&status, "web");
     assert_eq!(events.len(), 2, "{events:?}");
     assert!(
@@ -303,14 +312,14 @@ fn prefer_dual_stack_without_the_other_family_posts_additional_assign_failed_onc
         "{events:?}"
     );
     assert!(events[1].contains("prod-pool"), "{events:?}");
-    let status = controller.update(&resources, &services, at(3));
+    let status = controller.update(&resources, &read(&services), at(3));
     assert_eq!(events_of(&status, "web").len(), 2);
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
 
     // The pool gains IPv6: the second address comes, announced as IPAllocated.
     let dual_pool = POOL.replace("[203.0.113.0/24]", "[203.0.113.0/24, 'fd00:1::/120']");
     let (resources, services) = load(&format!("{dual_pool}{}{dual}", service("web", "")));
-    let status = controller.update(&resources, &services, at(4));
+    let status = controller.update(&resources, &read(&services), at(4));
     assert_eq!(ingress(&status, "web"), ["203.0.113.1", "fd00:1::"]);
     assert_eq!(
         reasons(&status),
@@ -331,7 +340,7 @@ fn deprecated_annotations_are_warned_about_when_the_service_is_written() {
     );
     let (resources, services) = load(&yaml);
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, at(1));
+    let status = controller.update(&resources, &read(&services), at(1));
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
     assert_eq!(
         events_of(&status, "web"),
@@ -341,7 +350,7 @@ fn deprecated_annotations_are_warned_about_when_the_service_is_written() {
             "Warning deprecatedAnnotation: Service uses deprecated annotation metallb.universe.tf/allow-shared-ip: use metallb.io/allow-shared-ip instead",
         ]
     );
-    let again = controller.update(&resources, &services, at(2));
+    let again = controller.update(&resources, &read(&services), at(2));
     assert_eq!(events_of(&again, "web").len(), 3);
 
     // A restarted controller finding the Service as written has nothing to write: no warning.
@@ -352,7 +361,7 @@ fn deprecated_annotations_are_warned_about_when_the_service_is_written() {
     let (resources, mut services) = load(&written);
     Arc::make_mut(&mut services[0]).status = status_with("203.0.113.1");
     let mut restarted = Controller::new(Options::default());
-    let status = restarted.update(&resources, &services, at(3));
+    let status = restarted.update(&resources, &read(&services), at(3));
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
     assert!(status.events.is_empty(), "{:?}", status.events);
 }
@@ -370,7 +379,7 @@ spec: {myASN: 65100, peerASN: 65000, peerAddress: 10.0.0.1, bfdProfile: not-yet}
 ";
     let (resources, services) = load(&format!("{POOL}{peer}{}", service("web", "")));
     let mut controller = Controller::new(Options::default());
-    let status = controller.update(&resources, &services, at(1));
+    let status = controller.update(&resources, &read(&services), at(1));
     assert_eq!(ingress(&status, "web"), ["203.0.113.1"]);
     assert!(
         status.configuration_errors.is_empty(),

@@ -341,7 +341,8 @@ async fn controller_directory(
         }
     };
     let mut controller = Controller::new(options);
-    let mut written = status::read::<status::ControllerStatus>(&dir, status::CONTROLLER_FILE);
+    let mut written =
+        status::read::<status::ControllerStatus>(&dir, status::CONTROLLER_FILE).map(Arc::new);
     let (published, metrics) =
         tokio::sync::watch::channel(ironlb_k8s::controller::Published::default());
     serve_controller_metrics(&metrics_address, metrics).await;
@@ -355,16 +356,16 @@ async fn controller_directory(
             warn!(%problem, "cluster file not usable; its last good content stays in force");
         }
         let started = std::time::Instant::now();
-        let result = controller.update(
+        let result = Arc::new(controller.update(
             &snapshot.resources,
-            &snapshot.services,
+            &snapshot.controller_services,
             std::time::SystemTime::now(),
-        );
+        ));
         updates += 1;
         // Directory mode keeps events in the status file (bounded); nothing else takes them.
         drop(controller.take_events());
         let _ = published.send(ironlb_k8s::controller::Published {
-            status: result.clone(),
+            status: Arc::clone(&result),
             config_loaded: controller.config_loaded(),
             updates,
             problems: snapshot.problems.iter().map(ToString::to_string).collect(),
@@ -376,7 +377,7 @@ async fn controller_directory(
                 }
                 info!(reason = %event.reason, object = %event.object, message = %event.message, "event");
             }
-            if let Err(error) = status::write(&dir, status::CONTROLLER_FILE, &result) {
+            if let Err(error) = status::write(&dir, status::CONTROLLER_FILE, &*result) {
                 error!(%error, "cannot write the controller status");
             }
             info!(

@@ -9,15 +9,14 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ironlb_alloc::ingress_ips;
 use ironlb_api::k8s_openapi::api::core::v1::Service;
 use ironlb_api::v1beta1::IPAddressPoolStatus;
 use ironlb_controller::{Controller, Options};
-use ironlb_model::Snapshot;
 use ironlb_model::status::{ControllerStatus, EventObject, EventRecord, PoolStatus, ServiceStatus};
+use ironlb_model::{ControllerService, Snapshot};
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Client, Resource};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -25,12 +24,13 @@ use tracing::{info, warn};
 use crate::source::api_resource;
 
 /// The annotation naming the pool a Service's addresses come from.
-pub const ALLOCATED_FROM_POOL: &str = "metallb.io/ip-allocated-from-pool";
+pub use ironlb_model::ALLOCATED_FROM_POOL;
 
 /// What the controller publishes after every update (for metrics and probes).
 #[derive(Clone, Debug, Default)]
 pub struct Published {
-    pub status: ControllerStatus,
+    /// Shared with the controller's loop (10,000 Services' status is megabytes).
+    pub status: Arc<ControllerStatus>,
     pub config_loaded: bool,
     pub updates: u64,
     /// metallb.io objects that could not be read (they are ignored until fixed).
@@ -77,15 +77,15 @@ pub async fn run(
             });
             let snapshot = snapshots.borrow_and_update().clone();
             let started = std::time::Instant::now();
-            let status = controller.update(
+            let status = Arc::new(controller.update(
                 &snapshot.resources,
-                &snapshot.services,
+                &snapshot.controller_services,
                 std::time::SystemTime::now(),
-            );
+            ));
             let decided = started.elapsed();
             updates += 1;
             let _ = published.send(Published {
-                status: status.clone(),
+                status: Arc::clone(&status),
                 config_loaded: controller.config_loaded(),
                 updates,
                 problems: snapshot.problems.iter().map(ToString::to_string).collect(),
@@ -140,13 +140,9 @@ pub async fn run(
     }
 }
 
-fn key(service: &Service) -> String {
-    ironlb_controller::key(service)
-}
-
 /// A Service to patch: the ingress to write, and the pool annotation to write (None: remove).
 type Change<'a> = (
-    &'a Service,
+    &'a ControllerService,
     Option<&'a [IpAddr]>,
     Option<Option<&'a String>>,
 );
@@ -161,27 +157,19 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
         .map(|s| (format!("{}/{}", s.namespace, s.name), s))
         .collect();
     let mut changes: Vec<Change> = Vec::new();
-    for service in &snapshot.services {
-        let current_pool = service
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(ALLOCATED_FROM_POOL));
-        let Some(wanted) = decided.get(&key(service)) else {
+    for service in &snapshot.controller_services {
+        let current_pool = service.annotation(ALLOCATED_FROM_POOL);
+        let Some(wanted) = decided.get(&service.key()) else {
             // A Service that left LoadBalancer: the API server cleared its status, the
             // annotation is ours to remove (MetalLB does the same).
-            let load_balancer = service
-                .spec
-                .as_ref()
-                .is_some_and(|spec| spec.type_.as_deref() == Some("LoadBalancer"));
-            if !load_balancer && current_pool.is_some() {
+            if !service.load_balancer && current_pool.is_some() {
                 changes.push((service, None, Some(None)));
             }
             continue;
         };
-        let current: Vec<IpAddr> = ingress_ips(service).unwrap_or_default();
-        let ingress = (current != wanted.ingress).then_some(wanted.ingress.as_slice());
-        let pool = (current_pool != wanted.pool.as_ref()).then_some(wanted.pool.as_ref());
+        let ingress =
+            (service.ingress_ips() != wanted.ingress).then_some(wanted.ingress.as_slice());
+        let pool = (current_pool != wanted.pool.as_deref()).then_some(wanted.pool.as_ref());
         if ingress.is_some() || pool.is_some() {
             changes.push((service, ingress, pool));
         }
@@ -189,8 +177,7 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
     // Patched 16 at a time: 10,000 Services do not wait for each other's round trips.
     futures::stream::iter(changes)
         .map(|(service, ingress, pool)| async move {
-            let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
-            let name = service.metadata.name.as_deref().unwrap_or_default();
+            let (namespace, name) = (service.namespace.as_str(), service.name.as_str());
             let api: Api<Service> = Api::namespaced(client.clone(), namespace);
             let (mut patched, mut failed) = (false, false);
             if let Some(ingress) = ingress {
@@ -206,7 +193,7 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
                     Ok(_) => patched = true,
                     Err(error) => {
                         failed = true;
-                        warn!(service = %key(service), %error, "cannot patch the Service's status")
+                        warn!(service = %service.key(), %error, "cannot patch the Service's status")
                     }
                 }
             }
@@ -220,7 +207,7 @@ async fn apply(client: &Client, snapshot: &Snapshot, status: &ControllerStatus) 
                     Ok(_) => patched = true,
                     Err(error) => {
                         failed = true;
-                        warn!(service = %key(service), %error, "cannot annotate the Service")
+                        warn!(service = %service.key(), %error, "cannot annotate the Service")
                     }
                 }
             }
@@ -294,14 +281,12 @@ async fn publish_events(recorder: &Recorder, snapshot: &Snapshot, events: Vec<Ev
     if events.is_empty() {
         return;
     }
-    let services: BTreeMap<(&str, &str), &Service> = snapshot
-        .services
+    let services: BTreeMap<(&str, &str), &ControllerService> = snapshot
+        .controller_services
         .iter()
         .map(|service| {
-            let meta = &service.metadata;
-            let namespace = meta.namespace.as_deref().unwrap_or("default");
             (
-                (namespace, meta.name.as_deref().unwrap_or_default()),
+                (service.namespace.as_str(), service.name.as_str()),
                 &**service,
             )
         })
@@ -327,7 +312,12 @@ async fn publish_events(recorder: &Recorder, snapshot: &Snapshot, events: Vec<Ev
                     action: record.reason.clone(),
                     secondary: None,
                 };
-                if let Err(error) = recorder.publish(&event, &service.object_ref(&())).await {
+                let reference = crate::object_reference(
+                    &service.namespace,
+                    &service.name,
+                    service.uid.as_deref(),
+                );
+                if let Err(error) = recorder.publish(&event, &reference).await {
                     warn!(%error, reason = %record.reason, "cannot publish an event");
                 }
             }

@@ -21,12 +21,17 @@ use ironlb_model::LbService;
 /// The reference an event on `service` names (what kube's `Resource::object_ref` gives for
 /// the whole object, from what a speaker keeps of it).
 pub fn service_reference(service: &LbService) -> ObjectReference {
+    object_reference(&service.namespace, &service.name, service.uid.as_deref())
+}
+
+/// The reference to the Service `namespace/name` (`uid`) that its events name.
+pub(crate) fn object_reference(namespace: &str, name: &str, uid: Option<&str>) -> ObjectReference {
     ObjectReference {
         api_version: Some("v1".into()),
         kind: Some("Service".into()),
-        namespace: Some(service.namespace.clone()),
-        name: Some(service.name.clone()),
-        uid: service.uid.clone(),
+        namespace: Some(namespace.into()),
+        name: Some(name.into()),
+        uid: uid.map(Into::into),
         ..ObjectReference::default()
     }
 }

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use ironlb_api::k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use ironlb_api::manifest::{self, Origin};
 use ironlb_config::Resources;
-use ironlb_model::{LbService, Problem, SliceEndpoints, Snapshot};
+use ironlb_model::{ControllerService, LbService, Problem, SliceEndpoints, Snapshot};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -86,8 +86,8 @@ struct Stores {
 
 /// The Services as each scope keeps them.
 enum ServiceStore {
-    /// The controller's: the (trimmed) objects.
-    Whole(Store<Service>),
+    /// The controller's: only what it reads of each Service it has to do with.
+    Controller(Table<ControllerService>),
     /// A speaker's: only what it reads of each LoadBalancer Service.
     Speaker(Table<LbService>),
 }
@@ -104,16 +104,6 @@ where
         .collect()
 }
 
-/// Services are shared with the cache, not copied: with thousands of them, a snapshot per
-/// change must not cost a copy of each.
-fn shared<K>(store: &Store<K>) -> Vec<Arc<K>>
-where
-    K: Resource + Clone + 'static,
-    K::DynamicType: Eq + Hash + Clone,
-{
-    store.state()
-}
-
 impl Stores {
     async fn wait_until_ready(&self) {
         // Each returns an error only if its writer is gone (the task ended): then there is
@@ -125,9 +115,7 @@ impl Stores {
         let _ = self.namespaces.wait_until_ready().await;
         let _ = self.nodes.wait_until_ready().await;
         match &self.services {
-            ServiceStore::Whole(store) => {
-                let _ = store.wait_until_ready().await;
-            }
+            ServiceStore::Controller(table) => table.wait_until_ready().await,
             ServiceStore::Speaker(table) => table.wait_until_ready().await,
         }
         if let Some(endpoints) = &self.endpoints {
@@ -146,13 +134,14 @@ impl Stores {
         resources.secrets = owned(&self.secrets);
         resources.namespaces = owned(&self.namespaces);
         resources.nodes = owned(&self.nodes);
-        let (services, lb_services) = match &self.services {
-            ServiceStore::Whole(store) => (shared(store), Vec::new()),
+        let (controller_services, lb_services) = match &self.services {
+            ServiceStore::Controller(table) => (table.state(), Vec::new()),
             ServiceStore::Speaker(table) => (Vec::new(), table.state()),
         };
         Snapshot {
             resources,
-            services,
+            services: Vec::new(),
+            controller_services,
             lb_services,
             endpoints: self
                 .endpoints
@@ -484,7 +473,7 @@ pub async fn watch(client: Client, options: SourceOptions) -> watch::Receiver<Ar
     while changes.try_recv().is_ok() {}
     let first = stores.snapshot();
     info!(
-        services = first.services.len() + first.lb_services.len(),
+        services = first.controller_services.len() + first.lb_services.len(),
         nodes = first.resources.nodes.len(),
         "initial list of the cluster complete"
     );
@@ -558,13 +547,15 @@ fn reflect_nodes(client: &Client, changed: Signals) -> Store<Node> {
 
 fn reflect_services(client: &Client, scope: &Scope, changed: Signals) -> ServiceStore {
     match scope {
-        // Every Service, the others than LoadBalancer cut to their identity: one that
-        // leaves LoadBalancer must have its pool annotation removed.
-        Scope::Controller => ServiceStore::Whole(reflect(
+        // Every Service: a LoadBalancer one is allocated for, and one that leaves
+        // LoadBalancer must have its pool annotation removed (it is kept while it has one).
+        Scope::Controller => ServiceStore::Controller(reflect_table(
             "Service",
             Api::all(client.clone()),
             watcher::Config::default(),
-            trim::service_for_controller,
+            |service: &Service| {
+                Some(ControllerService::of(service)).filter(ControllerService::concerns_controller)
+            },
             changed,
         )),
         // Only LoadBalancer Services (a field selector since Kubernetes 1.31): one that

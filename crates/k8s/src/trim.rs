@@ -1,30 +1,23 @@
 //! What IronLB keeps of each object it caches. A watch cache holds every object of its kind
 //! for as long as the process runs, so fields nobody reads are dropped as objects arrive:
 //! `managedFields` and `kubectl.kubernetes.io/last-applied-configuration` are often most of
-//! an object, a Node's image list is kilobytes (a speaker keeps not even the objects of
-//! Services and EndpointSlices: only [`ironlb_model::LbService`] and
+//! an object, a Node's image list is kilobytes (of Services and EndpointSlices not even the
+//! objects are kept: only [`ironlb_model::ControllerService`], [`ironlb_model::LbService`] and
 //! [`ironlb_model::SliceEndpoints`]). These functions are pure and say exactly which fields stay;
 //! the decisions that read the objects (allocation, the speaker's plan) read nothing else.
 
 use std::collections::BTreeMap;
 
-use ironlb_api::k8s_openapi::api::core::v1::{
-    LoadBalancerIngress, LoadBalancerStatus, Namespace, Node, NodeCondition, NodeStatus, Service,
-    ServicePort, ServiceSpec, ServiceStatus,
-};
+use ironlb_api::k8s_openapi::api::core::v1::{Namespace, Node, NodeCondition, NodeStatus};
 use ironlb_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-/// Whether IronLB reads an annotation: MetalLB's, current and deprecated.
-fn read_annotation(key: &str) -> bool {
-    key.starts_with("metallb.io/") || key.starts_with("metallb.universe.tf/")
-}
+use ironlb_model::metallb_annotation;
 
 /// Identity, labels and MetalLB's annotations; nothing else of the metadata.
 fn metadata(meta: &mut ObjectMeta) -> ObjectMeta {
     let annotations = meta.annotations.take().and_then(|annotations| {
         let kept: BTreeMap<String, String> = annotations
             .into_iter()
-            .filter(|(key, _)| read_annotation(key))
+            .filter(|(key, _)| metallb_annotation(key))
             .collect();
         (!kept.is_empty()).then_some(kept)
     });
@@ -37,70 +30,6 @@ fn metadata(meta: &mut ObjectMeta) -> ObjectMeta {
         labels: meta.labels.take(),
         annotations,
         ..ObjectMeta::default()
-    }
-}
-
-/// A Service as the controller keeps it: a LoadBalancer Service with what allocation reads
-/// (`ironlb_alloc::ServiceRequest::from_service`: class, cluster IPs and families, the
-/// requested address, the traffic policy and selector and the ports' protocol and number,
-/// which decide IP sharing) and its ingress addresses; any other only its identity, type and
-/// MetalLB's annotations (one that left LoadBalancer has its
-/// `metallb.io/ip-allocated-from-pool` removed). The controller writes with merge patches,
-/// never whole objects, so nothing dropped here is ever written back.
-pub fn service_for_controller(service: &mut Service) {
-    service.metadata = metadata(&mut service.metadata);
-    let load_balancer = service
-        .spec
-        .as_ref()
-        .is_some_and(|spec| spec.type_.as_deref() == Some("LoadBalancer"));
-    if !load_balancer {
-        service.spec = service.spec.take().map(|spec| ServiceSpec {
-            type_: spec.type_,
-            ..ServiceSpec::default()
-        });
-        service.status = None;
-        return;
-    }
-    service.spec = service.spec.take().map(|spec| ServiceSpec {
-        type_: spec.type_,
-        load_balancer_class: spec.load_balancer_class,
-        cluster_ip: spec.cluster_ip,
-        cluster_ips: spec.cluster_ips,
-        ip_families: spec.ip_families,
-        ip_family_policy: spec.ip_family_policy,
-        load_balancer_ip: spec.load_balancer_ip,
-        external_traffic_policy: spec.external_traffic_policy,
-        selector: spec.selector,
-        ports: spec.ports.map(|ports| {
-            ports
-                .into_iter()
-                .map(|port| ServicePort {
-                    port: port.port,
-                    protocol: port.protocol,
-                    ..ServicePort::default()
-                })
-                .collect()
-        }),
-        ..ServiceSpec::default()
-    });
-    service.status = service.status.take().map(ingress_only);
-}
-
-/// The status's ingress addresses, nothing else (what decisions compare and keep).
-fn ingress_only(status: ServiceStatus) -> ServiceStatus {
-    ServiceStatus {
-        load_balancer: status.load_balancer.map(|lb| LoadBalancerStatus {
-            ingress: lb.ingress.map(|ingress| {
-                ingress
-                    .into_iter()
-                    .map(|i| LoadBalancerIngress {
-                        ip: i.ip,
-                        ..LoadBalancerIngress::default()
-                    })
-                    .collect()
-            }),
-        }),
-        conditions: None,
     }
 }
 
@@ -135,70 +64,6 @@ pub fn namespace(namespace: &mut Namespace) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn service_keeps_what_decisions_read() {
-        let service: Service = serde_json::from_value(serde_json::json!({
-            "metadata": {
-                "name": "web", "namespace": "default", "uid": "u1", "resourceVersion": "7",
-                "labels": {"app": "web"},
-                "annotations": {
-                    "kubectl.kubernetes.io/last-applied-configuration": "{...}",
-                    "metallb.io/loadBalancerIPs": "203.0.113.5",
-                    "metallb.universe.tf/allow-shared-ip": "k"
-                },
-                "managedFields": [{"manager": "kubectl"}],
-                "finalizers": ["x"]
-            },
-            "spec": {
-                "type": "LoadBalancer", "externalTrafficPolicy": "Local",
-                "loadBalancerClass": "c", "ipFamilies": ["IPv4"],
-                "ports": [{"port": 80}], "selector": {"app": "web"}, "clusterIP": "10.96.0.9"
-            },
-            "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.5"}]}}
-        }))
-        .unwrap();
-        let mut controller = service.clone();
-        service_for_controller(&mut controller);
-        assert_eq!(
-            controller.metadata.annotations.as_ref().unwrap().len(),
-            2,
-            "MetalLB's annotations stay, kubectl's goes"
-        );
-        assert!(controller.metadata.managed_fields.is_none());
-        assert!(controller.metadata.finalizers.is_none());
-        assert_eq!(
-            controller
-                .spec
-                .as_ref()
-                .unwrap()
-                .ports
-                .as_ref()
-                .unwrap()
-                .len(),
-            1
-        );
-        let kept = controller.spec.as_ref().unwrap();
-        assert_eq!(kept.cluster_ip.as_deref(), Some("10.96.0.9"));
-        assert_eq!(kept.ip_families.as_ref().unwrap()[0], "IPv4");
-        assert_eq!(kept.selector.as_ref().unwrap()["app"], "web");
-        assert_eq!(kept.ports.as_ref().unwrap()[0].port, 80);
-        assert_eq!(kept.load_balancer_class.as_deref(), Some("c"));
-        assert_eq!(kept.external_traffic_policy.as_deref(), Some("Local"));
-        let status = controller.status.as_ref().unwrap();
-        assert_eq!(
-            status
-                .load_balancer
-                .as_ref()
-                .unwrap()
-                .ingress
-                .as_ref()
-                .unwrap()[0]
-                .ip
-                .as_deref(),
-            Some("203.0.113.5")
-        );
-    }
 
     #[test]
     fn node_keeps_labels_conditions_addresses() {

@@ -607,15 +607,9 @@ fn namespace(name: &str) -> Value {
 
 fn names(snapshot: &Snapshot) -> Vec<String> {
     let mut names: Vec<String> = snapshot
-        .services
+        .controller_services
         .iter()
-        .map(|s| {
-            format!(
-                "{}/{}",
-                s.metadata.namespace.as_deref().unwrap_or_default(),
-                s.metadata.name.as_deref().unwrap_or_default()
-            )
-        })
+        .map(|s| s.key())
         .collect();
     names.sort();
     names
@@ -712,15 +706,12 @@ async fn watch_disconnect_resumes_from_the_last_resource_version() {
     a["metadata"]["labels"] = json!({"tier": "gold"});
     fake.push("MODIFIED", a);
     let snapshot = snapshot_where(&mut snapshots, &fake, "a relabelled", |s| {
-        s.services.iter().any(|service| {
-            service.metadata.name.as_deref() == Some("a")
+        s.controller_services.iter().any(|service| {
+            service.name == "a"
                 && service
-                    .metadata
                     .labels
-                    .as_ref()
-                    .and_then(|l| l.get("tier"))
-                    .map(String::as_str)
-                    == Some("gold")
+                    .iter()
+                    .any(|(key, value)| key == "tier" && value == "gold")
         })
     })
     .await;
@@ -983,14 +974,9 @@ async fn a_failed_status_patch_is_retried_without_a_new_event() {
         web["status"] = json!({"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}});
         fake.push("MODIFIED", web);
         snapshot_where(&mut snapshots, &fake, "web's ingress", |s| {
-            s.services.iter().any(|service| {
-                service
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.load_balancer.as_ref())
-                    .and_then(|lb| lb.ingress.as_ref())
-                    .is_some_and(|ingress| ingress.iter().any(|i| i.ip.as_deref() == Some(&ip)))
-            })
+            s.controller_services
+                .iter()
+                .any(|service| service.ingress_ips().iter().any(|i| i.to_string() == ip))
         })
         .await;
         tokio::time::sleep(Duration::from_secs(1)).await;

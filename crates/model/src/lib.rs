@@ -4,6 +4,7 @@
 //! the controller and the speakers report, its [`metrics`] text, and [`time`] formatting.
 //! The deciding crates (controller, speaker) depend on this, not on the IO around it.
 
+mod controller_service;
 pub mod metrics;
 pub mod status;
 pub mod time;
@@ -18,6 +19,8 @@ use ironlb_api::k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use ironlb_api::manifest::ManifestError;
 use ironlb_config::Resources;
 
+pub use controller_service::{ALLOCATED_FROM_POOL, ControllerService, metallb_annotation};
+
 /// Everything IronLB reads from the cluster, at one moment.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
@@ -26,8 +29,14 @@ pub struct Snapshot {
     /// Services, with `status.loadBalancer.ingress` as the controller last wrote it, for the
     /// controller and `ironlb get`. Shared with the source's cache (and the previous
     /// snapshot): a new snapshot after one change costs a pointer per object, not a copy of
-    /// every object. Empty in a speaker's Kubernetes snapshot, which has `lb_services`.
+    /// every object. Empty in Kubernetes mode: a controller has `controller_services`, a
+    /// speaker `lb_services`.
     pub services: Vec<Arc<Service>>,
+    /// The Services as the controller reads them ([`ControllerService`]): every
+    /// LoadBalancer Service, and any other that carries MetalLB's
+    /// `metallb.io/ip-allocated-from-pool` (the controller removes it). All a controller's
+    /// Kubernetes source keeps of a Service; empty in a speaker's.
+    pub controller_services: Vec<Arc<ControllerService>>,
     /// The LoadBalancer Services as a speaker reads them ([`LbService`]): what every speaker
     /// decision (BGP plan, layer 2 election, status, events) reads, and all a speaker's
     /// Kubernetes source keeps of a Service.
