@@ -26,10 +26,14 @@ fn main() {
         return;
     }
     let order = std::path::Path::new(&variable("CARGO_MANIFEST_DIR")).join("symbol-order.txt");
-    if order.exists() {
+    // The linker reads a copy in OUT_DIR: cargo may reuse this script's output for another
+    // checkout sharing the target directory (a git worktree), which must not name a file of
+    // a checkout that may be gone by then.
+    let copy = std::path::Path::new(&variable("OUT_DIR")).join("symbol-order.txt");
+    if order.exists() && std::fs::copy(&order, &copy).is_ok() {
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            order.display()
+            copy.display()
         );
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }

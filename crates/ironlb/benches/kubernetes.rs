@@ -7,6 +7,7 @@
 //!   the speaker plans a route for every one). The slices are made by the bench: no
 //!   kube-controller-manager runs here.
 //!
+//! `IRONLB=PATH` runs another build of the binary (a static one, say) instead of this one's.
 //! Needs Go (for the first build) and root-free loopback only. `cargo bench -p ironlb --bench kubernetes`.
 
 use std::path::Path;
@@ -16,6 +17,12 @@ use ironlb_lab::kube::ControlPlane;
 use std::time::{Duration, Instant};
 
 const IRONLB: &str = env!("CARGO_BIN_EXE_ironlb");
+
+/// The binary measured: `IRONLB` if set (another build, a static one say), else the one
+/// cargo built with this bench.
+fn ironlb() -> String {
+    std::env::var("IRONLB").unwrap_or_else(|_| IRONLB.to_string())
+}
 
 /// kubectl against the bench's plane; panics with its stderr.
 fn kubectl(plane: &ControlPlane, args: &[&str], stdin: Option<&str>) -> String {
@@ -54,7 +61,8 @@ fn main() {
         start.elapsed().as_secs_f64()
     );
     kubectl(&plane, &["create", "namespace", "metallb-system"], None);
-    let crds = Command::new(IRONLB).arg("crds").output().unwrap();
+    let ironlb = ironlb();
+    let crds = Command::new(&ironlb).arg("crds").output().unwrap();
     kubectl(
         &plane,
         &["apply", "-f", "-"],
@@ -83,16 +91,28 @@ fn main() {
         ),
     );
     // HEAPTRACK=DIR: the controller and the speaker run under heaptrack, their heap profiles
-    // go to DIR (the RSS figures are then the profiler's, not IronLB's).
+    // go to DIR (the RSS figures are then the profiler's, not IronLB's). CALLGRIND=DIR: they
+    // run under valgrind's callgrind, their profiles go to DIR/NAME.callgrind
+    // (`scripts/symbol-order` lists the functions they ran from these).
     let heaptrack = std::env::var("HEAPTRACK").ok();
-    let mut spawn = |name: &str, args: &[&str]| match &heaptrack {
-        Some(dir) => {
-            let output = format!("{dir}/{name}");
-            let mut wrapped = vec!["-o", output.as_str(), IRONLB];
-            wrapped.extend_from_slice(args);
-            plane.spawn(Path::new("heaptrack"), name, &wrapped)
-        }
-        None => plane.spawn(Path::new(IRONLB), name, args),
+    let callgrind = std::env::var("CALLGRIND").ok();
+    let mut spawn = |name: &str, args: &[&str]| {
+        let (profiler, mut wrapped) = match (&heaptrack, &callgrind) {
+            (Some(dir), _) => ("heaptrack", vec!["-o".to_string(), format!("{dir}/{name}")]),
+            (None, Some(dir)) => (
+                "valgrind",
+                vec![
+                    "--tool=callgrind".to_string(),
+                    "--demangle=no".to_string(),
+                    format!("--callgrind-out-file={dir}/{name}.callgrind"),
+                ],
+            ),
+            (None, None) => return plane.spawn(Path::new(&ironlb), name, args),
+        };
+        wrapped.push(ironlb.clone());
+        wrapped.extend(args.iter().map(|a| a.to_string()));
+        let wrapped: Vec<&str> = wrapped.iter().map(String::as_str).collect();
+        plane.spawn(Path::new(profiler), name, &wrapped)
     };
     let controller = spawn(
         "controller",
