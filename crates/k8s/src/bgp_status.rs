@@ -5,9 +5,9 @@
 //! the prefixes (the Adj-RIB-Out), not intent. Deleted when the list becomes empty. And the
 //! speaker's `nodeAssigned` event when a Service starts being announced from the node.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ironlb_model::Snapshot;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -80,9 +80,26 @@ fn wanted(status: &SpeakerStatus) -> Wanted {
         .collect()
 }
 
+/// This node's ServiceBGPStatus objects as last listed or written: (Service namespace,
+/// Service name) → the object's name and its `status.peers` (None when its status is not
+/// the one IronLB writes for that Service and node, so the next write replaces it).
+type Written = BTreeMap<(String, String), (String, Option<Vec<String>>)>;
+
+/// How long what was listed and written is trusted before the objects are listed again, so
+/// one deleted or edited behind the speaker's back is put right within this time. A failed
+/// write lists them again at once.
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// Objects per page when listing (a node may have one for each of 10,000 Services: a page at
+/// a time keeps only a page of whole objects in memory).
+const PAGE: u32 = 500;
+
 /// Keeps this node's ServiceBGPStatus objects in line with `statuses` until it closes, and
 /// posts MetalLB's `nodeAssigned` event on a Service when this node starts announcing it
-/// (`snapshots` give the Service's identity).
+/// (`snapshots` give the Service's identity). The objects are listed when it starts, after a
+/// failed write and every [`RESYNC`]; in between it writes only what changed, from what it
+/// knows it wrote (it is their only writer), so a change of one Service costs one request,
+/// not a list of every object of the node.
 pub async fn run(
     client: Client,
     namespace: String,
@@ -91,15 +108,15 @@ pub async fn run(
     snapshots: watch::Receiver<Arc<Snapshot>>,
 ) {
     let api: Api<ServiceBGPStatus> = Api::namespaced(client.clone(), &namespace);
-    let mut announced: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut announced = Wanted::new();
+    let mut written: Option<(Written, Instant)> = None;
     loop {
         let want = wanted(&statuses.borrow_and_update());
         let started: Vec<(String, String)> = want
             .keys()
-            .filter(|key| !announced.contains(*key))
+            .filter(|key| !announced.contains_key(*key))
             .cloned()
             .collect();
-        announced = want.keys().cloned().collect();
         let snapshot = snapshots.borrow().clone();
         // A recorder per batch: kube's keeps every event it posted in a map that never shrinks.
         let recorder = Recorder::new(
@@ -110,52 +127,116 @@ pub async fn run(
             },
         );
         publish_node_assigned(&recorder, &node, &snapshot, started).await;
-        if let Err(error) = reconcile(&api, &namespace, &node, &want).await {
-            warn!(%error, "cannot update ServiceBGPStatus objects; retrying");
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            continue;
+        drop(snapshot);
+        let result = async {
+            let (mut objects, listed) = match written.take() {
+                Some((objects, listed)) if listed.elapsed() < RESYNC => (objects, listed),
+                _ => (list(&api, &node, &want).await?, Instant::now()),
+            };
+            let result = reconcile(&api, &namespace, &node, &want, &mut objects).await;
+            // After a failed write what is in the API is not known: list again next time.
+            result.map(|()| (objects, listed))
         }
-        if statuses.changed().await.is_err() {
-            return;
+        .await;
+        announced = want;
+        match result {
+            Ok(done) => written = Some(done),
+            Err(error) => {
+                warn!(%error, "cannot update ServiceBGPStatus objects; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        }
+        // Wake for a change, or to list again when the objects are due a check.
+        let due = written.as_ref().map_or(RESYNC, |(_, listed)| {
+            RESYNC.saturating_sub(listed.elapsed())
+        });
+        match tokio::time::timeout(due, statuses.changed()).await {
+            Ok(Err(_)) => return,
+            Ok(Ok(())) => {}
+            Err(_) => continue,
         }
         // Announcements change in bursts: gather them.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
+/// This node's ServiceBGPStatus objects, a page at a time. Of two for the same Service, or one
+/// for a Service not in `want`, the extra is deleted.
+async fn list(
+    api: &Api<ServiceBGPStatus>,
+    node: &str,
+    want: &Wanted,
+) -> Result<Written, kube::Error> {
+    let mut written = Written::new();
+    let mut params = ListParams::default()
+        .labels(&format!("{NODE_LABEL}={node}"))
+        .limit(PAGE);
+    loop {
+        let page = api.list(&params).await?;
+        let next = page
+            .metadata
+            .continue_
+            .clone()
+            .filter(|token| !token.is_empty());
+        for object in page.items {
+            let labels = object.labels();
+            let key = (
+                labels.get(NAMESPACE_LABEL).cloned().unwrap_or_default(),
+                labels.get(NAME_LABEL).cloned().unwrap_or_default(),
+            );
+            if written.contains_key(&key) || !want.contains_key(&key) {
+                delete(api, &object.name_any()).await?;
+                continue;
+            }
+            let peers = object.status.and_then(|status| {
+                (status.node == node
+                    && status.service_namespace == key.0
+                    && status.service_name == key.1)
+                    .then_some(status.peers)
+            });
+            let name = object.metadata.name.unwrap_or_default();
+            written.insert(key, (name, peers));
+        }
+        match next {
+            Some(token) => params.continue_token = Some(token),
+            None => return Ok(written),
+        }
+    }
+}
+
+/// Deletes one object; one already gone is fine.
+async fn delete(api: &Api<ServiceBGPStatus>, name: &str) -> Result<(), kube::Error> {
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Makes the objects say `want`, given that they say `written` (updated as it goes).
 async fn reconcile(
     api: &Api<ServiceBGPStatus>,
     namespace: &str,
     node: &str,
     want: &Wanted,
+    written: &mut Written,
 ) -> Result<(), kube::Error> {
-    let existing = api
-        .list(&ListParams::default().labels(&format!("{NODE_LABEL}={node}")))
-        .await?;
-    let mut have: BTreeMap<(String, String), ServiceBGPStatus> = BTreeMap::new();
-    for object in existing {
-        let labels = object.labels();
-        let key = (
-            labels.get(NAMESPACE_LABEL).cloned().unwrap_or_default(),
-            labels.get(NAME_LABEL).cloned().unwrap_or_default(),
-        );
-        if have.contains_key(&key) || !want.contains_key(&key) {
-            api.delete(&object.name_any(), &DeleteParams::default())
-                .await?;
-            continue;
+    let gone: Vec<(String, String)> = written
+        .keys()
+        .filter(|key| !want.contains_key(*key))
+        .cloned()
+        .collect();
+    for key in gone {
+        if let Some((name, _)) = written.remove(&key) {
+            delete(api, &name).await?;
         }
-        have.insert(key, object);
     }
     for ((service_namespace, service_name), peers) in want {
-        let status = ServiceBGPStatusStatus {
-            node: node.to_string(),
-            service_name: service_name.clone(),
-            service_namespace: service_namespace.clone(),
-            peers: peers.clone(),
-        };
-        let name = match have.get(&(service_namespace.clone(), service_name.clone())) {
-            Some(object) if object.status.as_ref() == Some(&status) => continue,
-            Some(object) => object.name_any(),
+        let key = (service_namespace.clone(), service_name.clone());
+        let name = match written.get(&key) {
+            Some((_, Some(have))) if have == peers => continue,
+            Some((name, _)) => name.clone(),
             None => {
                 let mut object = ServiceBGPStatus::new("", ServiceBGPStatusSpec {});
                 object.metadata.name = None;
@@ -169,10 +250,20 @@ async fn reconcile(
                     ]
                     .into(),
                 );
-                api.create(&PostParams::default(), &object)
+                let name = api
+                    .create(&PostParams::default(), &object)
                     .await?
-                    .name_any()
+                    .name_any();
+                // Created with an empty status: a failed patch below leaves it to be written.
+                written.insert(key.clone(), (name.clone(), None));
+                name
             }
+        };
+        let status = ServiceBGPStatusStatus {
+            node: node.to_string(),
+            service_name: service_name.clone(),
+            service_namespace: service_namespace.clone(),
+            peers: peers.clone(),
         };
         api.patch_status(
             &name,
@@ -180,6 +271,7 @@ async fn reconcile(
             &Patch::Merge(&json!({ "status": status })),
         )
         .await?;
+        written.insert(key, (name, Some(peers.clone())));
     }
     Ok(())
 }
