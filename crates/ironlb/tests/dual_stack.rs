@@ -258,8 +258,8 @@ fn a_dual_stack_service_is_routed_by_both_tors_in_both_families() {
     for node in NODES {
         wait_web_status(&fabric, node, "web sent to all four peers", |web| {
             web.is_some_and(|web| {
-                web.prefixes == expected_prefixes
-                    && web.peers == ["tor1", "tor1-v6", "tor2", "tor2-v6"]
+                web.prefix_texts() == expected_prefixes
+                    && web.peer_names() == ["tor1", "tor1-v6", "tor2", "tor2-v6"]
             })
         });
     }
@@ -554,7 +554,7 @@ fn dual_stack_address_family_carries_both_families_over_one_session() {
     for node in NODES {
         wait_web_status(&fabric, node, "web's ServiceBGPStatus", |web| match node {
             "node-22" => web.is_some_and(|web| {
-                web.prefixes == expected_prefixes && web.peers == ["tor1", "tor2-v6"]
+                web.prefix_texts() == expected_prefixes && web.peer_names() == ["tor1", "tor2-v6"]
             }),
             _ => web.is_none_or(|web| web.peers.is_empty()),
         });

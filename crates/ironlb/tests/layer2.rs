@@ -1408,8 +1408,8 @@ fn a_pool_with_both_advertisements_is_routed_by_bgp_and_answered_by_one_node() {
                 last.get(*node).is_some_and(|s| {
                     let bgp = s.services.iter().any(|a| {
                         a.name == "mixed"
-                            && a.prefixes == [format!("{MIXED}/32")]
-                            && a.peers == ["tor1"]
+                            && a.prefix_texts() == [format!("{MIXED}/32")]
+                            && a.peer_names() == ["tor1"]
                     });
                     let layer2 = s
                         .layer2

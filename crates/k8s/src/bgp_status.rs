@@ -29,7 +29,7 @@ async fn publish_node_assigned(
     recorder: &Recorder,
     node: &str,
     snapshot: &Snapshot,
-    started: Vec<(String, String)>,
+    started: Vec<Key>,
 ) {
     use futures::StreamExt;
     if started.is_empty() {
@@ -40,7 +40,7 @@ async fn publish_node_assigned(
     // Owned references and clones: a future that borrows across the stream is not Send.
     let targets: Vec<_> = started
         .iter()
-        .filter_map(|(namespace, name)| services.get(&(namespace.as_str(), name.as_str())))
+        .filter_map(|(namespace, name)| services.get(&(&**namespace, name.as_str())))
         .map(|service| crate::service_reference(service))
         .collect();
     futures::stream::iter(targets)
@@ -64,8 +64,12 @@ async fn publish_node_assigned(
         .await;
 }
 
-/// (service namespace, service name) → peers.
-type Wanted = BTreeMap<(String, String), Vec<String>>;
+/// (Service namespace, Service name); the namespace shared with the speaker's status.
+type Key = (Arc<str>, String);
+
+/// Key → the sorted names of the peers the Service's prefixes were sent to (shared with the
+/// speaker's status).
+type Wanted = BTreeMap<Key, Vec<Arc<str>>>;
 
 fn wanted(status: &SpeakerStatus) -> Wanted {
     status
@@ -75,7 +79,7 @@ fn wanted(status: &SpeakerStatus) -> Wanted {
         .map(|s| {
             let mut peers = s.peers.clone();
             peers.sort();
-            ((s.namespace.clone(), s.name.clone()), peers)
+            ((Arc::clone(&s.namespace), s.name.clone()), peers)
         })
         .collect()
 }
@@ -83,7 +87,7 @@ fn wanted(status: &SpeakerStatus) -> Wanted {
 /// This node's ServiceBGPStatus objects as last listed or written: (Service namespace,
 /// Service name) → the object's name and its `status.peers` (None when its status is not
 /// the one IronLB writes for that Service and node, so the next write replaces it).
-type Written = BTreeMap<(String, String), (String, Option<Vec<String>>)>;
+type Written = BTreeMap<Key, (String, Option<Vec<Arc<str>>>)>;
 
 /// How long what was listed and written is trusted before the objects are listed again, so
 /// one deleted or edited behind the speaker's back is put right within this time. A failed
@@ -112,7 +116,7 @@ pub async fn run(
     let mut written: Option<(Written, Instant)> = None;
     loop {
         let want = wanted(&statuses.borrow_and_update());
-        let started: Vec<(String, String)> = want
+        let started: Vec<Key> = want
             .keys()
             .filter(|key| !announced.contains_key(*key))
             .cloned()
@@ -181,19 +185,27 @@ async fn list(
             .filter(|token| !token.is_empty());
         for object in page.items {
             let labels = object.labels();
-            let key = (
-                labels.get(NAMESPACE_LABEL).cloned().unwrap_or_default(),
+            let key: Key = (
+                Arc::from(labels.get(NAMESPACE_LABEL).map_or("", String::as_str)),
                 labels.get(NAME_LABEL).cloned().unwrap_or_default(),
             );
-            if written.contains_key(&key) || !want.contains_key(&key) {
-                delete(api, &object.name_any()).await?;
-                continue;
-            }
+            let (key, wanted) = match want.get_key_value(&key) {
+                Some((key, peers)) if !written.contains_key(key) => (key.clone(), peers),
+                _ => {
+                    delete(api, &object.name_any()).await?;
+                    continue;
+                }
+            };
             let peers = object.status.and_then(|status| {
                 (status.node == node
-                    && status.service_namespace == key.0
-                    && status.service_name == key.1)
-                    .then_some(status.peers)
+                    && status.service_namespace == *key.0
+                    && status.service_name == key.1
+                    && status
+                        .peers
+                        .iter()
+                        .map(String::as_str)
+                        .eq(wanted.iter().map(|p| &**p)))
+                .then(|| wanted.clone())
             });
             let name = object.metadata.name.unwrap_or_default();
             written.insert(key, (name, peers));
@@ -222,7 +234,7 @@ async fn reconcile(
     want: &Wanted,
     written: &mut Written,
 ) -> Result<(), kube::Error> {
-    let gone: Vec<(String, String)> = written
+    let gone: Vec<Key> = written
         .keys()
         .filter(|key| !want.contains_key(*key))
         .cloned()
@@ -233,7 +245,7 @@ async fn reconcile(
         }
     }
     for ((service_namespace, service_name), peers) in want {
-        let key = (service_namespace.clone(), service_name.clone());
+        let key = (Arc::clone(service_namespace), service_name.clone());
         let name = match written.get(&key) {
             Some((_, Some(have))) if have == peers => continue,
             Some((name, _)) => name.clone(),
@@ -246,7 +258,7 @@ async fn reconcile(
                     [
                         (NODE_LABEL.to_string(), node.to_string()),
                         (NAME_LABEL.to_string(), service_name.clone()),
-                        (NAMESPACE_LABEL.to_string(), service_namespace.clone()),
+                        (NAMESPACE_LABEL.to_string(), service_namespace.to_string()),
                     ]
                     .into(),
                 );
@@ -262,8 +274,8 @@ async fn reconcile(
         let status = ServiceBGPStatusStatus {
             node: node.to_string(),
             service_name: service_name.clone(),
-            service_namespace: service_namespace.clone(),
-            peers: peers.clone(),
+            service_namespace: service_namespace.to_string(),
+            peers: peers.iter().map(|peer| peer.to_string()).collect(),
         };
         api.patch_status(
             &name,

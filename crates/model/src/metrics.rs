@@ -188,7 +188,8 @@ pub fn speaker(status: &SpeakerStatus, loaded: bool, updates: u64) -> String {
     for service in &status.services {
         let name = format!("{}/{}", service.namespace, service.name);
         for prefix in &service.prefixes {
-            let ip = prefix.split('/').next().unwrap_or(prefix);
+            let ip = prefix.addr().to_string();
+            let ip = ip.as_str();
             family.sample(
                 "metallb_speaker_announced",
                 &[
@@ -361,7 +362,7 @@ mod tests {
             services: vec![ServiceAnnouncement {
                 namespace: "default".into(),
                 name: "web".into(),
-                prefixes: vec!["203.0.113.5/32".into()],
+                prefixes: vec!["203.0.113.5/32".parse().unwrap()],
                 peers: vec!["tor1".into()],
                 reason: None,
             }],

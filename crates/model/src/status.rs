@@ -5,8 +5,10 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// The controller's view: assignments, events, pool counts.
@@ -335,14 +337,27 @@ pub struct BfdSessionStatus {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceAnnouncement {
-    pub namespace: String,
+    /// Shared by the Services of a namespace (a speaker may list 10,000 Services).
+    pub namespace: Arc<str>,
     pub name: String,
     #[serde(default)]
-    pub prefixes: Vec<String>,
-    /// Sorted BGPPeer names actually advertised to.
+    pub prefixes: Vec<IpNet>,
+    /// Sorted BGPPeer names actually advertised to, each name shared by every Service.
     #[serde(default)]
-    pub peers: Vec<String>,
+    pub peers: Vec<Arc<str>>,
     /// Why not announced from this node, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl ServiceAnnouncement {
+    /// The peers' names ("tor1"), as they read.
+    pub fn peer_names(&self) -> Vec<&str> {
+        self.peers.iter().map(|peer| &**peer).collect()
+    }
+
+    /// The prefixes as they read ("203.0.113.5/32").
+    pub fn prefix_texts(&self) -> Vec<String> {
+        self.prefixes.iter().map(ToString::to_string).collect()
+    }
 }

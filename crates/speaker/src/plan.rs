@@ -282,16 +282,18 @@ pub fn announcements(
         let mut mine = prefixes.iter().filter(|p| meant.contains_key(p)).peekable();
         mine.peek().is_some() && mine.all(|p| sent.contains(p))
     };
+    // One copy of each namespace's and peer's name, shared by the Services.
+    let mut names = SharedNames::default();
     plan.services
         .iter()
         .map(|(key, outcome)| {
             let (prefixes, peers, reason) = match outcome {
                 ServiceOutcome::Announced { prefixes, peers } => (
-                    prefixes.iter().map(ToString::to_string).collect(),
+                    prefixes.clone(),
                     peers
                         .iter()
                         .filter(|peer| sent_all_meant(peer, prefixes))
-                        .cloned()
+                        .map(|peer| names.get(peer))
                         .collect(),
                     None,
                 ),
@@ -300,7 +302,7 @@ pub fn announcements(
                 }
             };
             ironlb_model::status::ServiceAnnouncement {
-                namespace: key.namespace.clone(),
+                namespace: names.get(&key.namespace),
                 name: key.name.clone(),
                 prefixes,
                 peers,
@@ -308,6 +310,16 @@ pub fn announcements(
             }
         })
         .collect()
+}
+
+/// One shared copy of each name (namespaces, peers) of a status.
+#[derive(Default)]
+struct SharedNames<'a>(BTreeMap<&'a str, Arc<str>>);
+
+impl<'a> SharedNames<'a> {
+    fn get(&mut self, name: &'a str) -> Arc<str> {
+        Arc::clone(self.0.entry(name).or_insert_with(|| Arc::from(name)))
+    }
 }
 
 /// The plan when the cluster view is too old to trust: the same sessions (they stay up, so

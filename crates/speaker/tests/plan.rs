@@ -369,8 +369,11 @@ fn a_dual_stack_service_lists_its_ipv4_and_ipv6_peers_once_each_has_its_family()
             .collect();
         let statuses = ironlb_speaker::plan::announcements(&node1, &advertised);
         let web = statuses.iter().find(|s| s.name == "web").unwrap();
-        assert_eq!(web.prefixes, ["203.0.113.5/32", "2001:db8:5::7/128"]);
-        web.peers.clone()
+        assert_eq!(web.prefix_texts(), ["203.0.113.5/32", "2001:db8:5::7/128"]);
+        web.peer_names()
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
     };
     // Each peer holds its own family's prefix: all three are listed (they were not: no peer
     // held both, so the status named none).
@@ -394,7 +397,10 @@ fn a_dual_stack_service_lists_its_ipv4_and_ipv6_peers_once_each_has_its_family()
             .into_iter()
             .find(|s| s.name == "web")
             .unwrap()
-            .peers
+            .peer_names()
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
     };
     assert!(tor1_peers(&[v4]).is_empty());
     assert_eq!(tor1_peers(&[v4, v6]), ["tor1"]);
