@@ -5,7 +5,10 @@
 //! - controller and speaker RSS with 10,000 Services in the API (COUNT to change it), then
 //!   again once each has an EndpointSlice with a ready endpoint on the speaker's node (so
 //!   the speaker plans a route for every one). The slices are made by the bench: no
-//!   kube-controller-manager runs here.
+//!   kube-controller-manager runs here. The seed's two peers are a BIRD each on loopback
+//!   (127.N.M.2 and 127.N.M.3 from the bench's PID, port 1790, so two runs do not meet),
+//!   which take every route: the last figure is with
+//!   every route sent and a ServiceBGPStatus per Service written, as in a cluster.
 //!
 //! `IRONLB=PATH` runs another build of the binary (a static one, say) instead of this one's.
 //! Needs Go (for the first build) and root-free loopback only. `cargo bench -p ironlb --bench kubernetes`.
@@ -81,15 +84,17 @@ fn main() {
         None,
     );
     // A pool big enough for every Service (addresses only configured, never used on a wire),
-    // the seed's two peers, whom nobody answers (the speaker plans and keeps retrying), and
-    // the seed's advertisement (a community and a LOCAL_PREF on every route).
+    // the seed's two peers (a BIRD each, see `Peers`), and the seed's advertisement (a
+    // community and a LOCAL_PREF on every route).
+    let [tor1, tor2] = Peers::addresses();
     kubectl(
         &plane,
         &["apply", "-f", "-"],
-        Some(
-            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bench, namespace: metallb-system}\nspec: {addresses: [10.200.0.0/16]}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: tor1, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 127.0.0.2, peerPort: 1790}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: tor2, namespace: metallb-system}\nspec: {myASN: 65100, peerASN: 65000, peerAddress: 127.0.0.3, peerPort: 1790}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: all, namespace: metallb-system}\nspec: {aggregationLength: 32, communities: ['65000:100'], localPref: 100}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: node-1, labels: {kubernetes.io/hostname: node-1}}\n",
-        ),
+        Some(&format!(
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: bench, namespace: metallb-system}}\nspec: {{addresses: [10.200.0.0/16]}}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: tor1, namespace: metallb-system}}\nspec: {{myASN: 65100, peerASN: 65000, peerAddress: {tor1}, peerPort: 1790}}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: tor2, namespace: metallb-system}}\nspec: {{myASN: 65100, peerASN: 65000, peerAddress: {tor2}, peerPort: 1790}}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: all, namespace: metallb-system}}\nspec: {{aggregationLength: 32, communities: ['65000:100'], localPref: 100}}\n---\napiVersion: v1\nkind: Node\nmetadata: {{name: node-1, labels: {{kubernetes.io/hostname: node-1}}}}\n",
+        )),
     );
+    let peers = Peers::start(&mut plane);
     // HEAPTRACK=DIR: the controller and the speaker run under heaptrack, their heap profiles
     // go to DIR (the RSS figures are then the profiler's, not IronLB's). CALLGRIND=DIR: they
     // run under valgrind's callgrind, their profiles go to DIR/NAME.callgrind
@@ -269,12 +274,153 @@ fn main() {
         );
         std::thread::sleep(Duration::from_secs(1));
     }
+    let planned_after = waited.elapsed();
+    // Every route in both peers' tables, and a ServiceBGPStatus per Service (naming both
+    // peers) written by the speaker, as in a cluster whose ToRs took the routes.
+    let sent = peers.as_ref().map(|peers| {
+        let waited = Instant::now();
+        while !peers.all_have(count) {
+            assert!(
+                waited.elapsed() < Duration::from_secs(300),
+                "the peers never had every route: {:?}",
+                peers.counts()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let routes = waited.elapsed();
+        let waited = Instant::now();
+        loop {
+            let written = kubectl(
+                &plane,
+                &[
+                    "get",
+                    "servicebgpstatuses",
+                    "-n",
+                    "metallb-system",
+                    "--no-headers",
+                ],
+                None,
+            )
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .count();
+            if written >= count {
+                break;
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(900),
+                "only {written} ServiceBGPStatus objects written"
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        (routes, waited.elapsed())
+    });
+    match sent {
+        Some((routes, statuses)) => println!(
+            "kubernetes: a route per Service and peer planned {:.1} s after the EndpointSlices were created, all {count} in both peers' tables {:.1} s later, {count} ServiceBGPStatus objects written {:.1} s after that",
+            planned_after.as_secs_f64(),
+            routes.as_secs_f64(),
+            statuses.as_secs_f64()
+        ),
+        None => println!(
+            "kubernetes: a route per Service and peer planned {:.1} s after the EndpointSlices were created (NOT sent: BIRD is not installed, so the peers do not answer and no ServiceBGPStatus is written)",
+            planned_after.as_secs_f64()
+        ),
+    }
     std::thread::sleep(Duration::from_secs(12));
     let (speaker_rss, speaker_peak) = ironlb_lab::memory_mib(plane.pid(speaker));
     let (speaker_anon, speaker_file) = ironlb_lab::resident_parts_mib(plane.pid(speaker));
+    let what = if peers.is_some() {
+        "every route sent to both peers, a ServiceBGPStatus each"
+    } else {
+        "a route planned for each, none sent"
+    };
     println!(
-        "kubernetes: with {count} Services and their EndpointSlices (a route planned for each): speaker RSS {speaker_rss:.1} MiB (peak {speaker_peak:.1}; heap and stacks {speaker_anon:.1}, file pages {speaker_file:.1}) — goal ≤ 32 MiB"
+        "kubernetes: with {count} Services and their EndpointSlices ({what}): speaker RSS {speaker_rss:.1} MiB (peak {speaker_peak:.1}; heap and stacks {speaker_anon:.1}, file pages {speaker_file:.1}) — goal ≤ 32 MiB"
     );
+    drop(peers);
+}
+
+/// The seed's two peers, tor1 and tor2 at [`Peers::addresses`] (port 1790): a BIRD each,
+/// passive, taking every route the speaker sends (from 127.0.0.1), so the speaker's memory is
+/// measured with its sessions Established, every route in its Adj-RIB-Out and a
+/// ServiceBGPStatus per Service, as in a cluster. None when BIRD is not installed: the peers
+/// then never answer and the routes are only planned.
+struct Peers {
+    sockets: Vec<String>,
+}
+
+impl Peers {
+    /// tor1's and tor2's addresses: 127.N.M.2 and 127.N.M.3, N.M from this process's PID, so
+    /// the peers of two runs at once (each with its own API server) do not meet.
+    fn addresses() -> [String; 2] {
+        let pid = std::process::id();
+        let (n, m) = (10 + pid % 200, (pid / 200) % 256);
+        [format!("127.{n}.{m}.2"), format!("127.{n}.{m}.3")]
+    }
+
+    fn start(plane: &mut ControlPlane) -> Option<Peers> {
+        if !Path::new("/usr/sbin/bird").exists() {
+            println!(
+                "kubernetes: NOTE: BIRD (/usr/sbin/bird) is not installed: the peers will not answer, no route is sent"
+            );
+            return None;
+        }
+        let mut sockets = Vec::new();
+        let [tor1, tor2] = Peers::addresses();
+        for (name, address) in [("tor1", tor1), ("tor2", tor2)] {
+            let config = plane.dir.join(format!("{name}-bird.conf"));
+            std::fs::write(
+                &config,
+                format!(
+                    "router id {address};\nprotocol device {{}}\nprotocol bgp speaker {{\n  local {address} port 1790 as 65000;\n  neighbor 127.0.0.1 as 65100;\n  passive on;\n  strict bind on;\n  multihop;\n  ipv4 {{ import all; export none; }};\n}}\n"
+                ),
+            )
+            .unwrap();
+            let socket = plane
+                .dir
+                .join(format!("{name}-bird.ctl"))
+                .display()
+                .to_string();
+            let pid = plane
+                .dir
+                .join(format!("{name}-bird.pid"))
+                .display()
+                .to_string();
+            let config = config.display().to_string();
+            plane.spawn(
+                Path::new("/usr/sbin/bird"),
+                &format!("{name}-bird"),
+                &["-f", "-c", &config, "-s", &socket, "-P", &pid],
+            );
+            sockets.push(socket);
+        }
+        Some(Peers { sockets })
+    }
+
+    /// Routes in each peer's table (`birdc show route count`).
+    fn counts(&self) -> Vec<usize> {
+        self.sockets
+            .iter()
+            .map(|socket| {
+                let output = Command::new("birdc")
+                    .args(["-s", socket, "show", "route", "count"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                // "Total: 10000 of 10000 routes for 10000 networks in 2 tables"
+                output
+                    .lines()
+                    .find_map(|line| line.strip_prefix("Total: "))
+                    .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    fn all_have(&self, count: usize) -> bool {
+        self.counts().iter().all(|&n| n >= count)
+    }
 }
 
 /// Creates `count` objects in `default`, the i-th from the YAML `make(i)`, 16 at a time
