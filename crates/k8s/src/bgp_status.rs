@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ironlb_model::Snapshot;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 
 use ironlb_api::v1beta1::{ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus};
 use ironlb_model::status::SpeakerStatus;
@@ -24,28 +24,22 @@ const NODE_LABEL: &str = "metallb.io/node";
 const NAME_LABEL: &str = "metallb.io/service-name";
 const NAMESPACE_LABEL: &str = "metallb.io/service-namespace";
 
-/// `nodeAssigned` on each Service in `started`, 16 at a time.
+/// `nodeAssigned` on each Service in `started`.
 async fn publish_node_assigned(
-    recorder: &Recorder,
+    client: &Client,
     node: &str,
     snapshot: &Snapshot,
     started: Vec<Key>,
 ) {
-    use futures::StreamExt;
     if started.is_empty() {
         return;
     }
     let services = crate::lb_services_by_key(snapshot);
     let note = format!("announcing from node {node:?} with protocol \"bgp\"");
-    // Owned references and clones: a future that borrows across the stream is not Send.
-    let targets: Vec<_> = started
+    let events: Vec<_> = started
         .iter()
         .filter_map(|(namespace, name)| services.get(&(&**namespace, name.as_str())))
-        .map(|service| crate::service_reference(service))
-        .collect();
-    futures::stream::iter(targets)
-        .map(|reference| {
-            let recorder = recorder.clone();
+        .map(|service| {
             let event = Event {
                 type_: EventType::Normal,
                 reason: "nodeAssigned".into(),
@@ -53,15 +47,14 @@ async fn publish_node_assigned(
                 action: "nodeAssigned".into(),
                 secondary: None,
             };
-            async move {
-                if let Err(error) = recorder.publish(&event, &reference).await {
-                    warn!(%error, "cannot publish the nodeAssigned event");
-                }
-            }
+            (crate::service_reference(service), event)
         })
-        .buffer_unordered(16)
-        .collect::<Vec<()>>()
-        .await;
+        .collect();
+    let reporter = Reporter {
+        controller: "ironlb-speaker".into(),
+        instance: Some(node.to_string()),
+    };
+    crate::publish_events(client, &reporter, events).await;
 }
 
 /// (Service namespace, Service name); the namespace shared with the speaker's status.
@@ -122,15 +115,7 @@ pub async fn run(
             .cloned()
             .collect();
         let snapshot = snapshots.borrow().clone();
-        // A recorder per batch: kube's keeps every event it posted in a map that never shrinks.
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "ironlb-speaker".into(),
-                instance: Some(node.clone()),
-            },
-        );
-        publish_node_assigned(&recorder, &node, &snapshot, started).await;
+        publish_node_assigned(&client, &node, &snapshot, started).await;
         drop(snapshot);
         let result = async {
             let (mut objects, listed) = match written.take() {

@@ -16,7 +16,7 @@ use ironlb_model::status::{ControllerStatus, EventObject, EventRecord, PoolStatu
 use ironlb_model::{ControllerService, Snapshot};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -110,10 +110,7 @@ pub async fn run(
             } else {
                 backoff = RETRY_FIRST;
             }
-            // A recorder per batch: kube's keeps every event it posted in a map that never
-            // shrinks (23 MB after 10,000 Services) and scans it on each post.
-            let recorder = Recorder::new(client.clone(), reporter.clone());
-            publish_events(&recorder, &snapshot, controller.take_events()).await;
+            publish_events(&client, &reporter, &snapshot, controller.take_events()).await;
             if patched > 0 {
                 info!(
                     patched,
@@ -276,8 +273,12 @@ async fn write_pool_statuses(
 }
 
 /// Publishes events, attached to their Services, 16 at a time.
-async fn publish_events(recorder: &Recorder, snapshot: &Snapshot, events: Vec<EventRecord>) {
-    use futures::StreamExt;
+async fn publish_events(
+    client: &Client,
+    reporter: &Reporter,
+    snapshot: &Snapshot,
+    events: Vec<EventRecord>,
+) {
     if events.is_empty() {
         return;
     }
@@ -291,38 +292,33 @@ async fn publish_events(recorder: &Recorder, snapshot: &Snapshot, events: Vec<Ev
             )
         })
         .collect();
-    futures::stream::iter(events)
-        .map(|record| {
+    let events: Vec<_> = events
+        .into_iter()
+        .filter_map(|record| {
+            info!(reason = %record.reason, object = %record.object, message = %record.message, "event");
             let service = match &record.object {
                 EventObject::Service { namespace, name } => {
                     services.get(&(namespace.as_str(), name.as_str())).copied()
                 }
                 EventObject::ConfigurationState { .. } => None,
+            }?;
+            let event = Event {
+                type_: match record.type_ {
+                    ironlb_model::status::EventType::Warning => EventType::Warning,
+                    ironlb_model::status::EventType::Normal => EventType::Normal,
+                },
+                reason: record.reason.clone(),
+                note: Some(record.message),
+                action: record.reason,
+                secondary: None,
             };
-            async move {
-                info!(reason = %record.reason, object = %record.object, message = %record.message, "event");
-                let Some(service) = service else { return };
-                let event = Event {
-                    type_: match record.type_ {
-                        ironlb_model::status::EventType::Warning => EventType::Warning,
-                        ironlb_model::status::EventType::Normal => EventType::Normal,
-                    },
-                    reason: record.reason.clone(),
-                    note: Some(record.message.clone()),
-                    action: record.reason.clone(),
-                    secondary: None,
-                };
-                let reference = crate::object_reference(
-                    &service.namespace,
-                    &service.name,
-                    service.uid.as_deref(),
-                );
-                if let Err(error) = recorder.publish(&event, &reference).await {
-                    warn!(%error, reason = %record.reason, "cannot publish an event");
-                }
-            }
+            let reference = crate::object_reference(
+                &service.namespace,
+                &service.name,
+                service.uid.as_deref(),
+            );
+            Some((reference, event))
         })
-        .buffer_unordered(16)
-        .collect::<Vec<()>>()
-        .await;
+        .collect();
+    crate::publish_events(client, reporter, events).await;
 }

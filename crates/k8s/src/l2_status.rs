@@ -35,7 +35,7 @@ use ironlb_model::Snapshot;
 use ironlb_model::status::Layer2Announcement;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -438,15 +438,6 @@ async fn publish(
         return;
     }
     let services = crate::lb_services_by_key(snapshot);
-    // A recorder per batch: kube's keeps every event it posted in a map that never shrinks.
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "ironlb-speaker".into(),
-            instance: Some(node.to_string()),
-        },
-    );
-    // Owned references: a future that borrows across the stream is not Send.
     let targets: Vec<_> = events
         .into_iter()
         .filter_map(|((namespace, name), event)| {
@@ -454,18 +445,11 @@ async fn publish(
             Some((crate::service_reference(service), event))
         })
         .collect();
-    futures::stream::iter(targets)
-        .map(|(reference, event)| {
-            let recorder = recorder.clone();
-            async move {
-                if let Err(error) = recorder.publish(&event, &reference).await {
-                    warn!(%error, reason = %event.reason, "cannot publish a layer 2 event");
-                }
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<()>>()
-        .await;
+    let reporter = Reporter {
+        controller: "ironlb-speaker".into(),
+        instance: Some(node.to_string()),
+    };
+    crate::publish_events(client, &reporter, targets).await;
 }
 
 #[cfg(test)]
