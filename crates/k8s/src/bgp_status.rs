@@ -36,25 +36,27 @@ async fn publish_node_assigned(
     }
     let services = crate::lb_services_by_key(snapshot);
     let note = format!("announcing from node {node:?} with protocol \"bgp\"");
-    let events: Vec<_> = started
-        .iter()
-        .filter_map(|(namespace, name)| services.get(&(&**namespace, name.as_str())))
-        .map(|service| {
-            let event = Event {
-                type_: EventType::Normal,
-                reason: "nodeAssigned".into(),
-                note: Some(note.clone()),
-                action: "nodeAssigned".into(),
-                secondary: None,
-            };
-            (crate::service_reference(service), event)
-        })
-        .collect();
     let reporter = Reporter {
         controller: "ironlb-speaker".into(),
         instance: Some(node.to_string()),
     };
-    crate::publish_events(client, &reporter, events).await;
+    for some in started.chunks(crate::EVENTS_PER_RECORDER) {
+        let events: Vec<_> = some
+            .iter()
+            .filter_map(|(namespace, name)| services.get(&(&**namespace, name.as_str())))
+            .map(|service| {
+                let event = Event {
+                    type_: EventType::Normal,
+                    reason: "nodeAssigned".into(),
+                    note: Some(note.clone()),
+                    action: "nodeAssigned".into(),
+                    secondary: None,
+                };
+                (crate::service_reference(service), event)
+            })
+            .collect();
+        crate::publish_events(client, &reporter, events).await;
+    }
 }
 
 /// (Service namespace, Service name); the namespace shared with the speaker's status.

@@ -292,33 +292,45 @@ async fn publish_events(
             )
         })
         .collect();
-    let events: Vec<_> = events
-        .into_iter()
-        .filter_map(|record| {
-            info!(reason = %record.reason, object = %record.object, message = %record.message, "event");
-            let service = match &record.object {
-                EventObject::Service { namespace, name } => {
-                    services.get(&(namespace.as_str(), name.as_str())).copied()
-                }
-                EventObject::ConfigurationState { .. } => None,
-            }?;
-            let event = Event {
-                type_: match record.type_ {
-                    ironlb_model::status::EventType::Warning => EventType::Warning,
-                    ironlb_model::status::EventType::Normal => EventType::Normal,
-                },
-                reason: record.reason.clone(),
-                note: Some(record.message),
-                action: record.reason,
-                secondary: None,
-            };
-            let reference = crate::object_reference(
-                &service.namespace,
-                &service.name,
-                service.uid.as_deref(),
-            );
-            Some((reference, event))
-        })
-        .collect();
-    crate::publish_events(client, reporter, events).await;
+    // Built a recorder's worth at a time (see `crate::publish_events`).
+    let mut records = events.into_iter().peekable();
+    while records.peek().is_some() {
+        let events: Vec<_> = records
+            .by_ref()
+            .take(crate::EVENTS_PER_RECORDER)
+            .filter_map(|record| kube_event(record, &services))
+            .collect();
+        crate::publish_events(client, reporter, events).await;
+    }
+}
+
+/// Logs `record` and makes it an event on its Service; None for a Service the snapshot does
+/// not have, or an event on no Service.
+fn kube_event(
+    record: EventRecord,
+    services: &BTreeMap<(&str, &str), &ControllerService>,
+) -> Option<(
+    ironlb_api::k8s_openapi::api::core::v1::ObjectReference,
+    Event,
+)> {
+    info!(reason = %record.reason, object = %record.object, message = %record.message, "event");
+    let service = match &record.object {
+        EventObject::Service { namespace, name } => {
+            services.get(&(namespace.as_str(), name.as_str())).copied()
+        }
+        EventObject::ConfigurationState { .. } => None,
+    }?;
+    let event = Event {
+        type_: match record.type_ {
+            ironlb_model::status::EventType::Warning => EventType::Warning,
+            ironlb_model::status::EventType::Normal => EventType::Normal,
+        },
+        reason: record.reason.clone(),
+        note: Some(record.message),
+        action: record.reason,
+        secondary: None,
+    };
+    let reference =
+        crate::object_reference(&service.namespace, &service.name, service.uid.as_deref());
+    Some((reference, event))
 }

@@ -48,13 +48,15 @@ pub(crate) fn lb_services_by_key(
 }
 
 /// Events posted with one `kube` recorder, at most.
-const EVENTS_PER_RECORDER: usize = 100;
+pub(crate) const EVENTS_PER_RECORDER: usize = 100;
 
 /// Posts each event on the object it names, 16 at a time; a failure is logged. kube's
 /// `Recorder` keeps every event it posted (to count repeats into a series) in a map that never
 /// shrinks and is scanned on each post, so a fresh one serves each [`EVENTS_PER_RECORDER`]
 /// events: with one for the whole batch, 10,000 Services announced at once held 34 MB of
 /// events in the speaker at the peak, and the heap kept most of it resident afterwards.
+/// Callers with many events build and pass them [`EVENTS_PER_RECORDER`] at a time, so only
+/// those are in memory at once (10,000 built up front were 7 MB more at the peak).
 pub(crate) async fn publish_events(
     client: &kube::Client,
     reporter: &kube::runtime::events::Reporter,
