@@ -145,6 +145,11 @@ fn main() {
             "10.0.0.21",
         ],
     );
+    // Dropped before the plane (declared after it): stops the daemons heaptrack runs.
+    let _profiled = heaptrack.as_ref().map(|_| Profiled {
+        wrappers: vec![plane.pid(controller), plane.pid(speaker)],
+        program: ironlb.clone(),
+    });
     std::thread::sleep(Duration::from_secs(3));
 
     // IP assignment latency, from the controller's own log.
@@ -420,6 +425,35 @@ impl Peers {
 
     fn all_have(&self, count: usize) -> bool {
         self.counts().iter().all(|&n| n >= count)
+    }
+}
+
+/// The daemons started under heaptrack. Its script runs the program as a child and does not
+/// pass the SIGTERM it gets on, so stopping the script (as the plane does) would leave the
+/// daemon running: this stops the daemon itself, and heaptrack then writes its profile.
+struct Profiled {
+    /// The scripts' PIDs.
+    wrappers: Vec<u32>,
+    /// The daemons' executable.
+    program: String,
+}
+
+impl Drop for Profiled {
+    fn drop(&mut self) {
+        let program = std::fs::canonicalize(&self.program).unwrap_or_default();
+        for wrapper in &self.wrappers {
+            let children =
+                std::fs::read_to_string(format!("/proc/{wrapper}/task/{wrapper}/children"))
+                    .unwrap_or_default();
+            for child in children.split_whitespace() {
+                if std::fs::read_link(format!("/proc/{child}/exe")).is_ok_and(|exe| exe == program)
+                {
+                    let _ = Command::new("kill").args(["-TERM", child]).status();
+                }
+            }
+        }
+        // heaptrack's script exits once its daemon has and the profile is written.
+        std::thread::sleep(Duration::from_secs(2));
     }
 }
 
