@@ -213,6 +213,33 @@ async fn delete(api: &Api<ServiceBGPStatus>, name: &str) -> Result<(), kube::Err
     }
 }
 
+/// What [`reconcile`] writes to make the objects say `want` when they say `written`.
+#[derive(Debug, Default, PartialEq)]
+struct Writes {
+    /// Services no longer announced: their objects go.
+    gone: Vec<Key>,
+    /// Services whose object is missing or says other peers (or was not written by IronLB
+    /// for this node): created if missing, then their status written.
+    stale: Vec<Key>,
+}
+
+fn writes(want: &Wanted, written: &Written) -> Writes {
+    Writes {
+        gone: written
+            .keys()
+            .filter(|key| !want.contains_key(*key))
+            .cloned()
+            .collect(),
+        stale: want
+            .iter()
+            .filter(|(key, peers)| {
+                !matches!(written.get(*key), Some((_, Some(have))) if have == *peers)
+            })
+            .map(|(key, _)| key.clone())
+            .collect(),
+    }
+}
+
 /// Makes the objects say `want`, given that they say `written` (updated as it goes).
 async fn reconcile(
     api: &Api<ServiceBGPStatus>,
@@ -221,20 +248,18 @@ async fn reconcile(
     want: &Wanted,
     written: &mut Written,
 ) -> Result<(), kube::Error> {
-    let gone: Vec<Key> = written
-        .keys()
-        .filter(|key| !want.contains_key(*key))
-        .cloned()
-        .collect();
+    let Writes { gone, stale } = writes(want, written);
     for key in gone {
         if let Some((name, _)) = written.remove(&key) {
             delete(api, &name).await?;
         }
     }
-    for ((service_namespace, service_name), peers) in want {
-        let key = (Arc::clone(service_namespace), service_name.clone());
+    for key in stale {
+        let Some(peers) = want.get(&key) else {
+            continue;
+        };
+        let (service_namespace, service_name) = &key;
         let name = match written.get(&key) {
-            Some((_, Some(have))) if have == peers => continue,
             Some((name, _)) => name.clone(),
             None => {
                 let mut object = ServiceBGPStatus::new("", ServiceBGPStatusSpec {});
@@ -273,4 +298,60 @@ async fn reconcile(
         written.insert(key, (name, Some(peers.clone())));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> Key {
+        (Arc::from("default"), name.to_string())
+    }
+
+    fn peers(names: &[&str]) -> Vec<Arc<str>> {
+        names.iter().map(|name| Arc::from(*name)).collect()
+    }
+
+    #[test]
+    fn only_what_changed_is_written() {
+        let want: Wanted = [
+            (key("same"), peers(&["tor1", "tor2"])),
+            (key("more-peers"), peers(&["tor1", "tor2"])),
+            (key("new"), peers(&["tor1"])),
+            (key("foreign"), peers(&["tor1"])),
+        ]
+        .into();
+        let written: Written = [
+            (
+                key("same"),
+                ("bgp-a".into(), Some(peers(&["tor1", "tor2"]))),
+            ),
+            (key("more-peers"), ("bgp-b".into(), Some(peers(&["tor1"])))),
+            // Listed with a status IronLB did not write for this node.
+            (key("foreign"), ("bgp-c".into(), None)),
+            (key("withdrawn"), ("bgp-d".into(), Some(peers(&["tor2"])))),
+        ]
+        .into();
+        assert_eq!(
+            writes(&want, &written),
+            Writes {
+                gone: vec![key("withdrawn")],
+                stale: vec![key("foreign"), key("more-peers"), key("new")],
+            }
+        );
+    }
+
+    #[test]
+    fn nothing_to_write_when_in_line() {
+        let want: Wanted = [(key("web"), peers(&["tor1"]))].into();
+        let written: Written = [(key("web"), ("bgp-a".into(), Some(peers(&["tor1"]))))].into();
+        assert_eq!(writes(&want, &written), Writes::default());
+        assert_eq!(
+            writes(&Wanted::new(), &written),
+            Writes {
+                gone: vec![key("web")],
+                stale: vec![],
+            }
+        );
+    }
 }
